@@ -1,0 +1,1 @@
+//! The agent: the session loop, prompt assembly, tool dispatch, permissions and sessions.

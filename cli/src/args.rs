@@ -1,0 +1,136 @@
+//! The command line, as clap types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// hearth: a terminal-first coding assistant with its own inference engine.
+#[derive(Debug, Parser)]
+#[command(name = "hearth", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Worker threads for the engine (default: one per core).
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate text from a raw prompt or a chat message.
+    Generate(GenerateArgs),
+    /// Measure a model's perplexity on a text file.
+    Perplexity(PerplexityArgs),
+    /// Fetch, list and inspect models.
+    Model(ModelArgs),
+}
+
+/// Which model to run.
+#[derive(Debug, Args)]
+pub struct ModelChoice {
+    /// A model name (see `hearth model list`) or a path to a .gguf file.
+    #[arg(long, short = 'm', value_name = "NAME|PATH", default_value = "default")]
+    pub model: String,
+}
+
+/// `hearth generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub model: ModelChoice,
+    /// A raw prompt, continued as is (special tokens such as <|im_start|> are recognized).
+    #[arg(
+        long,
+        conflicts_with = "chat",
+        required_unless_present = "chat",
+        value_name = "TEXT"
+    )]
+    pub prompt: Option<String>,
+    /// A user message, sent through the model's chat template.
+    #[arg(long, value_name = "TEXT")]
+    pub chat: Option<String>,
+    /// A system message for --chat.
+    #[arg(long, requires = "chat", value_name = "TEXT")]
+    pub system: Option<String>,
+    /// The most tokens to generate.
+    #[arg(long, short = 'n', default_value_t = 512, value_name = "N")]
+    pub max_tokens: usize,
+    /// Sampling temperature; 0 means greedy.
+    #[arg(long, default_value_t = 0.8, value_name = "T")]
+    pub temperature: f32,
+    /// Keep only the K most likely tokens (0: off).
+    #[arg(long, default_value_t = 40, value_name = "K")]
+    pub top_k: usize,
+    /// Nucleus sampling threshold (1: off).
+    #[arg(long, default_value_t = 0.95, value_name = "P")]
+    pub top_p: f32,
+    /// Drop tokens less likely than P times the best (0: off).
+    #[arg(long, default_value_t = 0.05, value_name = "P")]
+    pub min_p: f32,
+    /// Penalty for recently generated tokens (1: off).
+    #[arg(long, default_value_t = 1.0, value_name = "X")]
+    pub repeat_penalty: f32,
+    /// Seed for sampling (default: random).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Stop when this string is generated (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    pub stop: Vec<String>,
+    /// Context window in tokens (default: the model's).
+    #[arg(long, value_name = "N")]
+    pub ctx: Option<usize>,
+    /// Print no timing summary on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// `hearth perplexity`.
+#[derive(Debug, Args)]
+pub struct PerplexityArgs {
+    #[command(flatten)]
+    pub model: ModelChoice,
+    /// The text file to score.
+    pub file: PathBuf,
+    /// Window length in tokens; the second half of each window is scored.
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub ctx: usize,
+    /// Score at most this many windows.
+    #[arg(long, value_name = "N")]
+    pub chunks: Option<usize>,
+    /// Print {"perplexity": …, "tokens": …} on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `hearth model`.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    #[command(subcommand)]
+    pub command: ModelCommand,
+}
+
+/// The model subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Download a known model into the cache (default: the default model).
+    Pull {
+        /// The model name.
+        #[arg(default_value = "default")]
+        name: String,
+    },
+    /// List known and cached models.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Describe a model: architecture, size, quantization, context, template.
+    Info {
+        /// A model name or a path to a .gguf file.
+        model: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}

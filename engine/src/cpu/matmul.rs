@@ -1,0 +1,278 @@
+//! Products of a (possibly quantized) weight matrix with a batch of f32
+//! activation rows: the one interface every linear layer goes through, so
+//! faster kernels change nothing for callers.
+//!
+//! Activations are quantized to 8 bits per block (Q8_K for the K-quants,
+//! Q8_0 for the 32-element legacy types) before the dot products, as llama.cpp
+//! does: the integer dot products are both faster and what the reference
+//! computes, which keeps our logits close to it.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::cpu::quant::{self, GgmlType, Q8KBlock, Q8KDot, Q8_0Block, Q8_0Dot};
+use crate::model::gguf::Gguf;
+
+/// Where a weight matrix's bytes live.
+#[derive(Clone)]
+pub enum WeightData {
+    /// A tensor of a memory-mapped model file (zero-copy).
+    Mapped {
+        /// The open file that owns the mapping.
+        file: Arc<Gguf>,
+        /// The tensor's index in `file.tensors()`.
+        tensor: usize,
+    },
+    /// Bytes owned by the engine (e.g. repacked at load).
+    Owned(Arc<[u8]>),
+}
+
+impl WeightData {
+    /// The raw bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            WeightData::Mapped { file, tensor } => file.tensor_bytes(&file.tensors()[*tensor]),
+            WeightData::Owned(bytes) => bytes,
+        }
+    }
+}
+
+/// A row-major weight matrix: `rows` outputs, each a dot product over `cols`
+/// inputs, stored in one of the ggml tensor types.
+#[derive(Clone)]
+pub struct QMatrix {
+    ty: GgmlType,
+    rows: usize,
+    cols: usize,
+    row_bytes: usize,
+    data: WeightData,
+    kernel: DotKernel,
+}
+
+/// The dot product kernel for a matrix's type, chosen once for this CPU.
+#[derive(Clone, Copy)]
+enum DotKernel {
+    Q8K(Q8KDot),
+    Q8_0(Q8_0Dot),
+    F32,
+}
+
+/// A weight matrix whose size or type does not fit its declared shape.
+#[derive(Debug, thiserror::Error)]
+#[error("weight matrix {rows}x{cols} of type {ty}: {problem}")]
+pub struct ShapeError {
+    /// Output rows.
+    pub rows: usize,
+    /// Input columns.
+    pub cols: usize,
+    /// The tensor type's name.
+    pub ty: &'static str,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl QMatrix {
+    /// Wraps `data` as a `rows` x `cols` matrix of type `ty`.
+    pub fn new(
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        data: WeightData,
+    ) -> Result<QMatrix, ShapeError> {
+        let err = |problem: String| ShapeError {
+            rows,
+            cols,
+            ty: ty.name(),
+            problem,
+        };
+        let row_bytes = ty.row_bytes(cols).ok_or_else(|| {
+            err(format!(
+                "a row of {cols} is not a whole number of {}-element blocks",
+                ty.block_len()
+            ))
+        })?;
+        let have = data.bytes().len();
+        if have != row_bytes * rows {
+            return Err(err(format!(
+                "{have} bytes of data, expected {}",
+                row_bytes * rows
+            )));
+        }
+        let kernel = if let Some(k) = quant::q8k_dot_kernel(ty) {
+            DotKernel::Q8K(k)
+        } else if let Some(k) = quant::q8_0_dot_kernel(ty) {
+            DotKernel::Q8_0(k)
+        } else {
+            DotKernel::F32
+        };
+        Ok(QMatrix {
+            ty,
+            rows,
+            cols,
+            row_bytes,
+            data,
+            kernel,
+        })
+    }
+
+    /// The storage type.
+    pub fn ty(&self) -> GgmlType {
+        self.ty
+    }
+
+    /// Number of output rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of input columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The bytes of one row.
+    pub fn row(&self, r: usize) -> &[u8] {
+        &self.data.bytes()[r * self.row_bytes..(r + 1) * self.row_bytes]
+    }
+
+    /// Dequantizes row `r` into `out` (`cols` values): embedding lookups.
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
+        // The row length was validated against the type in `new`.
+        if quant::dequantize(self.ty, self.row(r), out).is_err() {
+            unreachable!("row length validated at construction");
+        }
+    }
+
+    /// `out[t][r] = sum_c self[r][c] * x[t][c]` for `n` activation rows.
+    ///
+    /// `x` holds `n * cols` values and `out` `n * rows`, both row-major.
+    pub fn matmul(&self, x: &[f32], n: usize, out: &mut [f32]) {
+        assert_eq!(x.len(), n * self.cols, "activation size");
+        assert_eq!(out.len(), n * self.rows, "output size");
+        let acts = Activations::quantize(self.kernel, self.ty, x, n, self.cols);
+        if n == 1 {
+            self.rows_into(&acts, 0, out);
+            return;
+        }
+        // Work on row tiles so a tile's weights stay in cache across the batch,
+        // writing a transposed tile that is scattered into `out` afterwards.
+        let mut transposed = vec![0.0f32; n * self.rows];
+        transposed
+            .par_chunks_mut(ROW_TILE * n)
+            .enumerate()
+            .for_each(|(tile, chunk)| {
+                let first = tile * ROW_TILE;
+                let tile_rows = chunk.len() / n;
+                for t in 0..n {
+                    for i in 0..tile_rows {
+                        chunk[i * n + t] = self.dot_row(first + i, &acts, t);
+                    }
+                }
+            });
+        for (t, out_row) in out.chunks_exact_mut(self.rows).enumerate() {
+            for (r, o) in out_row.iter_mut().enumerate() {
+                *o = transposed[r * n + t];
+            }
+        }
+    }
+
+    fn rows_into(&self, acts: &Activations, t: usize, out: &mut [f32]) {
+        out.par_chunks_mut(ROW_TILE)
+            .enumerate()
+            .for_each(|(tile, chunk)| {
+                for (i, o) in chunk.iter_mut().enumerate() {
+                    *o = self.dot_row(tile * ROW_TILE + i, acts, t);
+                }
+            });
+    }
+
+    fn dot_row(&self, r: usize, acts: &Activations, t: usize) -> f32 {
+        let row = self.row(r);
+        match (acts, self.kernel) {
+            (Activations::Q8K { blocks, per_row }, DotKernel::Q8K(k)) => {
+                k.dot(row, &blocks[t * per_row..(t + 1) * per_row])
+            }
+            (Activations::Q8_0 { blocks, per_row }, DotKernel::Q8_0(k)) => {
+                k.dot(row, &blocks[t * per_row..(t + 1) * per_row])
+            }
+            (Activations::F32 { x, cols }, _) => {
+                quant::dot_f32(self.ty, row, &x[t * cols..(t + 1) * cols])
+            }
+            (Activations::Rounded { x, cols }, _) => {
+                quant::dot_f32(self.ty, row, &x[t * cols..(t + 1) * cols])
+            }
+            _ => unreachable!("activations are quantized for this matrix's kernel"),
+        }
+    }
+}
+
+/// Rows of output computed by one task: large enough to amortize scheduling,
+/// small enough that two cores stay balanced on the smallest matrices.
+const ROW_TILE: usize = 16;
+
+/// Activations in the form the weight type's dot product wants.
+enum Activations<'a> {
+    Q8K {
+        blocks: Vec<Q8KBlock>,
+        per_row: usize,
+    },
+    Q8_0 {
+        blocks: Vec<Q8_0Block>,
+        per_row: usize,
+    },
+    F32 {
+        x: &'a [f32],
+        cols: usize,
+    },
+    /// Activations rounded through the weights' 16-bit type, as ggml does
+    /// before an F16 or BF16 dot product.
+    Rounded {
+        x: Vec<f32>,
+        cols: usize,
+    },
+}
+
+impl<'a> Activations<'a> {
+    fn quantize(
+        kernel: DotKernel,
+        ty: GgmlType,
+        x: &'a [f32],
+        n: usize,
+        cols: usize,
+    ) -> Activations<'a> {
+        match kernel {
+            DotKernel::Q8K(_) => {
+                let per_row = cols / 256;
+                let mut blocks = vec![Q8KBlock::default(); n * per_row];
+                blocks
+                    .par_chunks_mut(per_row)
+                    .zip(x.par_chunks(cols))
+                    .for_each(|(out, row)| quant::quantize_row_q8_k_fast(row, out));
+                Activations::Q8K { blocks, per_row }
+            }
+            DotKernel::Q8_0(_) => {
+                let per_row = cols / 32;
+                let mut blocks = vec![Q8_0Block::default(); n * per_row];
+                blocks
+                    .par_chunks_mut(per_row)
+                    .zip(x.par_chunks(cols))
+                    .for_each(|(out, row)| quant::quantize_row_q8_0(row, out));
+                Activations::Q8_0 { blocks, per_row }
+            }
+            DotKernel::F32 => match ty {
+                GgmlType::F16 => Activations::Rounded {
+                    x: x.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect(),
+                    cols,
+                },
+                GgmlType::BF16 => Activations::Rounded {
+                    x: x.iter()
+                        .map(|&v| half::bf16::from_f32(v).to_f32())
+                        .collect(),
+                    cols,
+                },
+                _ => Activations::F32 { x, cols },
+            },
+        }
+    }
+}

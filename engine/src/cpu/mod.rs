@@ -1,0 +1,18 @@
+//! CPU kernels: quantized dot products, matrix products, and the small
+//! element-wise operations of a transformer layer.
+
+pub mod matmul;
+pub mod ops;
+pub mod quant;
+
+/// Sets the number of worker threads the engine's kernels use. Must be
+/// called before the first model runs; later calls fail.
+pub fn set_threads(n: usize) -> Result<(), String> {
+    if n == 0 {
+        return Err("--threads must be at least 1".to_string());
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .map_err(|e| format!("cannot set the thread count to {n}: {e}"))
+}

@@ -1,0 +1,170 @@
+//! Tensor element types: ggml's quantized block layouts, their
+//! dequantization, and the dot products the linear layers are built on.
+//!
+//! Two paths compute a quantized row times activations:
+//! - [`dot_f32`]: the row against f32 activations, one block dequantized at a
+//!   time. Simple and obviously correct; the reference for everything else.
+//! - `vec_dot_*`: the row against activations quantized to 8 bits
+//!   ([`quantize_row_q8_k`], [`quantize_row_q8_0`]), summed in integers as
+//!   llama.cpp does. [`q8k_dot_kernel`] and [`q8_0_dot_kernel`] pick the
+//!   fastest implementation this CPU has (AVX2 or the scalar reference).
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+mod dequant;
+mod dispatch;
+mod q8;
+mod types;
+mod vec_dot;
+
+pub use dispatch::{
+    has_avx2, q8_0_dot_kernel, q8k_dot_kernel, quantize_row_q8_k_fast, Q8KDot, Q8_0Dot,
+};
+pub use q8::{
+    dequantize_q8_0, dequantize_q8_k, quantize_row_q8_0, quantize_row_q8_k, Q8KBlock, Q8_0Block,
+};
+pub use types::{
+    ggml_type_name, GgmlType, Q4_0_BLOCK_BYTES, Q4_K_BLOCK_BYTES, Q5_K_BLOCK_BYTES,
+    Q6_K_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK32, QK_K,
+};
+pub use vec_dot::{
+    vec_dot_q4_0_q8_0, vec_dot_q4_k_q8_k, vec_dot_q5_k_q8_k, vec_dot_q6_k_q8_k, vec_dot_q8_0_q8_0,
+};
+
+/// A request to convert tensor data whose sizes do not fit its type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuantError {
+    /// The element count is not a whole number of blocks.
+    #[error("{n_elements} elements are not a whole number of {ty} blocks of {block_len}")]
+    PartialBlock {
+        /// The element type.
+        ty: GgmlType,
+        /// The requested element count.
+        n_elements: usize,
+        /// Elements per block of `ty`.
+        block_len: usize,
+    },
+    /// The source bytes do not hold exactly the requested elements.
+    #[error("{n_elements} {ty} elements take {expected} bytes, but {got} bytes were given")]
+    WrongByteLength {
+        /// The element type.
+        ty: GgmlType,
+        /// The requested element count.
+        n_elements: usize,
+        /// Bytes that `n_elements` of `ty` take.
+        expected: usize,
+        /// Bytes given.
+        got: usize,
+    },
+}
+
+/// Checks that `src` holds exactly `n_elements` elements of `ty`.
+fn check_source(ty: GgmlType, src: &[u8], n_elements: usize) -> Result<(), QuantError> {
+    let expected = ty.row_bytes(n_elements).ok_or(QuantError::PartialBlock {
+        ty,
+        n_elements,
+        block_len: ty.block_len(),
+    })?;
+    if src.len() != expected {
+        return Err(QuantError::WrongByteLength {
+            ty,
+            n_elements,
+            expected,
+            got: src.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Dequantizes `dst.len()` elements of type `ty` from `src`, which must be
+/// exactly `ty.row_bytes(dst.len())` bytes. Results equal ggml's
+/// `dequantize_row_*` bit for bit.
+pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), QuantError> {
+    check_source(ty, src, dst.len())?;
+    match ty {
+        // The float types have no blocks: convert the whole slice at once.
+        GgmlType::F32 => dequant::f32_values(src, dst),
+        GgmlType::F16 => dequant::f16_values(src, dst),
+        GgmlType::BF16 => dequant::bf16_values(src, dst),
+        GgmlType::Q4_0 => each_block(ty, src, dst, dequant::q4_0_block),
+        GgmlType::Q8_0 => each_block(ty, src, dst, dequant::q8_0_block),
+        GgmlType::Q4_K => each_block(ty, src, dst, dequant::q4_k_block),
+        GgmlType::Q5_K => each_block(ty, src, dst, dequant::q5_k_block),
+        GgmlType::Q6_K => each_block(ty, src, dst, dequant::q6_k_block),
+    }
+    Ok(())
+}
+
+/// Applies `block_fn` to each block of `src` and its elements in `dst`.
+fn each_block(ty: GgmlType, src: &[u8], dst: &mut [f32], block_fn: fn(&[u8], &mut [f32])) {
+    for (block, out) in src
+        .chunks_exact(ty.block_bytes())
+        .zip(dst.chunks_exact_mut(ty.block_len()))
+    {
+        block_fn(block, out);
+    }
+}
+
+/// Reference dot product of one row of type `ty` (holding `x.len()`
+/// elements) with f32 activations: each block is dequantized and multiplied
+/// in order. Scalar and unoptimized on purpose; fast kernels are tested
+/// against it.
+///
+/// # Panics
+/// If `row` does not hold exactly `x.len()` elements of `ty`.
+pub fn dot_f32(ty: GgmlType, row: &[u8], x: &[f32]) -> f32 {
+    if let Err(err) = check_source(ty, row, x.len()) {
+        panic!("dot_f32: {err}");
+    }
+    // Dequantize in chunks of whole blocks that fit one small stack buffer.
+    const CHUNK: usize = QK_K;
+    let elements_per_chunk = CHUNK / ty.block_len() * ty.block_len();
+    let bytes_per_chunk = elements_per_chunk / ty.block_len() * ty.block_bytes();
+    let mut buffer = [0.0f32; CHUNK];
+    let mut sum = 0.0f32;
+    for (bytes, x) in row
+        .chunks(bytes_per_chunk)
+        .zip(x.chunks(elements_per_chunk))
+    {
+        let values = &mut buffer[..x.len()];
+        // Lengths were checked above and chunks hold whole blocks, so this cannot fail.
+        if let Err(err) = dequantize(ty, bytes, values) {
+            panic!("dot_f32: {err}");
+        }
+        sum += values.iter().zip(x).map(|(a, b)| a * b).sum::<f32>();
+    }
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dequantize_rejects_wrong_lengths() {
+        let mut dst = [0.0f32; 32];
+        assert_eq!(
+            dequantize(GgmlType::Q8_0, &[0u8; 33], &mut dst),
+            Err(QuantError::WrongByteLength {
+                ty: GgmlType::Q8_0,
+                n_elements: 32,
+                expected: 34,
+                got: 33
+            })
+        );
+        let mut dst = [0.0f32; 31];
+        assert!(matches!(
+            dequantize(GgmlType::Q8_0, &[0u8; 34], &mut dst),
+            Err(QuantError::PartialBlock { block_len: 32, .. })
+        ));
+    }
+
+    #[test]
+    fn dot_f32_of_f32_rows_is_the_plain_dot() {
+        let row: Vec<u8> = [1.0f32, 2.0, -3.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        assert_eq!(dot_f32(GgmlType::F32, &row, &[4.0, 0.5, 1.0]), 2.0);
+    }
+}

@@ -1,0 +1,268 @@
+//! The one forward pass: a pure function of (weights, tokens, positions, KV).
+//!
+//! Every supported architecture runs through [`Transformer::forward`]; the
+//! differences between them are flags of [`ModelConfig`].
+
+use rayon::prelude::*;
+
+use crate::cpu::ops::{self, RopeAngles};
+use crate::kv::{ContextFull, KvCache, KvShape, BLOCK_TOKENS};
+use crate::model::config::ModelConfig;
+use crate::model::weights::Weights;
+
+/// Tokens run through the layers together; bounds the activation buffers
+/// (the feed-forward ones are `UBATCH * n_ff` floats) during long prefills.
+const UBATCH: usize = 256;
+
+/// Which positions of a forward pass need logits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogitsFor {
+    /// Only the last token (generation).
+    Last,
+    /// Every token from this index of the batch on (scoring).
+    From(usize),
+}
+
+/// A forward pass could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// A token id outside the vocabulary.
+    #[error("token id {token} is outside the vocabulary of {vocab} tokens")]
+    TokenOutOfRange {
+        /// The bad id.
+        token: u32,
+        /// The vocabulary size.
+        vocab: usize,
+    },
+    /// The sequence would outgrow its KV cache.
+    #[error(transparent)]
+    ContextFull(#[from] ContextFull),
+    /// The KV cache was made for another model.
+    #[error("the KV cache was made for another model shape ({cache:?}, model {model:?})")]
+    WrongCache {
+        /// The cache's shape.
+        cache: KvShape,
+        /// The model's shape.
+        model: KvShape,
+    },
+}
+
+/// A decoder-only transformer ready to run.
+pub struct Transformer {
+    config: ModelConfig,
+    weights: Weights,
+}
+
+/// Activation buffers of one micro-batch.
+struct Buffers {
+    x: Vec<f32>,
+    h: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    attn: Vec<f32>,
+    proj: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+}
+
+impl Buffers {
+    fn new(c: &ModelConfig, n: usize) -> Buffers {
+        Buffers {
+            x: vec![0.0; n * c.n_embd],
+            h: vec![0.0; n * c.n_embd],
+            q: vec![0.0; n * c.q_dim()],
+            k: vec![0.0; n * c.kv_dim()],
+            v: vec![0.0; n * c.kv_dim()],
+            attn: vec![0.0; n * c.q_dim()],
+            proj: vec![0.0; n * c.n_embd],
+            gate: vec![0.0; n * c.n_ff],
+            up: vec![0.0; n * c.n_ff],
+        }
+    }
+}
+
+impl Transformer {
+    /// Pairs a configuration with weights loaded for it.
+    pub fn new(config: ModelConfig, weights: Weights) -> Transformer {
+        Transformer { config, weights }
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The weights.
+    pub fn weights(&self) -> &Weights {
+        &self.weights
+    }
+
+    /// The shape of KV cache this model needs.
+    pub fn kv_shape(&self) -> KvShape {
+        KvShape {
+            n_layers: self.config.n_layers,
+            n_kv_heads: self.config.n_kv_heads,
+            head_dim: self.config.head_dim,
+        }
+    }
+
+    /// Runs `tokens` at the positions following those already in `kv`,
+    /// appending their keys and values, and returns the logits of the
+    /// positions `logits` selects, one row of `vocab_size` per position.
+    pub fn forward(
+        &self,
+        tokens: &[u32],
+        kv: &mut KvCache,
+        logits: LogitsFor,
+    ) -> Result<Vec<f32>, ForwardError> {
+        if kv.shape() != self.kv_shape() {
+            return Err(ForwardError::WrongCache {
+                cache: kv.shape(),
+                model: self.kv_shape(),
+            });
+        }
+        let vocab = self.config.vocab_size;
+        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(ForwardError::TokenOutOfRange { token, vocab });
+        }
+        kv.grow(kv.len() + tokens.len())?;
+        // `grow` counted the new positions as held; write them chunk by chunk.
+        let start = kv.len() - tokens.len();
+        let first_scored = match logits {
+            LogitsFor::Last => tokens.len().saturating_sub(1),
+            LogitsFor::From(i) => i.min(tokens.len()),
+        };
+        let mut out = Vec::with_capacity((tokens.len() - first_scored) * vocab);
+        let mut bufs = Buffers::new(&self.config, tokens.len().min(UBATCH));
+        for (c, chunk) in tokens.chunks(UBATCH).enumerate() {
+            let offset = c * UBATCH;
+            self.run_layers(chunk, start + offset, kv, &mut bufs);
+            let from = first_scored.saturating_sub(offset);
+            if from < chunk.len() {
+                self.head(&bufs.x[..chunk.len() * self.config.n_embd], from, &mut out);
+            }
+        }
+        Ok(out)
+    }
+
+    fn run_layers(&self, tokens: &[u32], pos0: usize, kv: &mut KvCache, b: &mut Buffers) {
+        let c = &self.config;
+        let n = tokens.len();
+        let (d, qd, kvd, ff) = (c.n_embd, c.q_dim(), c.kv_dim(), c.n_ff);
+        let x = &mut b.x[..n * d];
+        for (row, &t) in x.chunks_exact_mut(d).zip(tokens) {
+            self.weights.token_embd.dequantize_row(t as usize, row);
+        }
+        let angles: Vec<RopeAngles> = (0..n)
+            .map(|t| {
+                RopeAngles::new(
+                    pos0 + t,
+                    c.head_dim,
+                    c.rope_base,
+                    self.weights.rope_freqs.as_deref(),
+                )
+            })
+            .collect();
+        let (h, q, k, v) = (
+            &mut b.h[..n * d],
+            &mut b.q[..n * qd],
+            &mut b.k[..n * kvd],
+            &mut b.v[..n * kvd],
+        );
+        let (attn, proj) = (&mut b.attn[..n * qd], &mut b.proj[..n * d]);
+        let (gate, up) = (&mut b.gate[..n * ff], &mut b.up[..n * ff]);
+        for (li, layer) in self.weights.layers.iter().enumerate() {
+            ops::rms_norm_into(x, &layer.attn_norm, c.rms_eps, h);
+            layer.wq.forward(h, n, q);
+            layer.wk.forward(h, n, k);
+            layer.wv.forward(h, n, v);
+            if let Some(w) = &layer.q_norm {
+                ops::rms_norm(q, w, c.rms_eps);
+            }
+            if let Some(w) = &layer.k_norm {
+                ops::rms_norm(k, w, c.rms_eps);
+            }
+            for t in 0..n {
+                angles[t].apply(&mut q[t * qd..(t + 1) * qd], c.rope_style);
+                angles[t].apply(&mut k[t * kvd..(t + 1) * kvd], c.rope_style);
+                kv.write(
+                    li,
+                    pos0 + t,
+                    &k[t * kvd..(t + 1) * kvd],
+                    &v[t * kvd..(t + 1) * kvd],
+                );
+            }
+            self.attention(li, q, n, pos0, kv, attn);
+            layer.wo.forward(attn, n, proj);
+            ops::add_assign(x, proj);
+
+            ops::rms_norm_into(x, &layer.ffn_norm, c.rms_eps, h);
+            layer.w_gate.forward(h, n, gate);
+            layer.w_up.forward(h, n, up);
+            ops::swiglu(gate, up);
+            layer.w_down.forward(gate, n, proj);
+            ops::add_assign(x, proj);
+        }
+    }
+
+    /// Causal grouped-query attention of `n` queries at `pos0..` over the
+    /// cache, writing `n * q_dim` values into `out`.
+    fn attention(
+        &self,
+        layer: usize,
+        q: &[f32],
+        n: usize,
+        pos0: usize,
+        kv: &KvCache,
+        out: &mut [f32],
+    ) {
+        let c = &self.config;
+        let hd = c.head_dim;
+        let group = c.n_heads / c.n_kv_heads;
+        let scale = 1.0 / (hd as f32).sqrt();
+        out[..n * c.q_dim()]
+            .par_chunks_mut(hd)
+            .enumerate()
+            .for_each(|(idx, o)| {
+                let (t, head) = (idx / c.n_heads, idx % c.n_heads);
+                let kv_head = head / group;
+                let qv = &q[idx * hd..(idx + 1) * hd];
+                let n_ctx = pos0 + t + 1;
+                let n_blocks = n_ctx.div_ceil(BLOCK_TOKENS);
+                let mut scores = Vec::with_capacity(n_ctx);
+                for blk in 0..n_blocks {
+                    let keys = kv.block_slice(blk, layer, false, kv_head);
+                    let held = BLOCK_TOKENS.min(n_ctx - blk * BLOCK_TOKENS);
+                    for s in 0..held {
+                        scores.push(ops::dot(qv, &keys[s * hd..(s + 1) * hd]) * scale);
+                    }
+                }
+                ops::softmax(&mut scores);
+                o.fill(0.0);
+                for blk in 0..n_blocks {
+                    let values = kv.block_slice(blk, layer, true, kv_head);
+                    let held = BLOCK_TOKENS.min(n_ctx - blk * BLOCK_TOKENS);
+                    for s in 0..held {
+                        ops::axpy(
+                            o,
+                            scores[blk * BLOCK_TOKENS + s],
+                            &values[s * hd..(s + 1) * hd],
+                        );
+                    }
+                }
+            });
+    }
+
+    /// Final norm and output head for rows `from..` of `x`, appended to `out`.
+    fn head(&self, x: &[f32], from: usize, out: &mut Vec<f32>) {
+        let c = &self.config;
+        let rows = &x[from * c.n_embd..];
+        let n = rows.len() / c.n_embd;
+        let mut normed = vec![0.0; rows.len()];
+        ops::rms_norm_into(rows, &self.weights.output_norm, c.rms_eps, &mut normed);
+        let at = out.len();
+        out.resize(at + n * c.vocab_size, 0.0);
+        self.weights.output.matmul(&normed, n, &mut out[at..]);
+    }
+}

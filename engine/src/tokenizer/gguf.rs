@@ -1,0 +1,153 @@
+//! Reading a [`TokenizerSpec`] from GGUF metadata (`tokenizer.ggml.*`).
+
+use super::{TokenizerError, TokenizerSpec};
+use crate::model::gguf::{Gguf, MetaValue};
+
+/// The GGUF tokenizer keys (llama.cpp's `LLM_KV_TOKENIZER_*`).
+mod key {
+    pub const MODEL: &str = "tokenizer.ggml.model";
+    pub const PRE: &str = "tokenizer.ggml.pre";
+    pub const TOKENS: &str = "tokenizer.ggml.tokens";
+    pub const TOKEN_TYPE: &str = "tokenizer.ggml.token_type";
+    pub const MERGES: &str = "tokenizer.ggml.merges";
+    pub const SCORES: &str = "tokenizer.ggml.scores";
+    pub const BOS: &str = "tokenizer.ggml.bos_token_id";
+    pub const EOS: &str = "tokenizer.ggml.eos_token_id";
+    pub const EOT: &str = "tokenizer.ggml.eot_token_id";
+    pub const ADD_BOS: &str = "tokenizer.ggml.add_bos_token";
+    pub const ADD_SPACE_PREFIX: &str = "tokenizer.ggml.add_space_prefix";
+}
+
+/// Reads the tokenizer description. Where a flag is absent, llama.cpp's
+/// default for the vocabulary kind applies: SentencePiece adds BOS and a space
+/// prefix; byte-level BPE adds BOS only for the Llama 3 and Tekken families.
+pub(crate) fn spec_from_gguf(g: &Gguf) -> Result<TokenizerSpec, TokenizerError> {
+    let model = g.get_str(key::MODEL)?.to_owned();
+    let pre = match g.get(key::PRE) {
+        Some(value) => Some(expect_str(key::PRE, value)?.to_owned()),
+        None => None,
+    };
+    let tokens = strings(g, key::TOKENS)?
+        .ok_or_else(|| TokenizerError::Metadata(format!("key {} is missing", key::TOKENS)))?;
+    let token_types = match g.get(key::TOKEN_TYPE) {
+        Some(value) => elements(key::TOKEN_TYPE, value)?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_i64()
+                    .and_then(|t| i32::try_from(t).ok())
+                    .ok_or_else(|| element_error(key::TOKEN_TYPE, i, v, "an i32"))
+            })
+            .collect::<Result<Vec<i32>, _>>()?,
+        None => Vec::new(),
+    };
+    let merges = strings(g, key::MERGES)?.unwrap_or_default();
+    let scores = match g.get(key::SCORES) {
+        Some(value) => elements(key::SCORES, value)?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_f32()
+                    .ok_or_else(|| element_error(key::SCORES, i, v, "a number"))
+            })
+            .collect::<Result<Vec<f32>, _>>()?,
+        None => Vec::new(),
+    };
+    let sentencepiece = model == "llama";
+    let bos_by_default = sentencepiece
+        || matches!(
+            pre.as_deref(),
+            Some(
+                "llama3"
+                    | "llama-v3"
+                    | "llama-bpe"
+                    | "falcon3"
+                    | "falcon-h1"
+                    | "pixtral"
+                    | "midm-2.0"
+                    | "lfm2"
+                    | "tekken"
+            )
+        );
+    Ok(TokenizerSpec {
+        model,
+        pre,
+        tokens,
+        token_types,
+        merges,
+        scores,
+        bos: token_id(g, key::BOS)?,
+        eos: token_id(g, key::EOS)?,
+        eot: token_id(g, key::EOT)?,
+        add_bos: flag(g, key::ADD_BOS)?.unwrap_or(bos_by_default),
+        add_space_prefix: flag(g, key::ADD_SPACE_PREFIX)?.unwrap_or(sentencepiece),
+    })
+}
+
+fn expect_str<'a>(key: &str, value: &'a MetaValue) -> Result<&'a str, TokenizerError> {
+    value.as_str().ok_or_else(|| {
+        TokenizerError::Metadata(format!(
+            "key {key} holds a {}, expected a string",
+            value.type_name()
+        ))
+    })
+}
+
+fn elements<'a>(key: &str, value: &'a MetaValue) -> Result<&'a [MetaValue], TokenizerError> {
+    value.as_array().ok_or_else(|| {
+        TokenizerError::Metadata(format!(
+            "key {key} holds a {}, expected an array",
+            value.type_name()
+        ))
+    })
+}
+
+fn element_error(key: &str, index: usize, value: &MetaValue, expected: &str) -> TokenizerError {
+    TokenizerError::Metadata(format!(
+        "key {key}: element {index} is a {} ({value}), expected {expected}",
+        value.type_name()
+    ))
+}
+
+fn strings(g: &Gguf, key: &str) -> Result<Option<Vec<String>>, TokenizerError> {
+    let Some(value) = g.get(key) else {
+        return Ok(None);
+    };
+    elements(key, value)?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| element_error(key, i, v, "a string"))
+        })
+        .collect::<Result<Vec<String>, _>>()
+        .map(Some)
+}
+
+fn token_id(g: &Gguf, key: &str) -> Result<Option<u32>, TokenizerError> {
+    let Some(value) = g.get(key) else {
+        return Ok(None);
+    };
+    value
+        .as_u64()
+        .and_then(|id| u32::try_from(id).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            TokenizerError::Metadata(format!(
+                "key {key} holds {value}, expected a token id (u32)"
+            ))
+        })
+}
+
+fn flag(g: &Gguf, key: &str) -> Result<Option<bool>, TokenizerError> {
+    match g.get(key) {
+        Some(value) => value.as_bool().map(Some).ok_or_else(|| {
+            TokenizerError::Metadata(format!(
+                "key {key} holds a {}, expected a bool",
+                value.type_name()
+            ))
+        }),
+        None => Ok(None),
+    }
+}

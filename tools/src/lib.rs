@@ -1,0 +1,92 @@
+//! What the agent can do to a repository: read, search, edit, shell, git, code intelligence.
+//!
+//! Every capability is a [`Tool`]: a name, a one-sentence description and a JSON schema for
+//! the model, a flag saying whether it mutates the repository, and a call that returns bounded
+//! text or a [`ToolError`]. Errors the model can fix (a bad path, a snippet that matches twice)
+//! go back to the model; the others ([`ToolError::is_model_fixable`] is false) end the turn.
+//!
+//! Every path a tool touches is resolved against the repository root first ([`resolve_path`]):
+//! nothing outside the root is read or written, and nothing under `.git` is ever written.
+
+mod args;
+mod code;
+mod context;
+mod error;
+mod fs;
+mod git;
+mod output;
+mod paths;
+mod registry;
+mod shell;
+mod walk;
+
+pub use code::find_symbol::FindSymbolTool;
+pub use code::language::Language;
+pub use code::outline::{outline_source, Definition, SymbolKind};
+pub use code::outline_tool::OutlineTool;
+pub use code::repo_map::repo_map;
+pub use context::{OutputLimits, ToolContext};
+pub use error::ToolError;
+pub use fs::edit_file::EditFileTool;
+pub use fs::grep::GrepTool;
+pub use fs::list_files::ListFilesTool;
+pub use fs::read_file::ReadFileTool;
+pub use fs::write_file::WriteFileTool;
+pub use git::blame::GitBlameTool;
+pub use git::diff::GitDiffTool;
+pub use git::log::GitLogTool;
+pub use git::show::GitShowTool;
+pub use git::status::GitStatusTool;
+pub use paths::{resolve_path, Access};
+pub use registry::{RegistryError, ToolRegistry, ToolSpec};
+pub use shell::env::{is_secret_variable, scrub_environment};
+pub use shell::{ShellPolicy, ShellTool};
+
+/// One capability the model can invoke.
+pub trait Tool: Send + Sync {
+    /// The name the model calls the tool by (snake_case, unique in a registry).
+    fn name(&self) -> &'static str;
+    /// One or two sentences telling the model what the tool does and when to use it.
+    fn description(&self) -> &'static str;
+    /// The JSON schema (an object schema) of the arguments, with a deterministic key order.
+    fn schema(&self) -> serde_json::Value;
+    /// Whether the tool writes files or runs commands (permissions are decided on this).
+    fn mutates(&self) -> bool;
+    /// Runs the tool on the repository of `ctx` with the model's arguments.
+    fn call(&self, ctx: &ToolContext, args: &serde_json::Value) -> Result<ToolOutput, ToolError>;
+}
+
+/// What a tool call produced: text for the model, and for mutating tools what changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolOutput {
+    /// The text shown to the model, already bounded by the context's [`OutputLimits`].
+    pub text: String,
+    /// Whether `text` was cut to fit the limits (the text then says how much was cut).
+    pub truncated: bool,
+    /// The file change a mutating file tool made, for checkpoints, undo and the UI.
+    pub change: Option<FileChange>,
+}
+
+impl ToolOutput {
+    /// An output with no file change.
+    pub fn text(text: String, truncated: bool) -> Self {
+        ToolOutput {
+            text,
+            truncated,
+            change: None,
+        }
+    }
+}
+
+/// One file written by a tool: enough to show the change and to undo it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    /// Path relative to the repository root, with `/` separators.
+    pub path: String,
+    /// The content before the change; `None` when the tool created the file.
+    pub before: Option<String>,
+    /// The content after the change.
+    pub after: String,
+    /// The unified diff from `before` to `after` (complete, not bounded).
+    pub diff: String,
+}

@@ -1,0 +1,255 @@
+//! Running one command: a process group, one pipe for stdout and stderr, a deadline, and
+//! output captured in bounded memory however much the command writes.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How often the child is polled for exit while waiting.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// How long to wait for the output pipe to close once the command is over: a daemon that
+/// escaped the process group may hold it open forever.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// How the command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// It exited with this code.
+    Exited(i32),
+    /// A signal ended it.
+    Signaled(i32),
+    /// It ran past the deadline and its process group was killed.
+    TimedOut,
+}
+
+/// The first and last bytes of a stream, and how much went by in between.
+#[derive(Debug, Default)]
+pub(crate) struct HeadTail {
+    pub(crate) head: Vec<u8>,
+    pub(crate) tail: VecDeque<u8>,
+    pub(crate) total_bytes: usize,
+    pub(crate) newlines: usize,
+    pub(crate) ends_with_newline: bool,
+    cap: usize,
+}
+
+impl HeadTail {
+    pub(crate) fn new(cap: usize) -> Self {
+        HeadTail {
+            cap,
+            ..HeadTail::default()
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        self.total_bytes += chunk.len();
+        self.newlines += chunk.iter().filter(|&&b| b == b'\n').count();
+        if let Some(&last) = chunk.last() {
+            self.ends_with_newline = last == b'\n';
+        }
+        let head_room = self.cap.saturating_sub(self.head.len()).min(chunk.len());
+        self.head.extend_from_slice(&chunk[..head_room]);
+        self.tail.extend(&chunk[head_room..]);
+        let excess = self.tail.len().saturating_sub(self.cap);
+        self.tail.drain(..excess);
+    }
+
+    /// Whether bytes were dropped between head and tail.
+    pub(crate) fn overflowed(&self) -> bool {
+        self.total_bytes > self.head.len() + self.tail.len()
+    }
+
+    /// Lines in the whole stream, counting a last line without a newline.
+    pub(crate) fn total_lines(&self) -> usize {
+        self.newlines + usize::from(self.total_bytes > 0 && !self.ends_with_newline)
+    }
+}
+
+/// What running a command produced.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub(crate) output: HeadTail,
+    pub(crate) ending: Ending,
+    /// The output pipe was still open after the command ended (an escaped background process).
+    pub(crate) output_abandoned: bool,
+}
+
+/// Runs `script` with `sh -c` in `dir` with exactly `env`, no stdin, stdout and stderr on
+/// one pipe, until it exits or `timeout` passes; then kills whatever is left of its process
+/// group, so background jobs do not outlive the call.
+pub(crate) fn run_script(
+    script: &str,
+    dir: &Path,
+    env: &[(String, String)],
+    timeout: Duration,
+    capture_bytes: usize,
+) -> std::io::Result<Finished> {
+    let (reader, writer) = pipe()?;
+    let mut command = Command::new("/bin/sh");
+    command
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().map(|(name, value)| (name, value)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(writer.try_clone()?))
+        .stderr(Stdio::from(writer));
+    set_own_process_group(&mut command);
+    let mut child = command.spawn()?;
+    // The command holds our copies of the write end; until it is gone the reader cannot
+    // see end-of-file.
+    drop(command);
+
+    let captured = Arc::new(Mutex::new(HeadTail::new(capture_bytes)));
+    let (done_tx, done_rx) = mpsc::channel();
+    let sink = Arc::clone(&captured);
+    std::thread::spawn(move || {
+        let mut reader = std::fs::File::from(reader);
+        let mut buffer = [0u8; 16 * 1024];
+        while let Ok(n) = reader.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(&buffer[..n]);
+        }
+        // The receiver may have given up waiting; nothing is lost by a failed send.
+        let _ = done_tx.send(());
+    });
+
+    let deadline = Instant::now() + timeout;
+    let status: Option<ExitStatus> = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            kill_process_group(&mut child);
+            child.wait()?;
+            break None;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    };
+    kill_process_group(&mut child);
+    let output_abandoned = done_rx.recv_timeout(DRAIN_GRACE).is_err();
+
+    let output = std::mem::take(&mut *captured.lock().unwrap_or_else(PoisonError::into_inner));
+    let ending = match status {
+        None => Ending::TimedOut,
+        Some(status) => match (status.code(), signal_of(&status)) {
+            (Some(code), _) => Ending::Exited(code),
+            (None, Some(signal)) => Ending::Signaled(signal),
+            (None, None) => Ending::Exited(-1),
+        },
+    };
+    Ok(Finished {
+        output,
+        ending,
+        output_abandoned,
+    })
+}
+
+#[cfg(unix)]
+fn pipe() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid array of two ints for the call to fill. On Linux the
+    // descriptors are created close-on-exec atomically, so a command spawned by another
+    // thread at the same moment cannot inherit the write end and keep the pipe open.
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    let result = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    // SAFETY: as above; this platform has no pipe2, so close-on-exec is set right after.
+    let result = unsafe { libc::pipe(fds.as_mut_ptr()) };
+    if result != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: pipe succeeded, so both descriptors are open and owned by nobody else.
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    for fd in [&reader, &writer] {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `fd` is an open descriptor we own; F_SETFD only changes its flags.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok((reader, writer))
+}
+
+#[cfg(not(unix))]
+fn pipe() -> std::io::Result<(std::fs::File, std::fs::File)> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "the shell tool needs a Unix system",
+    ))
+}
+
+#[cfg(unix)]
+fn set_own_process_group(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0);
+}
+
+#[cfg(not(unix))]
+fn set_own_process_group(_command: &mut Command) {}
+
+/// Kills every process left in the child's process group (the group id is the child's pid,
+/// set at spawn). The group id cannot have been reused while any member lives.
+#[cfg(unix)]
+fn kill_process_group(child: &mut std::process::Child) {
+    if let Ok(group) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill has no memory-safety preconditions; a group that is already gone
+        // makes it fail with ESRCH, which is the outcome we want anyway.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_process_group(child: &mut std::process::Child) {
+    // Without process groups only the direct child can be stopped; it may already be gone.
+    let _ = child.kill();
+}
+
+#[cfg(unix)]
+fn signal_of(status: &ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal()
+}
+
+#[cfg(not(unix))]
+fn signal_of(_status: &ExitStatus) -> Option<i32> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_and_tail_keep_the_ends_of_a_long_stream() {
+        let mut captured = HeadTail::new(4);
+        captured.push(b"ab\ncd");
+        captured.push(b"ef\ngh\n");
+        assert_eq!(captured.head, b"ab\nc");
+        assert_eq!(
+            captured.tail.iter().copied().collect::<Vec<u8>>(),
+            b"\ngh\n"
+        );
+        assert!(captured.overflowed());
+        assert_eq!((captured.total_bytes, captured.total_lines()), (11, 3));
+    }
+
+    #[test]
+    fn short_streams_fit_in_the_head() {
+        let mut captured = HeadTail::new(100);
+        captured.push(b"one\ntwo");
+        assert!(!captured.overflowed());
+        assert_eq!(captured.total_lines(), 2);
+    }
+}

@@ -1,0 +1,9 @@
+//! Every tool of hearth-tools, run on temporary repositories built by the tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod code;
+mod common;
+mod files;
+mod git;
+mod registry;
+mod shell;

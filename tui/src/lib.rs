@@ -1,0 +1,1 @@
+//! Renders agent events in the terminal and sends user ops (ratatui + crossterm).
