@@ -4,6 +4,7 @@
 //! The engine is a library: it never reads the environment and never exits the
 //! process. The CLI passes configuration in and reports errors.
 
+pub mod api;
 pub mod cpu;
 pub mod eval;
 pub mod hub;
