@@ -1,1 +1,33 @@
 //! The agent: the session loop, prompt assembly, tool dispatch, permissions and sessions.
+//!
+//! A front end (the TUI, `hearth exec`) submits [`protocol::Op`]s and receives
+//! [`protocol::Event`]s: directly through [`Session::handle`] with its own [`TurnIo`], or
+//! through the channels of [`spawn`]. The session talks to a model through a [`Backend`],
+//! and to the repository through `hearth_tools`.
+
+mod backend;
+mod checkpoint;
+mod compaction;
+mod error;
+mod history;
+mod local;
+mod permissions;
+mod preview;
+pub mod prompt;
+pub mod protocol;
+mod runner;
+mod scripted;
+mod session;
+mod store;
+mod turn;
+
+pub use backend::Backend;
+pub use checkpoint::{Checkpoint, Checkpoints, UndoError};
+pub use error::AgentError;
+pub use local::LocalBackend;
+pub use permissions::{BadRule, CommandRule, Decision, Mode, Permissions, UnknownMode};
+pub use prompt::{PromptPrefix, RequestSettings};
+pub use runner::{spawn, AgentHandle};
+pub use scripted::{ScriptError, ScriptedBackend, ScriptedReply};
+pub use session::{Approval, Session, SessionConfig, TurnIo};
+pub use store::{new_session_id, Record, Replay, SessionHeader, SessionStore, StoreError};

@@ -24,6 +24,8 @@ pub enum Command {
     Perplexity(PerplexityArgs),
     /// Fetch, list and inspect models.
     Model(ModelArgs),
+    /// Measure prefill and decode speed and the memory bandwidth bound.
+    Bench(BenchArgs),
 }
 
 /// Which model to run.
@@ -83,6 +85,26 @@ pub struct GenerateArgs {
     /// Print no timing summary on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// `hearth bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: ModelChoice,
+    /// Runs of each test (default 3, or 1 with --quick).
+    #[arg(long, value_name = "N")]
+    pub runs: Option<usize>,
+    /// Comma-separated tests: ppN (prefill N tokens), tgN (decode N tokens),
+    /// tgN_dD (decode N tokens after D cached) [default: pp512,pp2048,tg128,tg128_d2048].
+    #[arg(long, value_name = "LIST")]
+    pub tests: Option<String>,
+    /// Only pp512 and tg128, one run each (unless --tests / --runs say otherwise).
+    #[arg(long)]
+    pub quick: bool,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `hearth perplexity`.

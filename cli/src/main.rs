@@ -41,5 +41,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Generate(a) => commands::generate::run(&env, a),
         Command::Perplexity(a) => commands::perplexity::run(&env, a),
         Command::Model(a) => commands::model::run(&env, a),
+        Command::Bench(a) => commands::bench::run(&env, a),
     }
 }

@@ -7,6 +7,7 @@
 use hearth_engine::cpu::quant::{
     dequantize, dequantize_q8_0, dequantize_q8_k, dot_f32, has_avx2, quantize_row_q8_0,
     quantize_row_q8_k, quantize_row_q8_k_fast, GgmlType, Q8KBlock, Q8KDot, Q8_0Block, Q8_0Dot,
+    Q8K_COLS,
 };
 
 /// splitmix64: a small deterministic generator, so failures reproduce.
@@ -216,6 +217,47 @@ fn simd_q8_k_kernels_match_the_scalar_reference() {
                     magnitude,
                     1e-5,
                     &format!("{ty} x{n_blocks}"),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn multi_row_q8_k_kernels_equal_the_one_row_kernel_bit_for_bit() {
+    let mut rng = Rng(11);
+    for ty in [GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K] {
+        let best = Q8KDot::best(ty).unwrap();
+        let scalar = Q8KDot::scalar(ty).unwrap();
+        for n_blocks in 1..=12 {
+            let row = random_row(&mut rng, ty, n_blocks);
+            let ys: Vec<Vec<Q8KBlock>> = (0..Q8K_COLS)
+                .map(|_| {
+                    let mut y = vec![Q8KBlock::default(); n_blocks];
+                    quantize_row_q8_k(&rng.floats(256 * n_blocks, 4.0), &mut y);
+                    y
+                })
+                .collect();
+            let refs: [&[Q8KBlock]; Q8K_COLS] = std::array::from_fn(|j| ys[j].as_slice());
+            let got = best.dot_cols(&row, &refs);
+            for j in 0..Q8K_COLS {
+                // Bit-exact: a prompt split into other batches must give the same logits.
+                assert_eq!(
+                    got[j].to_bits(),
+                    best.dot(&row, &ys[j]).to_bits(),
+                    "{ty} x{n_blocks} column {j}"
+                );
+                let (_, magnitude) = {
+                    let mut y_values = vec![0.0; 256 * n_blocks];
+                    dequantize_q8_k(&ys[j], &mut y_values);
+                    dot_f64(&dequantized(ty, &row, 256 * n_blocks), &y_values)
+                };
+                assert_close(
+                    got[j],
+                    f64::from(scalar.dot(&row, &ys[j])),
+                    magnitude,
+                    1e-5,
+                    &format!("{ty} x{n_blocks} column {j} vs scalar"),
                 );
             }
         }

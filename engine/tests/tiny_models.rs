@@ -4,6 +4,8 @@
 //! Fixtures: engine/tests/fixtures/tiny/, made by scripts/fixtures/tiny_models.py
 //! (reference: llama.cpp via llama-cpp-python, f32 KV cache).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
 use hearth_engine::kv::KvCache;

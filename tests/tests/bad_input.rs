@@ -1,6 +1,8 @@
 //! Bad input gets one clear line naming the input and the problem, exit
 //! code 2, and never a panic or a backtrace.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use hearth_engine::cpu::quant::GgmlType;
@@ -73,7 +75,8 @@ fn an_unsupported_architecture() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("mamba.gguf");
     let mut w = GgufWriter::new();
-    w.add_meta("general.architecture", MetaValue::String("mamba".into()));
+    w.add_meta("general.architecture", MetaValue::String("mamba".into()))
+        .unwrap();
     w.add_tensor("token_embd.weight", GgmlType::F32, &[4, 2], vec![0u8; 32])
         .unwrap();
     w.write_to(&p).unwrap();

@@ -1,6 +1,8 @@
 //! `hearth generate` and `hearth model info` on the tiny fixture models:
 //! the command-line behaviour, without the 1.1 GB model.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use hearth_tests::{run_hearth, stderr_of, stdout_of, workspace_root};
 
 fn tiny(arch: &str) -> String {

@@ -85,7 +85,7 @@ pub fn run(env: &Environment, a: GenerateArgs) -> Result<(), CliError> {
         }
         return Err(CliError::failure(anyhow!("cannot write to stdout: {e}")));
     }
-    let _ = writeln!(stdout);
+    let _ = writeln!(stdout).and_then(|()| stdout.flush());
     if !a.quiet {
         let rate = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
         let (pt, dt) = (out.prompt_time.as_secs_f64(), out.decode_time.as_secs_f64());

@@ -145,7 +145,11 @@ impl SystemPrompt {
 
     /// All blocks joined by blank lines.
     pub fn joined(&self) -> String {
-        self.0.iter().map(|b| b.text.as_str()).collect::<Vec<_>>().join("\n\n")
+        self.0
+            .iter()
+            .map(|b| b.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n")
     }
 }
 
@@ -172,7 +176,9 @@ fn blocks_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ContentBlock>
     })
 }
 
-fn tool_result_content<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ToolResultContent>, D::Error> {
+fn tool_result_content<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<ToolResultContent>, D::Error> {
     Ok(match StringOr::<ToolResultContent>::deserialize(d)? {
         StringOr::String(s) => vec![ToolResultContent::Text { text: s }],
         StringOr::Items(items) => items,

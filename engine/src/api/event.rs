@@ -200,12 +200,14 @@ impl MessageAccumulator {
                 let block = m.content.get_mut(*index).ok_or_else(out_of_order)?;
                 match (block, delta) {
                     (ContentBlock::Text { text }, Delta::TextDelta { text: t }) => text.push_str(t),
-                    (ContentBlock::Thinking { thinking, .. }, Delta::ThinkingDelta { thinking: t }) => {
-                        thinking.push_str(t)
-                    }
-                    (ContentBlock::Thinking { signature, .. }, Delta::SignatureDelta { signature: s }) => {
-                        signature.push_str(s)
-                    }
+                    (
+                        ContentBlock::Thinking { thinking, .. },
+                        Delta::ThinkingDelta { thinking: t },
+                    ) => thinking.push_str(t),
+                    (
+                        ContentBlock::Thinking { signature, .. },
+                        Delta::SignatureDelta { signature: s },
+                    ) => signature.push_str(s),
                     (ContentBlock::ToolUse { .. }, Delta::InputJsonDelta { partial_json }) => {
                         self.partial_json[*index].push_str(partial_json)
                     }
@@ -218,7 +220,9 @@ impl MessageAccumulator {
                 if let Some(ContentBlock::ToolUse { input, name, .. }) = m.content.get_mut(*index) {
                     if !json.is_empty() {
                         *input = serde_json::from_str(json).map_err(|e| {
-                            ApiError::internal(format!("tool call {name}: input is not JSON ({e}): {json}"))
+                            ApiError::internal(format!(
+                                "tool call {name}: input is not JSON ({e}): {json}"
+                            ))
                         })?;
                     }
                 }

@@ -14,7 +14,9 @@ fn wire_forms_parse_strings_and_blocks() {
     assert_eq!(req.messages[0], Message::user("hi"));
     assert_eq!(ThinkingConfig::budget(req.thinking.as_ref()), 64);
     match &req.messages[2].content[0] {
-        ContentBlock::ToolResult { content, is_error, .. } => {
+        ContentBlock::ToolResult {
+            content, is_error, ..
+        } => {
             assert_eq!(ToolResultContent::join(content), "body");
             assert!(!is_error);
         }
@@ -38,20 +40,50 @@ fn accumulator_builds_the_message_from_events() {
     };
     let events = vec![
         Event::MessageStart { message: start },
-        Event::ContentBlockStart { index: 0, content_block: ContentBlock::text("") },
-        Event::ContentBlockDelta { index: 0, delta: Delta::TextDelta { text: "Hel".into() } },
-        Event::ContentBlockDelta { index: 0, delta: Delta::TextDelta { text: "lo".into() } },
+        Event::ContentBlockStart {
+            index: 0,
+            content_block: ContentBlock::text(""),
+        },
+        Event::ContentBlockDelta {
+            index: 0,
+            delta: Delta::TextDelta { text: "Hel".into() },
+        },
+        Event::ContentBlockDelta {
+            index: 0,
+            delta: Delta::TextDelta { text: "lo".into() },
+        },
         Event::ContentBlockStop { index: 0 },
         Event::ContentBlockStart {
             index: 1,
-            content_block: ContentBlock::ToolUse { id: "t".into(), name: "grep".into(), input: serde_json::json!({}) },
+            content_block: ContentBlock::ToolUse {
+                id: "t".into(),
+                name: "grep".into(),
+                input: serde_json::json!({}),
+            },
         },
-        Event::ContentBlockDelta { index: 1, delta: Delta::InputJsonDelta { partial_json: "{\"pattern\":".into() } },
-        Event::ContentBlockDelta { index: 1, delta: Delta::InputJsonDelta { partial_json: " \"x\"}".into() } },
+        Event::ContentBlockDelta {
+            index: 1,
+            delta: Delta::InputJsonDelta {
+                partial_json: "{\"pattern\":".into(),
+            },
+        },
+        Event::ContentBlockDelta {
+            index: 1,
+            delta: Delta::InputJsonDelta {
+                partial_json: " \"x\"}".into(),
+            },
+        },
         Event::ContentBlockStop { index: 1 },
         Event::MessageDelta {
-            delta: MessageDeltaBody { stop_reason: Some(StopReason::ToolUse), stop_sequence: None },
-            usage: Usage { input_tokens: 5, output_tokens: 7, ..Usage::default() },
+            delta: MessageDeltaBody {
+                stop_reason: Some(StopReason::ToolUse),
+                stop_sequence: None,
+            },
+            usage: Usage {
+                input_tokens: 5,
+                output_tokens: 7,
+                ..Usage::default()
+            },
         },
         Event::MessageStop,
     ];
@@ -63,10 +95,17 @@ fn accumulator_builds_the_message_from_events() {
     assert_eq!(m.content[0], ContentBlock::text("Hello"));
     assert_eq!(
         m.content[1],
-        ContentBlock::ToolUse { id: "t".into(), name: "grep".into(), input: serde_json::json!({"pattern": "x"}) }
+        ContentBlock::ToolUse {
+            id: "t".into(),
+            name: "grep".into(),
+            input: serde_json::json!({"pattern": "x"})
+        }
     );
     assert_eq!(m.stop_reason, Some(StopReason::ToolUse));
     assert_eq!(m.usage.output_tokens, 7);
     let mut acc = MessageAccumulator::new();
-    assert!(acc.push(&events[2]).is_err(), "a delta before the start is out of order");
+    assert!(
+        acc.push(&events[2]).is_err(),
+        "a delta before the start is out of order"
+    );
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::cpu::quant::{self, GgmlType, Q8KBlock, Q8KDot, Q8_0Block, Q8_0Dot};
+use crate::cpu::quant::{self, GgmlType, Q8KBlock, Q8KDot, Q8_0Block, Q8_0Dot, Q8K_COLS};
 use crate::model::gguf::Gguf;
 
 /// Where a weight matrix's bytes live.
@@ -131,6 +131,11 @@ impl QMatrix {
         self.cols
     }
 
+    /// Bytes of the whole matrix: what one pass over it reads.
+    pub fn byte_len(&self) -> usize {
+        self.rows * self.row_bytes
+    }
+
     /// The bytes of one row.
     pub fn row(&self, r: usize) -> &[u8] {
         &self.data.bytes()[r * self.row_bytes..(r + 1) * self.row_bytes]
@@ -164,7 +169,8 @@ impl QMatrix {
             .for_each(|(tile, chunk)| {
                 let first = tile * ROW_TILE;
                 let tile_rows = chunk.len() / n;
-                for t in 0..n {
+                let done = self.tile_cols(&acts, first, tile_rows, n, chunk);
+                for t in done..n {
                     for i in 0..tile_rows {
                         chunk[i * n + t] = self.dot_row(first + i, &acts, t);
                     }
@@ -175,6 +181,35 @@ impl QMatrix {
                 *o = transposed[r * n + t];
             }
         }
+    }
+
+    /// Fills `chunk[i * n + t]` for the `tile_rows` rows from `first` and
+    /// the leading whole groups of [`Q8K_COLS`] activation rows with the
+    /// multi-row kernel, which reads each weight row once per group; returns
+    /// how many activation rows it did (0 where the kernel has no such path).
+    fn tile_cols(
+        &self,
+        acts: &Activations,
+        first: usize,
+        tile_rows: usize,
+        n: usize,
+        chunk: &mut [f32],
+    ) -> usize {
+        let (Activations::Q8K { blocks, per_row }, DotKernel::Q8K(k)) = (acts, self.kernel) else {
+            return 0;
+        };
+        let per_row = *per_row;
+        let groups = n / Q8K_COLS;
+        for g in 0..groups {
+            let t0 = g * Q8K_COLS;
+            let ys: [&[Q8KBlock]; Q8K_COLS] =
+                std::array::from_fn(|j| &blocks[(t0 + j) * per_row..(t0 + j + 1) * per_row]);
+            for i in 0..tile_rows {
+                let dots = k.dot_cols(self.row(first + i), &ys);
+                chunk[i * n + t0..i * n + t0 + Q8K_COLS].copy_from_slice(&dots);
+            }
+        }
+        groups * Q8K_COLS
     }
 
     fn rows_into(&self, acts: &Activations, t: usize, out: &mut [f32]) {
@@ -273,6 +308,71 @@ impl<'a> Activations<'a> {
                 },
                 _ => Activations::F32 { x, cols },
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// `rows` rows of random `ty` blocks whose f16 scales are small and finite.
+    fn random_matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> QMatrix {
+        let mut state = seed;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u8
+        };
+        let mut bytes: Vec<u8> = (0..ty.row_bytes(cols).unwrap() * rows)
+            .map(|_| next())
+            .collect();
+        let scale_at: &[usize] = match ty {
+            GgmlType::Q4_K => &[0, 2],
+            GgmlType::Q6_K => &[208],
+            _ => &[],
+        };
+        for block in bytes.chunks_exact_mut(ty.block_bytes()) {
+            for &at in scale_at {
+                let v = half::f16::from_f32(0.01 + f32::from(block[at + 4]) / 5000.0);
+                block[at..at + 2].copy_from_slice(&v.to_bits().to_le_bytes());
+            }
+        }
+        QMatrix::new(ty, rows, cols, WeightData::Owned(bytes.into())).unwrap()
+    }
+
+    #[test]
+    fn batched_products_equal_one_row_products_bit_for_bit_at_every_tail() {
+        let (rows, cols) = (37, 512);
+        for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
+            let m = random_matrix(ty, rows, cols, 3);
+            for n in 1..=9 {
+                let x: Vec<f32> = (0..n * cols)
+                    .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0)
+                    .collect();
+                let mut batched = vec![0.0; n * rows];
+                m.matmul(&x, n, &mut batched);
+                for t in 0..n {
+                    let mut single = vec![0.0; rows];
+                    m.matmul(&x[t * cols..(t + 1) * cols], 1, &mut single);
+                    for r in 0..rows {
+                        assert_eq!(
+                            batched[t * rows + r].to_bits(),
+                            single[r].to_bits(),
+                            "{ty} n={n} t={t} r={r}"
+                        );
+                        let reference = quant::dot_f32(ty, m.row(r), &x[t * cols..(t + 1) * cols]);
+                        let tolerance = 0.02 * reference.abs().max(1.0);
+                        assert!(
+                            (single[r] - reference).abs() < tolerance,
+                            "{ty} n={n} t={t} r={r}: {} vs f32 reference {reference}",
+                            single[r]
+                        );
+                    }
+                }
+            }
         }
     }
 }

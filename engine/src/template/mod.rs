@@ -9,9 +9,11 @@
 //! same way, so that the prompt is byte-for-byte the one the model was trained
 //! on (`tests/template_reference.rs` checks this against jinja2 itself).
 
+pub mod chat;
 mod pyjson;
 mod pyrepr;
 mod strftime;
+pub mod tool_calls;
 
 use crate::model::gguf::Gguf;
 use crate::tokenizer::Tokenizer;

@@ -385,3 +385,152 @@ fn store_i8x32(out: &mut [i8], v: __m256i) {
     // SAFETY: `out` is exactly 32 writable bytes; storeu has no alignment requirement.
     unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) }
 }
+
+/// [`vec_dot_q4_k_q8_k`] of one row against `N` activation rows at once:
+/// each weight block is loaded and unpacked once and used for all `N`, the
+/// inner step of a prefill's matrix-matrix product. Each result is computed
+/// by exactly the operations of the one-row kernel, in the same order, so it
+/// equals that kernel's result bit for bit (a prompt split across batches
+/// gives the same logits as one batch).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+///
+/// # Panics
+/// If `row` is not `144 * y.len()` bytes for every `y` of `ys`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn vec_dot_q4_k_q8_k_cols<const N: usize>(
+    row: &[u8],
+    ys: &[&[Q8KBlock]; N],
+) -> [f32; N] {
+    for y in ys {
+        assert_eq!(
+            row.len(),
+            Q4_K_BLOCK_BYTES * y.len(),
+            "vec_dot_q4_k_q8_k_cols: row/activation length mismatch"
+        );
+    }
+    let low_nibbles = _mm256_set1_epi8(0x0F);
+    let mut acc = [_mm256_setzero_ps(); N];
+    let mut acc_mins = [_mm_setzero_ps(); N];
+    for (b, block) in row.chunks_exact(Q4_K_BLOCK_BYTES).enumerate() {
+        let scales_and_mins = _mm256_cvtepu8_epi16(unpack_k4_scales(&block[4..16]));
+        let mins = _mm256_extracti128_si256(scales_and_mins, 1);
+        let (d_w, dmin_w) = (f16_at(block, 0), f16_at(block, 2));
+        for j in 0..N {
+            let y = &ys[j][b];
+            let bsums = load_bsums(&y.bsums);
+            let sub_block_sums = _mm_hadd_epi16(
+                _mm256_castsi256_si128(bsums),
+                _mm256_extracti128_si256(bsums, 1),
+            );
+            let min_dot = _mm_madd_epi16(mins, sub_block_sums);
+            let dmin = dmin_w * y.d;
+            acc_mins[j] = _mm_fmadd_ps(_mm_set1_ps(-dmin), _mm_cvtepi32_ps(min_dot), acc_mins[j]);
+        }
+        let scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(scales_and_mins));
+        let qs = &block[16..16 + QK_K / 2];
+        let mut sum = [_mm256_setzero_si256(); N];
+        for group in 0..QK_K / 64 {
+            let bits = load_u8x32(&qs[32 * group..]);
+            let q_low = _mm256_and_si256(bits, low_nibbles);
+            let q_high = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low_nibbles);
+            let scale_low = _mm256_shuffle_epi8(scales, spread_i16(2 * group, 2 * group));
+            let scale_high = _mm256_shuffle_epi8(scales, spread_i16(2 * group + 1, 2 * group + 1));
+            for j in 0..N {
+                let y = &ys[j][b];
+                let y_low = load_i8x32(&y.qs[64 * group..]);
+                let y_high = load_i8x32(&y.qs[64 * group + 32..]);
+                let p_low = _mm256_madd_epi16(_mm256_maddubs_epi16(q_low, y_low), scale_low);
+                let p_high = _mm256_madd_epi16(_mm256_maddubs_epi16(q_high, y_high), scale_high);
+                sum[j] = _mm256_add_epi32(sum[j], _mm256_add_epi32(p_low, p_high));
+            }
+        }
+        for j in 0..N {
+            let d = d_w * ys[j][b].d;
+            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sum[j]), acc[j]);
+        }
+    }
+    let mut out = [0.0f32; N];
+    for j in 0..N {
+        let mins_pair = _mm_add_ps(acc_mins[j], _mm_movehl_ps(acc_mins[j], acc_mins[j]));
+        let mins_total = _mm_cvtss_f32(_mm_add_ss(mins_pair, _mm_movehdup_ps(mins_pair)));
+        out[j] = sum_f32x8(acc[j]) + mins_total;
+    }
+    out
+}
+
+/// [`vec_dot_q6_k_q8_k`] of one row against `N` activation rows at once,
+/// unpacking each weight block once; bit-identical to the one-row kernel
+/// for each column (same operations, same order).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+///
+/// # Panics
+/// If `row` is not `210 * y.len()` bytes for every `y` of `ys`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn vec_dot_q6_k_q8_k_cols<const N: usize>(
+    row: &[u8],
+    ys: &[&[Q8KBlock]; N],
+) -> [f32; N] {
+    for y in ys {
+        assert_eq!(
+            row.len(),
+            Q6_K_BLOCK_BYTES * y.len(),
+            "vec_dot_q6_k_q8_k_cols: row/activation length mismatch"
+        );
+    }
+    let low_nibbles = _mm256_set1_epi8(0x0F);
+    let two_bits = _mm256_set1_epi8(0x03);
+    let mut acc = [_mm256_setzero_ps(); N];
+    for (b, block) in row.chunks_exact(Q6_K_BLOCK_BYTES).enumerate() {
+        let ql_all = &block[..QK_K / 2];
+        let qh_all = &block[QK_K / 2..QK_K / 2 + QK_K / 4];
+        let scales_bytes = &block[QK_K / 2 + QK_K / 4..QK_K / 2 + QK_K / 4 + QK_K / 16];
+        let scales_i16 = _mm256_cvtepi8_epi16(load_u8x16(scales_bytes));
+        let halves_scales = [
+            _mm256_broadcastsi128_si256(_mm256_castsi256_si128(scales_i16)),
+            _mm256_broadcastsi128_si256(_mm256_extracti128_si256(scales_i16, 1)),
+        ];
+        let mut sum = [_mm256_setzero_si256(); N];
+        for (half, half_scales) in halves_scales.into_iter().enumerate() {
+            let ql_a = load_u8x32(&ql_all[64 * half..]);
+            let ql_b = load_u8x32(&ql_all[64 * half + 32..]);
+            let qh = load_u8x32(&qh_all[32 * half..]);
+            let quants = [
+                (ql_a, qh),
+                (ql_b, _mm256_srli_epi16(qh, 2)),
+                (_mm256_srli_epi16(ql_a, 4), _mm256_srli_epi16(qh, 4)),
+                (_mm256_srli_epi16(ql_b, 4), _mm256_srli_epi16(qh, 6)),
+            ];
+            for (quarter, (low, high)) in quants.into_iter().enumerate() {
+                let q = _mm256_or_si256(
+                    _mm256_and_si256(low, low_nibbles),
+                    _mm256_slli_epi16(_mm256_and_si256(high, two_bits), 4),
+                );
+                let start = 128 * half + 32 * quarter;
+                let scale =
+                    _mm256_shuffle_epi8(half_scales, spread_i16(2 * quarter, 2 * quarter + 1));
+                for j in 0..N {
+                    let activations = load_i8x32(&ys[j][b].qs[start..]);
+                    let products = _mm256_madd_epi16(_mm256_maddubs_epi16(q, activations), scale);
+                    sum[j] = _mm256_add_epi32(sum[j], products);
+                }
+            }
+        }
+        let d_w = f16_at(block, QK_K / 2 + QK_K / 4 + QK_K / 16);
+        for j in 0..N {
+            let y = &ys[j][b];
+            let offset = _mm256_slli_epi32(_mm256_madd_epi16(scales_i16, load_bsums(&y.bsums)), 5);
+            let s = _mm256_sub_epi32(sum[j], offset);
+            let d = d_w * y.d;
+            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), acc[j]);
+        }
+    }
+    let mut out = [0.0f32; N];
+    for j in 0..N {
+        out[j] = sum_f32x8(acc[j]);
+    }
+    out
+}

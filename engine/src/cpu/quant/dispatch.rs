@@ -58,7 +58,21 @@ impl<Y> Kernel<Y> {
 pub struct Q8KDot {
     ty: GgmlType,
     kernel: Kernel<Q8KBlock>,
+    /// The same dot product against [`Q8K_COLS`] activation rows at once,
+    /// where this CPU and type have one. Invariant: only set after
+    /// [`has_avx2`] returned true.
+    #[cfg(target_arch = "x86_64")]
+    cols: Option<Avx2Q8KColsKernel>,
 }
+
+/// Activation rows the multi-row kernels ([`Q8KDot::dot_cols`]) take at once:
+/// enough to reuse each unpacked weight block several times, few enough
+/// that the accumulators stay (mostly) in the 16 vector registers.
+pub const Q8K_COLS: usize = 4;
+
+/// An AVX2 multi-row `Q8_K` kernel.
+#[cfg(target_arch = "x86_64")]
+type Avx2Q8KColsKernel = unsafe fn(&[u8], &[&[Q8KBlock]; Q8K_COLS]) -> [f32; Q8K_COLS];
 
 impl Q8KDot {
     /// The fastest kernel this CPU runs for rows of type `ty`, or `None` if
@@ -72,10 +86,16 @@ impl Q8KDot {
                 GgmlType::Q6_K => Some(super::avx2::vec_dot_q6_k_q8_k),
                 _ => None,
             };
+            let cols: Option<Avx2Q8KColsKernel> = match ty {
+                GgmlType::Q4_K => Some(super::avx2::vec_dot_q4_k_q8_k_cols::<Q8K_COLS>),
+                GgmlType::Q6_K => Some(super::avx2::vec_dot_q6_k_q8_k_cols::<Q8K_COLS>),
+                _ => None,
+            };
             if let Some(kernel) = avx2 {
                 return Some(Q8KDot {
                     ty,
                     kernel: Kernel::Avx2(kernel),
+                    cols,
                 });
             }
         }
@@ -94,6 +114,8 @@ impl Q8KDot {
         Some(Q8KDot {
             ty,
             kernel: Kernel::Scalar(kernel),
+            #[cfg(target_arch = "x86_64")]
+            cols: None,
         })
     }
 
@@ -105,6 +127,22 @@ impl Q8KDot {
     /// True for a SIMD kernel, false for the scalar reference.
     pub fn is_simd(&self) -> bool {
         self.kernel.is_simd()
+    }
+
+    /// [`Q8KDot::dot`] of `row` with each of `ys`: one pass over the row,
+    /// each result bit-identical to `dot(row, ys[j])` (so how a batch is
+    /// split never changes a result).
+    ///
+    /// # Panics
+    /// If `row` is not `ty.block_bytes() * y.len()` bytes for each `y`.
+    #[inline]
+    pub fn dot_cols(&self, row: &[u8], ys: &[&[Q8KBlock]; Q8K_COLS]) -> [f32; Q8K_COLS] {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(kernel) = self.cols {
+            // SAFETY: `cols` is only set once AVX2, FMA and F16C were detected.
+            return unsafe { kernel(row, ys) };
+        }
+        ys.map(|y| self.dot(row, y))
     }
 
     /// The dot product of `row` (one block of `ty` per activation block)

@@ -18,7 +18,7 @@ mod types;
 mod vec_dot;
 
 pub use dispatch::{
-    has_avx2, q8_0_dot_kernel, q8k_dot_kernel, quantize_row_q8_k_fast, Q8KDot, Q8_0Dot,
+    has_avx2, q8_0_dot_kernel, q8k_dot_kernel, quantize_row_q8_k_fast, Q8KDot, Q8_0Dot, Q8K_COLS,
 };
 pub use q8::{
     dequantize_q8_0, dequantize_q8_k, quantize_row_q8_0, quantize_row_q8_k, Q8KBlock, Q8_0Block,

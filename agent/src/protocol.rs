@@ -1,0 +1,246 @@
+//! The UI contract: ops a front end submits, events the session sends back.
+//!
+//! Both are plain serde enums whose JSON form carries a `type` tag with a dotted name
+//! (`turn.started`, `tool.output`, …). That form is versioned by [`PROTOCOL_VERSION`]:
+//! adding a variant or an optional field keeps the version, renaming or removing one bumps
+//! it. `hearth exec --json` writes these events one a line (docs/exec-json.md).
+
+use hearth_engine::api::{StopReason, Usage};
+use serde::{Deserialize, Serialize};
+
+/// The version of the JSON form of [`Op`] and [`Event`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What a front end asks the session to do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Op {
+    /// The user says something; the session runs a turn.
+    #[serde(rename = "user_turn")]
+    UserTurn(UserTurn),
+    /// Run a tool call that waits for approval.
+    #[serde(rename = "approve")]
+    Approve {
+        /// The call's id, from [`Event::ApprovalRequested`].
+        call_id: String,
+    },
+    /// Refuse a tool call that waits for approval; the model is told why.
+    #[serde(rename = "deny")]
+    Deny {
+        /// The call's id.
+        call_id: String,
+        /// Why, in the user's words (sent to the model).
+        reason: String,
+    },
+    /// Stop the turn in progress as soon as possible.
+    #[serde(rename = "interrupt")]
+    Interrupt,
+    /// Summarize older history now, whatever its size.
+    #[serde(rename = "compact")]
+    Compact,
+    /// Revert the latest file change a tool made that is not undone yet.
+    #[serde(rename = "undo")]
+    Undo,
+    /// End the session.
+    #[serde(rename = "shutdown")]
+    Shutdown,
+}
+
+/// A user message that starts a turn.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserTurn {
+    /// What the user wrote.
+    pub text: String,
+}
+
+/// What the session reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    /// A turn began.
+    #[serde(rename = "turn.started")]
+    TurnStarted(TurnStarted),
+    /// More of the model's answer text.
+    #[serde(rename = "text.delta")]
+    TextDelta(TextDelta),
+    /// More of the model's reasoning.
+    #[serde(rename = "thinking.delta")]
+    ThinkingDelta(TextDelta),
+    /// The model asked to run a tool.
+    #[serde(rename = "tool.proposed")]
+    ToolCallProposed(ToolCall),
+    /// A tool call waits for [`Op::Approve`] or [`Op::Deny`].
+    #[serde(rename = "approval.requested")]
+    ApprovalRequested(ToolCall),
+    /// A tool call's result, as the model sees it.
+    #[serde(rename = "tool.output")]
+    ToolOutput(ToolOutput),
+    /// Token counts after a model request.
+    #[serde(rename = "usage")]
+    Usage(UsageReport),
+    /// Older history was replaced by a summary.
+    #[serde(rename = "context.compacted")]
+    Compacted(Compacted),
+    /// A tool's file change was reverted.
+    #[serde(rename = "checkpoint.undone")]
+    Undone(Undone),
+    /// A turn ended.
+    #[serde(rename = "turn.finished")]
+    TurnFinished(TurnFinished),
+    /// Something failed; a turn in progress ends with [`Event::TurnFinished`] after it.
+    #[serde(rename = "error")]
+    Error(ErrorReport),
+}
+
+/// Payload of [`Event::TurnStarted`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TurnStarted {
+    /// The turn's number in the session, from 1.
+    pub turn: u32,
+}
+
+/// Payload of text and thinking deltas.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextDelta {
+    /// The new text.
+    pub text: String,
+}
+
+/// A tool call the model made.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The call's id (the model's `tool_use` id).
+    pub call_id: String,
+    /// The tool's name.
+    pub tool: String,
+    /// The arguments as the model gave them.
+    pub input: serde_json::Value,
+    /// For file edits, the unified diff the call would make (when it can be computed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+/// Payload of [`Event::ToolOutput`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolOutput {
+    /// The call's id.
+    pub call_id: String,
+    /// The text sent back to the model.
+    pub output: String,
+    /// The call failed or was refused; `output` says why.
+    pub is_error: bool,
+    /// The output was cut to fit the limits.
+    pub truncated: bool,
+}
+
+/// Payload of [`Event::Usage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageReport {
+    /// Summed over the model requests of the current turn.
+    pub turn: Usage,
+    /// Summed over the whole session.
+    pub session: Usage,
+}
+
+/// Payload of [`Event::Compacted`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compacted {
+    /// How many history messages the summary replaced.
+    pub replaced_messages: usize,
+    /// The estimated prompt tokens before and after.
+    pub tokens_before: u32,
+    /// The estimated prompt tokens after.
+    pub tokens_after: u32,
+    /// The summary the model wrote.
+    pub summary: String,
+}
+
+/// Payload of [`Event::Undone`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Undone {
+    /// The tool call whose change was reverted.
+    pub call_id: String,
+    /// The file, relative to the repository root.
+    pub path: String,
+}
+
+/// Why a turn ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnStop {
+    /// The model answered without calling more tools.
+    Done,
+    /// The model stopped at its token limit.
+    MaxTokens,
+    /// The turn made as many model requests as it may.
+    MaxTurns,
+    /// [`Op::Interrupt`] stopped it.
+    Interrupted,
+    /// An error ended it (reported by [`Event::Error`] first).
+    Failed,
+}
+
+impl TurnStop {
+    /// How a model's stop reason ends a turn that calls no more tools.
+    pub fn from_model(stop: Option<StopReason>) -> TurnStop {
+        match stop {
+            Some(StopReason::MaxTokens) => TurnStop::MaxTokens,
+            Some(StopReason::Cancelled) => TurnStop::Interrupted,
+            _ => TurnStop::Done,
+        }
+    }
+}
+
+/// Payload of [`Event::TurnFinished`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TurnFinished {
+    /// Why it ended.
+    pub stop: TurnStop,
+    /// The text of the model's last message.
+    pub answer: String,
+    /// How many model requests the turn made.
+    pub requests: u32,
+}
+
+/// Payload of [`Event::Error`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReport {
+    /// What went wrong.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn events_carry_a_dotted_type_tag_and_flat_payloads() {
+        let event = Event::ToolOutput(ToolOutput {
+            call_id: "c1".into(),
+            output: "ok".into(),
+            is_error: false,
+            truncated: false,
+        });
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["type"], "tool.output");
+        assert_eq!(json["call_id"], "c1");
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn ops_round_trip() {
+        for op in [
+            Op::UserTurn(UserTurn { text: "hi".into() }),
+            Op::Deny {
+                call_id: "c".into(),
+                reason: "no".into(),
+            },
+            Op::Undo,
+        ] {
+            let text = serde_json::to_string(&op).unwrap();
+            assert_eq!(serde_json::from_str::<Op>(&text).unwrap(), op);
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! A session: its prompt prefix, history, usage, checkpoints and file, and the ops that
+//! change them. The turn loop itself is in `turn.rs`.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hearth_engine::api::{Message, Usage};
+use hearth_tools::{repo_map, ShellPolicy, ToolContext, ToolRegistry};
+
+use crate::backend::Backend;
+use crate::checkpoint::{Checkpoint, Checkpoints};
+use crate::compaction::{plan_cut, rebuild, summary_request};
+use crate::error::AgentError;
+use crate::history::{estimate_tokens, starts_user_turn, text_of};
+use crate::permissions::Permissions;
+use crate::prompt::{system_prompt, tool_definitions, PromptPrefix, RequestSettings};
+use crate::protocol::{Compacted, ErrorReport, Event, Op, ToolCall, Undone};
+use crate::store::{
+    new_session_id, Record, Replay, SessionHeader, SessionStore, SESSION_FORMAT_VERSION,
+};
+
+/// How a front end answers a request for approval.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Approval {
+    /// Run the call.
+    Approved,
+    /// Refuse it; the reason goes to the model.
+    Denied(String),
+}
+
+/// Where a turn's events go, and how it asks for approval.
+pub trait TurnIo {
+    /// Sends an event to the front end.
+    fn emit(&mut self, event: Event);
+    /// Asks whether `call` may run (after [`Event::ApprovalRequested`] was emitted).
+    fn approve(&mut self, call: &ToolCall) -> Approval;
+    /// Whether the user asked to stop the turn.
+    fn interrupted(&self) -> bool;
+}
+
+/// Everything a session is started with.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// The repository root.
+    pub root: PathBuf,
+    /// Where session files go; `None`: the session is not saved.
+    pub sessions_dir: Option<PathBuf>,
+    /// What tool calls may do.
+    pub permissions: Permissions,
+    /// The system text (see [`crate::prompt::DEFAULT_SYSTEM_TEXT`]).
+    pub system_text: String,
+    /// The repository map's budget in characters (0: no map).
+    pub repo_map_chars: usize,
+    /// Sampling settings of every request.
+    pub request: RequestSettings,
+    /// The most model requests one turn may make.
+    pub max_requests_per_turn: u32,
+    /// The context window, overriding the backend's.
+    pub context_tokens: Option<u32>,
+    /// Compact when the prompt is estimated above this fraction of the context window.
+    pub compact_ratio: f32,
+    /// The environment shell commands start from (secrets are scrubbed from it).
+    pub shell_env: Vec<(String, String)>,
+}
+
+impl SessionConfig {
+    /// A configuration with the defaults for the repository at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> SessionConfig {
+        SessionConfig {
+            root: root.into(),
+            sessions_dir: None,
+            permissions: Permissions::new(crate::permissions::Mode::AutoEdit),
+            system_text: crate::prompt::DEFAULT_SYSTEM_TEXT.to_string(),
+            repo_map_chars: 2_000,
+            request: RequestSettings {
+                max_tokens: 1_024,
+                ..RequestSettings::default()
+            },
+            max_requests_per_turn: 20,
+            context_tokens: None,
+            compact_ratio: 0.75,
+            shell_env: Vec::new(),
+        }
+    }
+}
+
+/// One conversation with the agent in one repository.
+pub struct Session {
+    pub(crate) id: String,
+    pub(crate) backend: Box<dyn Backend>,
+    pub(crate) tools: ToolRegistry,
+    pub(crate) ctx: ToolContext,
+    pub(crate) prefix: PromptPrefix,
+    pub(crate) history: Vec<Message>,
+    pub(crate) usage: Usage,
+    pub(crate) turns: u32,
+    pub(crate) checkpoints: Checkpoints,
+    pub(crate) store: Option<SessionStore>,
+    pub(crate) config: SessionConfig,
+    /// The prompt size the backend last reported, and the history length it covered: the
+    /// anchor of the next estimate.
+    pub(crate) measured: Option<(usize, u32)>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("root", &self.ctx.root)
+            .field("messages", &self.history.len())
+            .finish()
+    }
+}
+
+fn open_repository(config: &SessionConfig) -> Result<ToolContext, AgentError> {
+    ToolContext::new(&config.root, ShellPolicy::new(config.shell_env.clone())).map_err(|source| {
+        AgentError::Repository {
+            root: config.root.clone(),
+            source,
+        }
+    })
+}
+
+impl Session {
+    /// Starts a new session: maps the repository and assembles the prompt prefix, once.
+    pub fn start(config: SessionConfig, backend: Box<dyn Backend>) -> Result<Session, AgentError> {
+        let ctx = open_repository(&config)?;
+        let map = if config.repo_map_chars == 0 {
+            String::new()
+        } else {
+            repo_map(&ctx.root, config.repo_map_chars).map_err(|source| AgentError::Repository {
+                root: ctx.root.clone(),
+                source,
+            })?
+        };
+        let tools = ToolRegistry::standard();
+        let prefix = PromptPrefix {
+            system: system_prompt(&config.system_text, &ctx.root, &map),
+            tools: tool_definitions(&tools),
+        };
+        let now = SystemTime::now();
+        let id = new_session_id(now);
+        let store = match &config.sessions_dir {
+            Some(dir) => Some(SessionStore::create(
+                dir,
+                &SessionHeader {
+                    version: SESSION_FORMAT_VERSION,
+                    id: id.clone(),
+                    created_unix: now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
+                    root: ctx.root.clone(),
+                    model: backend.model_id(),
+                    system: prefix.system.clone(),
+                },
+            )?),
+            None => None,
+        };
+        Ok(Session {
+            id,
+            backend,
+            tools,
+            ctx,
+            prefix,
+            history: Vec::new(),
+            usage: Usage::default(),
+            turns: 0,
+            checkpoints: Checkpoints::default(),
+            store,
+            config,
+            measured: None,
+        })
+    }
+
+    /// Resumes the session saved in `path`, appending to that file from now on. The prompt
+    /// prefix is the one saved, so the resumed session's requests extend the old ones.
+    pub fn resume(
+        config: SessionConfig,
+        backend: Box<dyn Backend>,
+        path: &Path,
+    ) -> Result<Session, AgentError> {
+        let ctx = open_repository(&config)?;
+        let replay = Replay::read(path)?;
+        if replay.header.root != ctx.root {
+            return Err(AgentError::OtherRepository {
+                id: replay.header.id,
+                session_root: replay.header.root,
+                root: ctx.root,
+            });
+        }
+        let tools = ToolRegistry::standard();
+        let prefix = PromptPrefix {
+            system: replay.header.system.clone(),
+            tools: tool_definitions(&tools),
+        };
+        Ok(Session {
+            id: replay.header.id,
+            backend,
+            tools,
+            ctx,
+            prefix,
+            history: replay.history,
+            usage: replay.usage,
+            turns: replay.turns,
+            checkpoints: replay.checkpoints,
+            store: Some(SessionStore::append_to(path)?),
+            config,
+            measured: None,
+        })
+    }
+
+    /// The session's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The session file, when the session is saved.
+    pub fn file(&self) -> Option<&Path> {
+        self.store.as_ref().map(SessionStore::path)
+    }
+
+    /// The conversation so far.
+    pub fn history(&self) -> &[Message] {
+        &self.history
+    }
+
+    /// The stable prefix of every request.
+    pub fn prefix(&self) -> &PromptPrefix {
+        &self.prefix
+    }
+
+    /// Token counts summed over the session.
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// How many user turns the session has had.
+    pub fn turns(&self) -> u32 {
+        self.turns
+    }
+
+    /// The file changes tools made, oldest first.
+    pub fn checkpoints(&self) -> &[Checkpoint] {
+        self.checkpoints.list()
+    }
+
+    /// The text of the last assistant message.
+    pub fn last_answer(&self) -> String {
+        self.history
+            .iter()
+            .rev()
+            .find(|m| m.role == hearth_engine::api::Role::Assistant)
+            .map(text_of)
+            .unwrap_or_default()
+    }
+
+    /// Handles one op; returns `false` once the session should end.
+    pub fn handle(&mut self, op: Op, io: &mut dyn TurnIo) -> Result<bool, AgentError> {
+        match op {
+            Op::UserTurn(turn) => {
+                self.run_turn(&turn.text, io)?;
+            }
+            Op::Compact => self.compact(io)?,
+            Op::Undo => self.undo(io)?,
+            Op::Shutdown => return Ok(false),
+            // Outside a turn there is nothing to approve or interrupt.
+            Op::Approve { .. } | Op::Deny { .. } | Op::Interrupt => {}
+        }
+        Ok(true)
+    }
+
+    pub(crate) fn record(&mut self, record: Record) -> Result<(), AgentError> {
+        if let Some(store) = &mut self.store {
+            store.append(&record)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn append_message(&mut self, message: Message) -> Result<(), AgentError> {
+        if starts_user_turn(&message) {
+            self.turns += 1;
+        }
+        self.history.push(message.clone());
+        self.record(Record::Message { message })
+    }
+
+    /// The estimated size of the next request's prompt.
+    pub(crate) fn estimated_prompt_tokens(&self) -> u32 {
+        match self.measured {
+            Some((covered, tokens)) if covered <= self.history.len() => {
+                tokens.saturating_add(estimate_tokens(&self.history[covered..]))
+            }
+            _ => {
+                let prefix_chars = self.prefix.system.joined().len()
+                    + serde_json::to_string(&self.prefix.tools).map_or(0, |s| s.len());
+                u32::try_from(prefix_chars / 4)
+                    .unwrap_or(u32::MAX)
+                    .saturating_add(estimate_tokens(&self.history))
+            }
+        }
+    }
+
+    /// The context window, when known.
+    pub(crate) fn context_window(&self) -> Option<u32> {
+        self.config
+            .context_tokens
+            .or_else(|| self.backend.context_tokens())
+    }
+
+    /// Compacts when the next prompt nears the context window.
+    pub(crate) fn compact_if_needed(&mut self, io: &mut dyn TurnIo) -> Result<(), AgentError> {
+        let Some(window) = self.context_window() else {
+            return Ok(());
+        };
+        let limit = (window as f32 * self.config.compact_ratio) as u32;
+        if self.estimated_prompt_tokens() > limit {
+            self.compact(io)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces older history by a summary the model writes.
+    pub fn compact(&mut self, io: &mut dyn TurnIo) -> Result<(), AgentError> {
+        let keep = self.context_window().unwrap_or(8_192) / 4;
+        let Some(cut) = plan_cut(&self.history, keep) else {
+            return Ok(());
+        };
+        let tokens_before = self.estimated_prompt_tokens();
+        let request = summary_request(
+            &self.history[..cut],
+            self.config.request.max_tokens.min(512),
+            self.config.request.temperature,
+        );
+        let response = self
+            .backend
+            .stream(&request, &mut |_| std::ops::ControlFlow::Continue(()))?;
+        self.usage.add(&response.usage);
+        self.record(Record::Usage {
+            usage: response.usage,
+        })?;
+        let summary = text_of(&Message {
+            role: hearth_engine::api::Role::Assistant,
+            content: response.content,
+        });
+        self.history = rebuild(&summary, &self.history[cut..]);
+        self.measured = None;
+        self.record(Record::Compaction {
+            history: self.history.clone(),
+        })?;
+        io.emit(Event::Compacted(Compacted {
+            replaced_messages: cut,
+            tokens_before,
+            tokens_after: self.estimated_prompt_tokens(),
+            summary,
+        }));
+        Ok(())
+    }
+
+    /// Reverts the latest file change not undone yet.
+    pub fn undo(&mut self, io: &mut dyn TurnIo) -> Result<(), AgentError> {
+        match self.checkpoints.undo_latest(&self.ctx.root) {
+            Ok(checkpoint) => {
+                self.record(Record::Undo {
+                    call_id: checkpoint.call_id.clone(),
+                    path: checkpoint.path.clone(),
+                })?;
+                io.emit(Event::Undone(Undone {
+                    call_id: checkpoint.call_id,
+                    path: checkpoint.path,
+                }));
+            }
+            Err(e) => io.emit(Event::Error(ErrorReport {
+                message: e.to_string(),
+            })),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,348 @@
+//! Session files: one append-only JSON-lines file per session, written by its session only.
+//!
+//! The first line is a [`Record::Session`] header; every later line records one change to
+//! the session's state. Reading the lines back in order rebuilds that state ([`Replay`]).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hearth_engine::api::{Message, SystemPrompt, Usage};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{Checkpoint, Checkpoints};
+
+/// The version of the session file format.
+pub const SESSION_FORMAT_VERSION: u32 = 1;
+
+/// The first line of a session file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionHeader {
+    /// The format version.
+    pub version: u32,
+    /// The session's id (also the file's name without `.jsonl`).
+    pub id: String,
+    /// When it began, in seconds since the Unix epoch.
+    pub created_unix: u64,
+    /// The canonical repository root.
+    pub root: PathBuf,
+    /// The model it started with.
+    pub model: String,
+    /// The system prompt, kept so a resumed session sends the same prefix.
+    pub system: SystemPrompt,
+}
+
+/// One line of a session file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    /// The header.
+    Session(SessionHeader),
+    /// A message appended to the history.
+    Message {
+        /// The message.
+        message: Message,
+    },
+    /// The token counts of one model request.
+    Usage {
+        /// The counts.
+        usage: Usage,
+    },
+    /// The history was compacted: it is now `history`.
+    Compaction {
+        /// The history after compaction (the summary first).
+        history: Vec<Message>,
+    },
+    /// A tool changed a file.
+    Checkpoint {
+        /// The change.
+        checkpoint: Checkpoint,
+    },
+    /// A change was reverted.
+    Undo {
+        /// The call whose change was reverted.
+        call_id: String,
+        /// The file.
+        path: String,
+    },
+}
+
+/// Why a session file could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// I/O on the file or its directory failed.
+    #[error("session file {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line is not a record of this format.
+    #[error("session file {path}, line {line}: not a session record ({message})")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line.
+        line: usize,
+        /// What was wrong.
+        message: String,
+    },
+    /// No session of that id, or none at all for `--last`.
+    #[error("no session {what} in {dir}")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+        /// The sessions directory.
+        dir: PathBuf,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The open file of one session; the only writer of it.
+#[derive(Debug)]
+pub struct SessionStore {
+    path: PathBuf,
+    file: File,
+}
+
+impl SessionStore {
+    /// Creates the file of a new session under `dir` and writes its header.
+    pub fn create(dir: &Path, header: &SessionHeader) -> Result<SessionStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let path = dir.join(format!("{}.jsonl", header.id));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        let mut store = SessionStore { path, file };
+        store.append(&Record::Session(header.clone()))?;
+        Ok(store)
+    }
+
+    /// Opens an existing session file to append to it.
+    pub fn append_to(path: &Path) -> Result<SessionStore, StoreError> {
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(io_error(path))?;
+        Ok(SessionStore {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record as one line, flushed so a crash loses at most that line.
+    pub fn append(&mut self, record: &Record) -> Result<(), StoreError> {
+        let mut line = serde_json::to_string(record).map_err(|e| StoreError::Io {
+            path: self.path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.flush())
+            .map_err(io_error(&self.path))
+    }
+}
+
+/// A session's state, rebuilt from its file.
+#[derive(Clone, Debug)]
+pub struct Replay {
+    /// The header.
+    pub header: SessionHeader,
+    /// The history as it stood at the end.
+    pub history: Vec<Message>,
+    /// The usage summed over every request.
+    pub usage: Usage,
+    /// The file changes.
+    pub checkpoints: Checkpoints,
+    /// How many user turns the history holds, compacted ones included.
+    pub turns: u32,
+}
+
+impl Replay {
+    /// Reads a session file back.
+    pub fn read(path: &Path) -> Result<Replay, StoreError> {
+        let file = File::open(path).map_err(io_error(path))?;
+        let corrupt = |line: usize, message: String| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let mut replay: Option<Replay> = None;
+        for (index, line) in BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(io_error(path))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record: Record =
+                serde_json::from_str(&line).map_err(|e| corrupt(index + 1, e.to_string()))?;
+            match (&mut replay, record) {
+                (None, Record::Session(header)) => {
+                    if header.version != SESSION_FORMAT_VERSION {
+                        return Err(corrupt(
+                            index + 1,
+                            format!(
+                                "format version {}, expected {SESSION_FORMAT_VERSION}",
+                                header.version
+                            ),
+                        ));
+                    }
+                    replay = Some(Replay {
+                        header,
+                        history: Vec::new(),
+                        usage: Usage::default(),
+                        checkpoints: Checkpoints::default(),
+                        turns: 0,
+                    });
+                }
+                (None, _) | (Some(_), Record::Session(_)) => {
+                    return Err(corrupt(
+                        index + 1,
+                        "the header must be the first line, and only the first".into(),
+                    ))
+                }
+                (Some(state), Record::Message { message }) => {
+                    if crate::history::starts_user_turn(&message) {
+                        state.turns += 1;
+                    }
+                    state.history.push(message);
+                }
+                (Some(state), Record::Usage { usage }) => state.usage.add(&usage),
+                (Some(state), Record::Compaction { history }) => state.history = history,
+                (Some(state), Record::Checkpoint { checkpoint }) => {
+                    state.checkpoints.record(checkpoint)
+                }
+                (Some(state), Record::Undo { call_id, path }) => {
+                    state.checkpoints.mark_undone(&call_id, &path)
+                }
+            }
+        }
+        replay.ok_or_else(|| corrupt(1, "the file is empty".into()))
+    }
+
+    /// The file of session `id` under `dir`.
+    pub fn find(dir: &Path, id: &str) -> Result<PathBuf, StoreError> {
+        let path = dir.join(format!("{id}.jsonl"));
+        if id.contains(['/', '\\']) || !path.is_file() {
+            return Err(StoreError::NotFound {
+                what: format!("`{id}`"),
+                dir: dir.to_path_buf(),
+            });
+        }
+        Ok(path)
+    }
+
+    /// The most recently written session under `dir` whose repository is `root`.
+    pub fn find_last(dir: &Path, root: &Path) -> Result<PathBuf, StoreError> {
+        let not_found = || StoreError::NotFound {
+            what: format!("for {}", root.display()),
+            dir: dir.to_path_buf(),
+        };
+        let entries = std::fs::read_dir(dir).map_err(|_| not_found())?;
+        let mut best: Option<(SystemTime, PathBuf)> = None;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "jsonl") {
+                continue;
+            }
+            let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
+                continue;
+            };
+            if best.as_ref().is_some_and(|(t, _)| *t >= modified) {
+                continue;
+            }
+            if read_header(&path).is_some_and(|h| h.root == root) {
+                best = Some((modified, path));
+            }
+        }
+        best.map(|(_, path)| path).ok_or_else(not_found)
+    }
+}
+
+fn read_header(path: &Path) -> Option<SessionHeader> {
+    let mut line = String::new();
+    BufReader::new(File::open(path).ok()?)
+        .read_line(&mut line)
+        .ok()?;
+    match serde_json::from_str(&line).ok()? {
+        Record::Session(header) => Some(header),
+        _ => None,
+    }
+}
+
+/// A new session id: the UTC start time to the second, then a per-process discriminator, so
+/// ids sort by time and two sessions started in one second differ.
+pub fn new_session_id(now: SystemTime) -> String {
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let rest = secs % 86_400;
+    let tag = (since.subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xff_ffff;
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}-{tag:06x}",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn ids_start_with_the_utc_time() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_763_786_096); // 2025-11-22 04:34:56 UTC
+        assert!(
+            new_session_id(t).starts_with("20251122T043456-"),
+            "{}",
+            new_session_id(t)
+        );
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn a_file_without_a_header_is_refused_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.jsonl");
+        std::fs::write(
+            &path,
+            "{\"type\":\"usage\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}\n",
+        )
+        .unwrap();
+        let err = Replay::read(&path).unwrap_err().to_string();
+        assert!(err.contains("line 1") && err.contains("header"), "{err}");
+    }
+}

@@ -1,0 +1,329 @@
+//! The turn loop: request → stream → tool calls → permission → tool → result → next
+//! request, until the model answers or the turn reaches its request limit.
+
+use std::ops::ControlFlow;
+
+use hearth_engine::api::{self, ContentBlock, Message, Role, StopReason, ToolResultContent, Usage};
+use serde_json::Value;
+
+use crate::checkpoint::Checkpoint;
+use crate::error::AgentError;
+use crate::history::text_of;
+use crate::permissions::Decision;
+use crate::preview::preview_diff;
+use crate::protocol::{
+    ErrorReport, Event, TextDelta, ToolCall, ToolOutput, TurnFinished, TurnStarted, TurnStop,
+    UsageReport,
+};
+use crate::session::{Approval, Session, TurnIo};
+use crate::store::Record;
+
+/// A tool call's result as the model will see it.
+struct CallResult {
+    text: String,
+    is_error: bool,
+    truncated: bool,
+}
+
+impl CallResult {
+    fn error(text: String) -> CallResult {
+        CallResult {
+            text,
+            is_error: true,
+            truncated: false,
+        }
+    }
+}
+
+impl Session {
+    /// Runs one user turn to its end and reports how it ended (also as
+    /// [`Event::TurnFinished`]). An error is reported as [`Event::Error`] first.
+    pub fn run_turn(
+        &mut self,
+        text: &str,
+        io: &mut dyn TurnIo,
+    ) -> Result<TurnFinished, AgentError> {
+        self.append_message(Message::user(text))?;
+        io.emit(Event::TurnStarted(TurnStarted { turn: self.turns }));
+        let mut turn_usage = Usage::default();
+        let result = self.turn_loop(io, &mut turn_usage);
+        let finished = match result {
+            Ok(finished) => finished,
+            Err(error) => {
+                io.emit(Event::Error(ErrorReport {
+                    message: error.to_string(),
+                }));
+                io.emit(Event::TurnFinished(TurnFinished {
+                    stop: TurnStop::Failed,
+                    answer: String::new(),
+                    requests: 0,
+                }));
+                return Err(error);
+            }
+        };
+        io.emit(Event::TurnFinished(finished.clone()));
+        Ok(finished)
+    }
+
+    fn turn_loop(
+        &mut self,
+        io: &mut dyn TurnIo,
+        turn_usage: &mut Usage,
+    ) -> Result<TurnFinished, AgentError> {
+        let max = self.config.max_requests_per_turn.max(1);
+        for request_number in 1..=max {
+            self.compact_if_needed(io)?;
+            let request = self.prefix.request(&self.history, &self.config.request);
+            let response = self.stream_reply(&request, io)?;
+            turn_usage.add(&response.usage);
+            self.usage.add(&response.usage);
+            self.record(Record::Usage {
+                usage: response.usage,
+            })?;
+            io.emit(Event::Usage(UsageReport {
+                turn: *turn_usage,
+                session: self.usage,
+            }));
+            let cancelled = response.stop_reason == Some(StopReason::Cancelled) || io.interrupted();
+            let mut content = response.content;
+            if cancelled {
+                // Calls of a cut-off message never run, and a call without a result is not a
+                // valid conversation: keep only what was said.
+                content.retain(|b| !matches!(b, ContentBlock::ToolUse { .. }));
+            }
+            let calls: Vec<(String, String, Value)> = content
+                .iter()
+                .filter_map(|b| match b {
+                    ContentBlock::ToolUse { id, name, input } => {
+                        Some((id.clone(), name.clone(), input.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let message = Message {
+                role: Role::Assistant,
+                content,
+            };
+            let answer = text_of(&message);
+            self.append_message(message)?;
+            self.measured = Some((
+                self.history.len(),
+                response.usage.prompt_tokens() + response.usage.output_tokens,
+            ));
+            if cancelled || calls.is_empty() {
+                let stop = if cancelled {
+                    TurnStop::Interrupted
+                } else {
+                    TurnStop::from_model(response.stop_reason)
+                };
+                return Ok(TurnFinished {
+                    stop,
+                    answer,
+                    requests: request_number,
+                });
+            }
+            let mut results = Vec::with_capacity(calls.len());
+            for (id, name, input) in calls {
+                let result = self.run_call(&id, &name, &input, io)?;
+                results.push(ContentBlock::ToolResult {
+                    tool_use_id: id,
+                    content: vec![ToolResultContent::Text { text: result.text }],
+                    is_error: result.is_error,
+                });
+            }
+            self.append_message(Message {
+                role: Role::User,
+                content: results,
+            })?;
+            if io.interrupted() {
+                return self.end_without_answer(TurnStop::Interrupted, request_number);
+            }
+        }
+        self.end_without_answer(TurnStop::MaxTurns, max)
+    }
+
+    /// Ends a turn whose last message holds tool results the model has not seen: a short
+    /// assistant note closes it, so the next user turn follows an assistant message.
+    fn end_without_answer(
+        &mut self,
+        stop: TurnStop,
+        requests: u32,
+    ) -> Result<TurnFinished, AgentError> {
+        let note = match stop {
+            TurnStop::MaxTurns => {
+                format!("(stopped: this turn reached its limit of {requests} model requests)")
+            }
+            _ => "(stopped: interrupted by the user)".to_string(),
+        };
+        self.append_message(Message::assistant(note.clone()))?;
+        Ok(TurnFinished {
+            stop,
+            answer: note,
+            requests,
+        })
+    }
+
+    fn stream_reply(
+        &mut self,
+        request: &api::Request,
+        io: &mut dyn TurnIo,
+    ) -> Result<api::Response, AgentError> {
+        let mut on_event = |event: &api::Event| {
+            if let api::Event::ContentBlockDelta { delta, .. } = event {
+                match delta {
+                    api::Delta::TextDelta { text } if !text.is_empty() => {
+                        io.emit(Event::TextDelta(TextDelta { text: text.clone() }))
+                    }
+                    api::Delta::ThinkingDelta { thinking } if !thinking.is_empty() => {
+                        io.emit(Event::ThinkingDelta(TextDelta {
+                            text: thinking.clone(),
+                        }))
+                    }
+                    _ => {}
+                }
+            }
+            if io.interrupted() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        Ok(self.backend.stream(request, &mut on_event)?)
+    }
+
+    /// Checks, runs and reports one tool call. Errors the model can fix come back as an
+    /// error result; the others end the turn.
+    fn run_call(
+        &mut self,
+        id: &str,
+        name: &str,
+        input: &Value,
+        io: &mut dyn TurnIo,
+    ) -> Result<CallResult, AgentError> {
+        let tool = self.tools.get(name);
+        let diff = match tool {
+            Some(tool) if tool.mutates() => preview_diff(&self.ctx.root, name, input),
+            _ => None,
+        };
+        let call = ToolCall {
+            call_id: id.to_string(),
+            tool: name.to_string(),
+            input: input.clone(),
+            diff,
+        };
+        io.emit(Event::ToolCallProposed(call.clone()));
+        let result = self.check_and_run(&call, io)?;
+        io.emit(Event::ToolOutput(ToolOutput {
+            call_id: id.to_string(),
+            output: result.text.clone(),
+            is_error: result.is_error,
+            truncated: result.truncated,
+        }));
+        Ok(result)
+    }
+
+    fn check_and_run(
+        &mut self,
+        call: &ToolCall,
+        io: &mut dyn TurnIo,
+    ) -> Result<CallResult, AgentError> {
+        let name = call.tool.as_str();
+        if let Some(problem) = malformed(&call.input) {
+            return Ok(CallResult::error(self.malformed_message(name, &problem)));
+        }
+        let Some(tool) = self.tools.get(name) else {
+            return Ok(CallResult::error(format!(
+                "there is no tool named `{name}`; the tools are: {}",
+                self.tools.names().join(", ")
+            )));
+        };
+        match self
+            .config
+            .permissions
+            .decide(name, tool.mutates(), &call.input)
+        {
+            Decision::Allow => {}
+            Decision::Deny(reason) => {
+                return Ok(CallResult::error(format!("refused: {reason}")));
+            }
+            Decision::Ask => {
+                io.emit(Event::ApprovalRequested(call.clone()));
+                if let Approval::Denied(reason) = io.approve(call) {
+                    return Ok(CallResult::error(format!(
+                        "refused: the call to `{name}` was not approved ({reason})"
+                    )));
+                }
+            }
+        }
+        match self.tools.call(name, &self.ctx, &call.input) {
+            Ok(output) => {
+                if let Some(change) = output.change {
+                    let checkpoint = Checkpoint::new(&call.call_id, change);
+                    self.checkpoints.record(checkpoint.clone());
+                    self.record(Record::Checkpoint { checkpoint })?;
+                }
+                Ok(CallResult {
+                    text: output.text,
+                    is_error: false,
+                    truncated: output.truncated,
+                })
+            }
+            Err(error) if error.is_model_fixable() => Ok(CallResult::error(error.to_string())),
+            Err(source) => Err(AgentError::Tool {
+                tool: name.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// What a malformed call gets back: what was wrong, what was written, and the shape
+    /// that works, with the tool's own schema when the name is known.
+    fn malformed_message(&self, name: &str, problem: &Malformed) -> String {
+        let mut message = format!(
+            "your call to `{name}` was not understood: {}.",
+            problem.error
+        );
+        if let Some(raw) = &problem.raw {
+            message.push_str(&format!(" You wrote: {raw}"));
+        }
+        message.push_str(
+            "\nCall a tool with one JSON object inside <tool_call></tool_call> tags: \
+             {\"name\": \"<tool name>\", \"arguments\": {<arguments as a JSON object>}}.",
+        );
+        match self.tools.get(name) {
+            Some(tool) => {
+                message.push_str(&format!("\nThe arguments of `{name}`: {}", tool.schema()))
+            }
+            None => message.push_str(&format!(
+                "\nThe tools are: {}",
+                self.tools.names().join(", ")
+            )),
+        }
+        message
+    }
+}
+
+/// What the engine reported about a call it could not parse.
+struct Malformed {
+    error: String,
+    raw: Option<String>,
+}
+
+/// Whether a call's input is unusable: the engine's `{"_error", "_raw"}` marker for a call it
+/// could not parse, or arguments that are not a JSON object.
+fn malformed(input: &Value) -> Option<Malformed> {
+    match input {
+        Value::Object(map) => map.get("_error").map(|error| Malformed {
+            error: error
+                .as_str()
+                .map_or_else(|| error.to_string(), str::to_string),
+            raw: map
+                .get("_raw")
+                .map(|raw| raw.as_str().map_or_else(|| raw.to_string(), str::to_string)),
+        }),
+        other => Some(Malformed {
+            error: format!("the arguments must be a JSON object, not {other}"),
+            raw: None,
+        }),
+    }
+}

@@ -1,0 +1,130 @@
+//! `hearth bench`: prefill and decode speed of a model on this machine,
+//! beside the memory bandwidth that bounds decode.
+
+use anyhow::anyhow;
+use hearth_engine::cpu::bench::{self, Bench, BenchTest, Speed};
+
+use crate::args::BenchArgs;
+use crate::commands::load_model;
+use crate::config::Environment;
+use crate::error::CliError;
+
+/// The tests run when none are named: llama-bench's pp512 and tg128, and the
+/// long-prompt and deep-context pair.
+const DEFAULT_TESTS: &str = "pp512,pp2048,tg128,tg128_d2048";
+
+/// Tests of `--quick`: the two that take seconds, once each.
+const QUICK_TESTS: &str = "pp512,tg128";
+
+/// Buffer of the bandwidth probe: far beyond any last-level cache.
+const PROBE_BYTES: usize = 1 << 30;
+
+/// Runs `hearth bench`.
+pub fn run(env: &Environment, a: BenchArgs) -> Result<(), CliError> {
+    let names = match (&a.tests, a.quick) {
+        (Some(t), _) => t.as_str(),
+        (None, true) => QUICK_TESTS,
+        (None, false) => DEFAULT_TESTS,
+    };
+    let tests = names
+        .split(',')
+        .map(|n| {
+            BenchTest::parse(n.trim()).ok_or_else(|| {
+                CliError::usage(anyhow!(
+                    "--tests: unknown test {n:?}; expected names such as pp512, tg128, tg128_d2048"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let runs = if a.quick && a.runs.is_none() {
+        1
+    } else {
+        a.runs.unwrap_or(3).max(1)
+    };
+
+    let model = load_model(env, &a.model.model)?;
+    let transformer = model.transformer();
+    let ctx = model.config().context_length;
+    if let Some(t) = tests.iter().find(|t| t.context_needed() > ctx) {
+        return Err(CliError::usage(anyhow!(
+            "test {} needs {} positions; the model's context window holds {ctx}",
+            t.name(),
+            t.context_needed()
+        )));
+    }
+    let threads = bench::threads();
+    eprintln!(
+        "bench: {threads} threads, kernels {}",
+        bench::kernel_family()
+    );
+    eprintln!("bench: measuring memory bandwidth");
+    let bandwidth = bench::measure_bandwidth(PROBE_BYTES, 5);
+    let bytes_per_token = bench::weight_bytes_per_token(transformer);
+    let limit = bench::decode_limit_tps(bandwidth, bytes_per_token);
+
+    let mut b = Bench::new(transformer);
+    let mut results: Vec<(BenchTest, Speed)> = Vec::new();
+    for &test in &tests {
+        let mut speed = Speed { runs: Vec::new() };
+        for r in 0..runs {
+            eprint!("bench: {} run {}/{runs} ... ", test.name(), r + 1);
+            let tps = b.run_once(test).map_err(CliError::failure)?;
+            eprintln!("{tps:.2} tok/s");
+            speed.runs.push(tps);
+        }
+        results.push((test, speed));
+    }
+
+    if a.json {
+        let mut obj = serde_json::Map::new();
+        for (test, speed) in &results {
+            obj.insert(test.name(), serde_json::json!(speed.median()));
+        }
+        let detail: serde_json::Map<String, serde_json::Value> = results
+            .iter()
+            .map(|(t, s)| {
+                (
+                    t.name(),
+                    serde_json::json!({"median": s.median(), "min": s.min(), "max": s.max(), "runs": s.runs}),
+                )
+            })
+            .collect();
+        obj.insert("runs".into(), detail.into());
+        obj.insert("threads".into(), threads.into());
+        obj.insert("bandwidth_gbs".into(), bandwidth.into());
+        obj.insert("decode_limit_tps".into(), limit.into());
+        obj.insert("weight_bytes_per_token".into(), bytes_per_token.into());
+        obj.insert("cpu_features".into(), bench::cpu_features().into());
+        obj.insert("kernels".into(), bench::kernel_family().into());
+        obj.insert(
+            "model".into(),
+            model.file().path().display().to_string().into(),
+        );
+        println!("{}", serde_json::Value::Object(obj));
+        return Ok(());
+    }
+    println!("model: {}", model.file().path().display());
+    println!(
+        "threads: {threads}; cpu features: {}; kernels: {}",
+        bench::cpu_features().join(" "),
+        bench::kernel_family()
+    );
+    println!(
+        "memory bandwidth: {bandwidth:.1} GB/s; weights read per token: {:.0} MB; decode limit: {limit:.1} tok/s",
+        bytes_per_token as f64 / 1e6
+    );
+    println!(
+        "{:<14} {:>10} {:>10} {:>10}",
+        "test", "median", "min", "max"
+    );
+    for (test, s) in &results {
+        println!(
+            "{:<14} {:>10.2} {:>10.2} {:>10.2}",
+            test.name(),
+            s.median(),
+            s.min(),
+            s.max()
+        );
+    }
+    Ok(())
+}

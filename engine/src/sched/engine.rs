@@ -1,0 +1,429 @@
+//! The in-process engine: serves one [`api::Request`] on a loaded model,
+//! streaming [`api::Event`]s and returning the whole [`api::Response`].
+//!
+//! A request goes through four steps: its conversation is checked and
+//! rendered by the model's chat template ([`crate::template::chat`]), the
+//! prompt's KV is built, tokens are generated ([`generate`]), and the text is
+//! split into text blocks and tool calls ([`ToolCallParser`]) that become
+//! events. The response's blocks are collected alongside the events, from
+//! the same parser output, so a streamed answer folded with
+//! [`api::MessageAccumulator`] equals the returned one.
+
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::api::{
+    self, ApiError, ContentBlock, Delta, Event, MessageDeltaBody, Request, Response, Role,
+    StopReason, Usage,
+};
+use crate::kv::KvCache;
+use crate::model::load::Model;
+use crate::sched::generate::{self, generate, GenerateError, GenerateOptions, Generated};
+use crate::sched::sampler::SamplingParams;
+use crate::template::chat::template_input;
+use crate::template::tool_calls::{ParsedEvent, ToolCallFormat, ToolCallParser};
+use crate::template::TemplateError;
+
+/// The GGUF key of the chat template, read to recognise the tool-call syntax.
+const GGUF_TEMPLATE_KEY: &str = "tokenizer.chat_template";
+
+/// How an [`Engine`] serves its model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineOptions {
+    /// The name requests and responses use for the model.
+    pub model_id: String,
+    /// The context window: prompt plus `max_tokens` must fit in it.
+    pub context_tokens: usize,
+    /// Sampling for what a request leaves out (its temperature, top-p,
+    /// top-k and seed replace these fields when given).
+    pub default_sampling: SamplingParams,
+}
+
+impl EngineOptions {
+    /// Options for `model` under the name `model_id`: its trained context
+    /// window and the default sampling parameters.
+    pub fn for_model(model: &Model, model_id: impl Into<String>) -> EngineOptions {
+        EngineOptions {
+            model_id: model_id.into(),
+            context_tokens: model.config().context_length,
+            default_sampling: SamplingParams::default(),
+        }
+    }
+}
+
+/// Serves requests on one model, one request per call to [`Engine::run`];
+/// shareable between threads.
+pub struct Engine {
+    model: Arc<Model>,
+    options: EngineOptions,
+    tool_format: Option<ToolCallFormat>,
+    messages_served: AtomicU64,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("options", &self.options)
+            .field("tool_format", &self.tool_format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine for `model`; the tool-call syntax is recognised from the
+    /// model's chat template and architecture.
+    pub fn new(model: Arc<Model>, options: EngineOptions) -> Engine {
+        let source = model.file().get(GGUF_TEMPLATE_KEY).and_then(|v| v.as_str());
+        let tool_format = ToolCallFormat::detect(source, model.config().arch);
+        Engine {
+            model,
+            options,
+            tool_format,
+            messages_served: AtomicU64::new(0),
+        }
+    }
+
+    /// The name of the model this engine serves.
+    pub fn model_id(&self) -> &str {
+        &self.options.model_id
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    /// The options the engine was made with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// The tool-call syntax the model writes, if hearth knows it.
+    pub fn tool_call_format(&self) -> Option<ToolCallFormat> {
+        self.tool_format
+    }
+
+    /// The token ids `req`'s prompt renders to: the checked conversation
+    /// through the model's chat template, special tokens parsed.
+    pub fn prompt_tokens(&self, req: &Request) -> Result<Vec<u32>, ApiError> {
+        self.check_model(req)?;
+        let template = self.model.template().ok_or_else(|| {
+            ApiError::invalid_request(format!(
+                "model {} has no chat template, so it cannot serve chat requests",
+                self.options.model_id
+            ))
+        })?;
+        let text = template
+            .render(&template_input(req)?)
+            .map_err(|e| match e {
+                TemplateError::Raised(message) => ApiError::invalid_request(format!(
+                    "the chat template of {} rejected the conversation: {message}",
+                    self.options.model_id
+                )),
+                other => ApiError::internal(format!("rendering the prompt failed: {other}")),
+            })?;
+        let tokenizer = self.model.tokenizer();
+        let mut ids = tokenizer
+            .encode(&text, true)
+            .map_err(|e| ApiError::internal(format!("tokenizing the prompt failed: {e}")))?;
+        // Templates that print the BOS token themselves (Llama's) would get it
+        // twice from a tokenizer that also adds one; the model saw it once.
+        if let (Some(bos), [first, second, ..]) = (tokenizer.bos(), ids.as_slice()) {
+            if tokenizer.add_bos() && *first == bos && *second == bos {
+                ids.remove(0);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Serves one request, calling `on_event` with every event in order
+    /// (`message_start` … `message_stop`). When `on_event` returns
+    /// `ControlFlow::Break`, generation stops at the next token, the blocks
+    /// begun are closed and the message ends with stop reason `cancelled`.
+    ///
+    /// A request that is wrong fails before any event with an
+    /// `invalid_request_error`; a failure while generating sends an `error`
+    /// event and returns it. Extended thinking is not applied here: the
+    /// request's `thinking` setting is ignored.
+    pub fn run(
+        &self,
+        req: &Request,
+        on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
+    ) -> Result<Response, ApiError> {
+        let prompt = self.prompt_tokens(req)?;
+        let max_tokens = req.max_tokens as usize;
+        let context = self.options.context_tokens;
+        if prompt.len() + max_tokens > context {
+            return Err(ApiError::invalid_request(format!(
+                "the prompt is {} tokens and max_tokens is {max_tokens}: together {} tokens, \
+                 over the context window of {context} tokens",
+                prompt.len(),
+                prompt.len() + max_tokens
+            )));
+        }
+        let options = GenerateOptions {
+            max_tokens,
+            sampling: self.sampling_for(req)?,
+            stop: req.stop_sequences.clone(),
+        };
+        let (mut kv, cached) = self.sequence_for(&prompt);
+        let usage = Usage {
+            input_tokens: count(prompt.len() - cached),
+            cache_read_input_tokens: count(cached),
+            ..Usage::default()
+        };
+        let serial = self.messages_served.fetch_add(1, Ordering::Relaxed);
+        let mut writer = MessageWriter::new(on_event);
+        writer.send(Event::MessageStart {
+            message: Response {
+                id: format!("msg_{serial:08}"),
+                kind: "message".to_string(),
+                role: Role::Assistant,
+                model: self.options.model_id.clone(),
+                content: Vec::new(),
+                stop_reason: None,
+                stop_sequence: None,
+                usage,
+            },
+        });
+        // A fenced JSON block is read as a call only when there are tools to
+        // call; otherwise it is the code block it looks like.
+        let format = self.tool_format.map(|f| ToolCallFormat {
+            fenced_json: f.fenced_json && !req.tools.is_empty(),
+            ..f
+        });
+        let mut parser = ToolCallParser::new(format);
+        let outcome = if writer.cancelled {
+            None
+        } else {
+            let result = generate(
+                &self.model,
+                &mut kv,
+                &prompt[cached..],
+                &options,
+                &mut |piece| {
+                    writer.apply(parser.push(piece));
+                    if writer.cancelled {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                },
+            );
+            match result {
+                Ok(generated) => Some(generated),
+                Err(e) => {
+                    let error = match e {
+                        GenerateError::Forward(f) => {
+                            ApiError::internal(format!("the forward pass failed: {f}"))
+                        }
+                        other => ApiError::invalid_request(other.to_string()),
+                    };
+                    writer.send(Event::Error {
+                        error: error.clone(),
+                    });
+                    return Err(error);
+                }
+            }
+        };
+        let finished = outcome
+            .as_ref()
+            .is_some_and(|g| g.stop_reason != generate::StopReason::Cancelled);
+        let tail = parser.finish(finished && !writer.cancelled);
+        writer.apply(tail);
+        let (stop_reason, stop_sequence) = match &outcome {
+            _ if writer.cancelled || !finished => (StopReason::Cancelled, None),
+            _ if writer.tool_calls > 0 => (StopReason::ToolUse, None),
+            Some(Generated {
+                stop_reason: generate::StopReason::StopString(s),
+                ..
+            }) => (StopReason::StopSequence, Some(s.clone())),
+            Some(Generated {
+                stop_reason: generate::StopReason::EndOfGeneration,
+                ..
+            }) => (StopReason::EndTurn, None),
+            _ => (StopReason::MaxTokens, None),
+        };
+        let usage = Usage {
+            output_tokens: outcome.as_ref().map_or(0, |g| count(g.tokens.len())),
+            ..usage
+        };
+        Ok(writer.finish(
+            serial,
+            &self.options.model_id,
+            stop_reason,
+            stop_sequence,
+            usage,
+        ))
+    }
+
+    /// The KV cache to generate in and how many of `prompt`'s tokens it
+    /// already holds. Always a fresh cache for now; this is where a prefix
+    /// cache lookup goes.
+    fn sequence_for(&self, _prompt: &[u32]) -> (KvCache, usize) {
+        (
+            KvCache::new(
+                self.model.transformer().kv_shape(),
+                self.options.context_tokens,
+            ),
+            0,
+        )
+    }
+
+    fn check_model(&self, req: &Request) -> Result<(), ApiError> {
+        match &req.model {
+            Some(m) if *m != self.options.model_id => Err(ApiError::invalid_request(format!(
+                "model {m:?} is not served here; this engine serves {:?}",
+                self.options.model_id
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn sampling_for(&self, req: &Request) -> Result<SamplingParams, ApiError> {
+        let defaults = &self.options.default_sampling;
+        let params = SamplingParams {
+            temperature: req.temperature.unwrap_or(defaults.temperature),
+            top_p: req.top_p.unwrap_or(defaults.top_p),
+            top_k: req.top_k.map_or(defaults.top_k, |k| k as usize),
+            seed: req.seed.unwrap_or(defaults.seed),
+            ..defaults.clone()
+        };
+        params
+            .validate()
+            .map_err(|e| ApiError::invalid_request(format!("sampling: {e}")))?;
+        Ok(params)
+    }
+}
+
+/// Token counts in usage are u32; a sequence longer than that cannot exist
+/// in a context window, so saturating never changes a real count.
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Turns parser output into events, and collects the same blocks for the
+/// returned response.
+struct MessageWriter<'a> {
+    on_event: &'a mut dyn FnMut(&Event) -> ControlFlow<()>,
+    blocks: Vec<ContentBlock>,
+    open_text: Option<usize>,
+    tool_calls: usize,
+    /// The caller asked to stop: no more content is added, only closing events.
+    cancelled: bool,
+}
+
+impl<'a> MessageWriter<'a> {
+    fn new(on_event: &'a mut dyn FnMut(&Event) -> ControlFlow<()>) -> MessageWriter<'a> {
+        MessageWriter {
+            on_event,
+            blocks: Vec::new(),
+            open_text: None,
+            tool_calls: 0,
+            cancelled: false,
+        }
+    }
+
+    fn send(&mut self, event: Event) {
+        if (self.on_event)(&event).is_break() {
+            self.cancelled = true;
+        }
+    }
+
+    fn apply(&mut self, parsed: Vec<ParsedEvent>) {
+        for p in parsed {
+            if self.cancelled {
+                return;
+            }
+            match p {
+                ParsedEvent::Text(text) => self.text(text),
+                ParsedEvent::ToolCall(call) => {
+                    self.close_text();
+                    self.tool_calls += 1;
+                    let index = self.blocks.len();
+                    let id = format!("toolu_{}", self.tool_calls);
+                    self.blocks.push(ContentBlock::ToolUse {
+                        id: id.clone(),
+                        name: call.name.clone(),
+                        input: call.input.clone(),
+                    });
+                    self.send(Event::ContentBlockStart {
+                        index,
+                        content_block: ContentBlock::ToolUse {
+                            id,
+                            name: call.name,
+                            input: serde_json::json!({}),
+                        },
+                    });
+                    self.send(Event::ContentBlockDelta {
+                        index,
+                        delta: Delta::InputJsonDelta {
+                            partial_json: call.input.to_string(),
+                        },
+                    });
+                    self.send(Event::ContentBlockStop { index });
+                }
+            }
+        }
+    }
+
+    fn text(&mut self, piece: String) {
+        let index = match self.open_text {
+            Some(index) => index,
+            None => {
+                let index = self.blocks.len();
+                self.blocks.push(ContentBlock::text(""));
+                self.open_text = Some(index);
+                self.send(Event::ContentBlockStart {
+                    index,
+                    content_block: ContentBlock::text(""),
+                });
+                index
+            }
+        };
+        if let Some(ContentBlock::Text { text }) = self.blocks.get_mut(index) {
+            text.push_str(&piece);
+        }
+        self.send(Event::ContentBlockDelta {
+            index,
+            delta: Delta::TextDelta { text: piece },
+        });
+    }
+
+    fn close_text(&mut self) {
+        if let Some(index) = self.open_text.take() {
+            self.send(Event::ContentBlockStop { index });
+        }
+    }
+
+    /// Closes what is open, sends the message's end and returns the message.
+    fn finish(
+        mut self,
+        serial: u64,
+        model_id: &str,
+        stop_reason: StopReason,
+        stop_sequence: Option<String>,
+        usage: Usage,
+    ) -> Response {
+        self.close_text();
+        self.send(Event::MessageDelta {
+            delta: MessageDeltaBody {
+                stop_reason: Some(stop_reason),
+                stop_sequence: stop_sequence.clone(),
+            },
+            usage,
+        });
+        self.send(Event::MessageStop);
+        api::Response {
+            id: format!("msg_{serial:08}"),
+            kind: "message".to_string(),
+            role: Role::Assistant,
+            model: model_id.to_string(),
+            content: self.blocks,
+            stop_reason: Some(stop_reason),
+            stop_sequence,
+            usage,
+        }
+    }
+}
