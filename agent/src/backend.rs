@@ -9,8 +9,8 @@ use hearth_engine::api;
 /// The call is synchronous: it streams the message's events to `on_event` as they happen
 /// and returns the whole message at the end. `on_event` returning `Break` asks the backend to
 /// stop early (an interrupt); it then returns the message so far with the `cancelled` stop
-/// reason. Implementations: [`crate::ScriptedBackend`] (fixed outputs, for tests) and
-/// `hearth_engine`'s in-process engine (wired in the CLI).
+/// reason. Implementations: [`crate::LocalBackend`] (the engine in this process) and
+/// [`crate::ScriptedBackend`] (fixed outputs, for tests); HTTP endpoints come later.
 pub trait Backend: Send {
     /// The model's name, for session files and logs.
     fn model_id(&self) -> String;

@@ -8,13 +8,15 @@
 
 use std::path::Path;
 
-use hearth_engine::api::{Message, Request, SystemPrompt, TextBlock, ToolDefinition};
+use hearth_engine::api::{
+    Message, Request, SystemPrompt, TextBlock, ThinkingConfig, ToolDefinition,
+};
 use hearth_tools::ToolRegistry;
 
 /// The system text: lean, because a small local model prefills it on every cold start.
 pub const DEFAULT_SYSTEM_TEXT: &str = "You are hearth, a coding assistant working inside a \
-software repository. Use the tools to look at the code before answering; paths are relative \
-to the repository root. Make the smallest change that does what is asked. When you know the \
+software repository. You cannot see file contents until you read them with a tool: call \
+the tools to look at the code before answering; paths are relative to the repository root. Make the smallest change that does what is asked. When you know the \
 answer, reply briefly and directly without calling a tool.";
 
 /// The project instruction files read at session start, in this order.
@@ -43,6 +45,8 @@ pub struct RequestSettings {
     pub temperature: Option<f32>,
     /// Sampling seed.
     pub seed: Option<u64>,
+    /// Extended thinking (`None`: the model's default, no thinking).
+    pub thinking: Option<ThinkingConfig>,
 }
 
 fn block(text: String) -> TextBlock {
@@ -112,6 +116,7 @@ impl PromptPrefix {
             max_tokens: settings.max_tokens,
             temperature: settings.temperature,
             seed: settings.seed,
+            thinking: settings.thinking.clone(),
             stream: true,
             ..Request::default()
         }

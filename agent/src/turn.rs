@@ -46,7 +46,8 @@ impl Session {
         self.append_message(Message::user(text))?;
         io.emit(Event::TurnStarted(TurnStarted { turn: self.turns }));
         let mut turn_usage = Usage::default();
-        let result = self.turn_loop(io, &mut turn_usage);
+        let mut requests = 0;
+        let result = self.turn_loop(io, &mut turn_usage, &mut requests);
         let finished = match result {
             Ok(finished) => finished,
             Err(error) => {
@@ -56,7 +57,7 @@ impl Session {
                 io.emit(Event::TurnFinished(TurnFinished {
                     stop: TurnStop::Failed,
                     answer: String::new(),
-                    requests: 0,
+                    requests,
                 }));
                 return Err(error);
             }
@@ -69,9 +70,11 @@ impl Session {
         &mut self,
         io: &mut dyn TurnIo,
         turn_usage: &mut Usage,
+        requests: &mut u32,
     ) -> Result<TurnFinished, AgentError> {
         let max = self.config.max_requests_per_turn.max(1);
         for request_number in 1..=max {
+            *requests = request_number;
             self.compact_if_needed(io)?;
             let request = self.prefix.request(&self.history, &self.config.request);
             let response = self.stream_reply(&request, io)?;

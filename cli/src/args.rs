@@ -18,6 +18,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the agent on a task to completion, without a UI (for scripts and CI).
+    Exec(ExecArgs),
     /// Generate text from a raw prompt or a chat message.
     Generate(GenerateArgs),
     /// Measure a model's perplexity on a text file.
@@ -155,4 +157,61 @@ pub enum ModelCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `hearth exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The task, or `-` to read it from stdin.
+    #[arg(value_name = "TASK|-")]
+    pub task: String,
+    #[command(flatten)]
+    pub model: ModelChoice,
+    /// Write JSON-lines events to stdout (schema: docs/exec-json.md) instead of the answer.
+    #[arg(long)]
+    pub json: bool,
+    /// What tools may do: read-only, ask, auto-edit or full-auto. exec never asks: a call
+    /// that would need approval is refused and the model is told so.
+    #[arg(long, default_value = "auto-edit", value_name = "MODE")]
+    pub mode: String,
+    /// Allow shell commands matching this prefix or glob without approval (repeatable).
+    #[arg(long, value_name = "RULE")]
+    pub allow: Vec<String>,
+    /// Never run shell commands matching this prefix or glob, in any mode (repeatable).
+    #[arg(long, value_name = "RULE")]
+    pub deny: Vec<String>,
+    /// The most model requests the task may take (exit code 3 when reached).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub max_turns: u32,
+    /// The most tokens per model reply.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_tokens: u32,
+    /// Sampling temperature; 0 is greedy (default: greedy, for reproducible runs).
+    #[arg(long, default_value_t = 0.0, value_name = "T")]
+    pub temperature: f32,
+    /// Sampling seed.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Context window in tokens (default: the model's, at most 16384).
+    #[arg(long, value_name = "N")]
+    pub ctx: Option<usize>,
+    /// Run in this repository (default: the current directory).
+    #[arg(long = "cd", short = 'C', value_name = "DIR")]
+    pub cd: Option<PathBuf>,
+    /// Also write the final answer to this file.
+    #[arg(long, value_name = "FILE")]
+    pub output_last_message: Option<PathBuf>,
+    /// Continue the session with this id.
+    #[arg(long, value_name = "ID", conflicts_with = "last")]
+    pub resume: Option<String>,
+    /// Continue the latest session of this repository.
+    #[arg(long)]
+    pub last: bool,
+    /// Do not save the session.
+    #[arg(long)]
+    pub ephemeral: bool,
+    /// Testing aid: replay model replies from this JSON file instead of running a model
+    /// (a JSON array of replies; see `hearth_agent::ScriptedReply`).
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub backend_script: Option<PathBuf>,
 }

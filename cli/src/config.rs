@@ -12,6 +12,9 @@ pub struct Environment {
     /// `$XDG_CACHE_HOME/hearth`, else `~/.cache/hearth` (macOS:
     /// `~/Library/Caches/hearth`).
     pub cache_dir: PathBuf,
+    /// Where agent sessions are saved: `$XDG_DATA_HOME/hearth/sessions`, else
+    /// `~/.local/share/hearth/sessions`.
+    pub sessions_dir: PathBuf,
     /// `HF_HUB_OFFLINE=1`: never contact the Hugging Face hub.
     pub hf_offline: bool,
     /// `$HF_ENDPOINT`, default `https://huggingface.co`.
@@ -43,8 +46,13 @@ impl Environment {
                 matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
             })
         };
+        let sessions_dir = var("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".local/share"))
+            .join("hearth/sessions");
         Environment {
             cache_dir,
+            sessions_dir,
             hf_offline: truthy("HF_HUB_OFFLINE"),
             hf_endpoint: var("HF_ENDPOINT").unwrap_or_else(|| "https://huggingface.co".to_string()),
             hf_token: var("HF_TOKEN"),
@@ -52,6 +60,12 @@ impl Environment {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("python3")),
         }
+    }
+
+    /// The process environment, for the commands the agent's shell tool runs (the agent
+    /// scrubs secrets from it).
+    pub fn shell_environment() -> Vec<(String, String)> {
+        std::env::vars().collect()
     }
 
     /// Options for resolving and fetching models.

@@ -7,6 +7,8 @@ use std::fmt;
 #[derive(Debug)]
 pub struct CliError {
     usage: bool,
+    /// A command-specific exit code (`hearth exec`: 3 when the turn limit was reached).
+    code: Option<u8>,
     error: anyhow::Error,
 }
 
@@ -15,6 +17,7 @@ impl CliError {
     pub fn usage(error: impl Into<anyhow::Error>) -> CliError {
         CliError {
             usage: true,
+            code: None,
             error: error.into(),
         }
     }
@@ -23,13 +26,25 @@ impl CliError {
     pub fn failure(error: impl Into<anyhow::Error>) -> CliError {
         CliError {
             usage: false,
+            code: None,
+            error: error.into(),
+        }
+    }
+
+    /// A failure with its own exit code.
+    pub fn with_code(code: u8, error: impl Into<anyhow::Error>) -> CliError {
+        CliError {
+            usage: false,
+            code: Some(code),
             error: error.into(),
         }
     }
 
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
-        if self.usage {
+        if let Some(code) = self.code {
+            code
+        } else if self.usage {
             2
         } else {
             1

@@ -39,6 +39,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
     match cli.command {
         Command::Generate(a) => commands::generate::run(&env, a),
+        Command::Exec(a) => commands::exec::run(&env, a),
         Command::Perplexity(a) => commands::perplexity::run(&env, a),
         Command::Model(a) => commands::model::run(&env, a),
         Command::Bench(a) => commands::bench::run(&env, a),

@@ -39,17 +39,19 @@ impl BenchTest {
         }
     }
 
-    /// Parses a name made by [`BenchTest::name`].
+    /// Parses a name made by [`BenchTest::name`]; a test of 0 tokens measures
+    /// nothing and is refused.
     pub fn parse(name: &str) -> Option<BenchTest> {
         if let Some(n) = name.strip_prefix("pp") {
-            return n.parse().ok().map(|tokens| BenchTest::Prefill { tokens });
+            let tokens = n.parse().ok().filter(|&t| t > 0)?;
+            return Some(BenchTest::Prefill { tokens });
         }
         let rest = name.strip_prefix("tg")?;
         let (tokens, depth) = match rest.split_once("_d") {
             Some((t, d)) => (t.parse().ok()?, d.parse().ok()?),
             None => (rest.parse().ok()?, 0),
         };
-        Some(BenchTest::Decode { tokens, depth })
+        (tokens > 0).then_some(BenchTest::Decode { tokens, depth })
     }
 
     /// Cache positions the test needs.
@@ -295,6 +297,8 @@ mod tests {
         );
         assert_eq!(BenchTest::parse("xx12"), None);
         assert_eq!(BenchTest::parse("pp"), None);
+        assert_eq!(BenchTest::parse("pp0"), None);
+        assert_eq!(BenchTest::parse("tg0_d5"), None);
     }
 
     #[test]

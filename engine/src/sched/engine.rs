@@ -427,3 +427,83 @@ impl<'a> MessageWriter<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::api::MessageAccumulator;
+    use crate::template::tool_calls::ParsedToolCall;
+    use serde_json::json;
+
+    /// Engines are shared between threads (a server, the agent's worker).
+    #[test]
+    fn engine_is_send_and_sync() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Engine>();
+    }
+
+    /// The events the writer sends fold into the blocks it returns, for
+    /// text, calls (valid and malformed) and text again.
+    #[test]
+    fn events_fold_into_the_returned_message() {
+        let mut events = Vec::new();
+        let mut on_event = |e: &Event| {
+            events.push(e.clone());
+            ControlFlow::Continue(())
+        };
+        let mut writer = MessageWriter::new(&mut on_event);
+        writer.send(Event::MessageStart {
+            message: Response {
+                id: "msg_00000007".into(),
+                kind: "message".into(),
+                role: Role::Assistant,
+                model: "m".into(),
+                content: vec![],
+                stop_reason: None,
+                stop_sequence: None,
+                usage: Usage::default(),
+            },
+        });
+        let call = |name: &str, input| {
+            ParsedEvent::ToolCall(ParsedToolCall {
+                name: name.into(),
+                input,
+            })
+        };
+        writer.apply(vec![
+            ParsedEvent::Text("Let me ".into()),
+            ParsedEvent::Text("look.".into()),
+        ]);
+        writer.apply(vec![
+            call("read_file", json!({"path": "a.rs", "n": [1, 2.5, "ü"]})),
+            call(
+                "invalid_tool_call",
+                json!({"_error": "bad", "_raw": "{\"x"}),
+            ),
+            ParsedEvent::Text("Done.".into()),
+        ]);
+        let usage = Usage {
+            input_tokens: 3,
+            output_tokens: 9,
+            ..Usage::default()
+        };
+        let response = writer.finish(7, "m", StopReason::ToolUse, None, usage);
+        let mut acc = MessageAccumulator::new();
+        for e in &events {
+            acc.push(e).unwrap();
+        }
+        assert_eq!(acc.into_message().unwrap(), response);
+        let ids: Vec<&str> = response
+            .content
+            .iter()
+            .filter_map(|b| match b {
+                ContentBlock::ToolUse { id, .. } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, ["toolu_1", "toolu_2"]);
+        assert_eq!(response.content.len(), 4);
+        assert_eq!(response.content[0], ContentBlock::text("Let me look."));
+    }
+}
