@@ -221,34 +221,44 @@ impl Transformer {
         let hd = c.head_dim;
         let group = c.n_heads / c.n_kv_heads;
         let scale = 1.0 / (hd as f32).sqrt();
+        // One task per (token, KV head): the query heads sharing a KV head are
+        // adjacent in `q` and `out`, and each key and value is read once for
+        // all of them instead of once per query head. Per head, the
+        // arithmetic and its order are those of a head on its own.
         out[..n * c.q_dim()]
-            .par_chunks_mut(hd)
+            .par_chunks_mut(group * hd)
             .enumerate()
             .for_each(|(idx, o)| {
-                let (t, head) = (idx / c.n_heads, idx % c.n_heads);
-                let kv_head = head / group;
-                let qv = &q[idx * hd..(idx + 1) * hd];
+                let t = idx / c.n_kv_heads;
+                let kv_head = idx % c.n_kv_heads;
+                let qs = &q[idx * group * hd..(idx + 1) * group * hd];
                 let n_ctx = pos0 + t + 1;
                 let n_blocks = n_ctx.div_ceil(BLOCK_TOKENS);
-                let mut scores = Vec::with_capacity(n_ctx);
+                let mut scores = vec![0.0f32; group * n_ctx];
                 for blk in 0..n_blocks {
                     let keys = kv.block_slice(blk, layer, false, kv_head);
                     let held = BLOCK_TOKENS.min(n_ctx - blk * BLOCK_TOKENS);
                     for s in 0..held {
-                        scores.push(ops::dot(qv, &keys[s * hd..(s + 1) * hd]) * scale);
+                        let k = &keys[s * hd..(s + 1) * hd];
+                        let j = blk * BLOCK_TOKENS + s;
+                        for (g, qv) in qs.chunks_exact(hd).enumerate() {
+                            scores[g * n_ctx + j] = ops::dot(qv, k) * scale;
+                        }
                     }
                 }
-                ops::softmax(&mut scores);
+                for head_scores in scores.chunks_exact_mut(n_ctx) {
+                    ops::softmax(head_scores);
+                }
                 o.fill(0.0);
                 for blk in 0..n_blocks {
                     let values = kv.block_slice(blk, layer, true, kv_head);
                     let held = BLOCK_TOKENS.min(n_ctx - blk * BLOCK_TOKENS);
                     for s in 0..held {
-                        ops::axpy(
-                            o,
-                            scores[blk * BLOCK_TOKENS + s],
-                            &values[s * hd..(s + 1) * hd],
-                        );
+                        let v = &values[s * hd..(s + 1) * hd];
+                        let j = blk * BLOCK_TOKENS + s;
+                        for (g, og) in o.chunks_exact_mut(hd).enumerate() {
+                            ops::axpy(og, scores[g * n_ctx + j], v);
+                        }
                     }
                 }
             });
