@@ -22,7 +22,7 @@ use hearth_engine::sched::sampler::SamplingParams;
 use hearth_engine::template::TemplateInput;
 use serde_json::json;
 
-const MODEL_FILE: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
+mod common;
 
 fn tiny_engine(context_tokens: usize) -> Engine {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny/qwen2.gguf");
@@ -35,25 +35,6 @@ fn tiny_engine(context_tokens: usize) -> Engine {
             default_sampling: SamplingParams::greedy(),
         },
     )
-}
-
-fn default_model() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("HEARTH_TEST_MODEL").map(PathBuf::from),
-        std::env::var_os("HOME").map(|d| {
-            PathBuf::from(d)
-                .join(".cache/hearth/models")
-                .join(MODEL_FILE)
-        }),
-    ];
-    let found = candidates.into_iter().flatten().find(|p| p.is_file());
-    if found.is_none() {
-        eprintln!(
-            "\n*** SKIPPED: the default-model engine test needs {MODEL_FILE}: set HEARTH_TEST_MODEL \
-             or put it in ~/.cache/hearth/models ***\n"
-        );
-    }
-    found
 }
 
 fn request(text: &str, max_tokens: u32) -> Request {
@@ -330,7 +311,9 @@ fn prompt_tokens_render_the_conversation_like_the_template() {
 
 #[test]
 fn default_model_calls_read_file() {
-    let Some(path) = default_model() else { return };
+    let Some(path) = common::default_model("the default-model engine test") else {
+        return;
+    };
     let model = Arc::new(Model::load(&path).unwrap());
     let engine = Engine::new(
         model.clone(),

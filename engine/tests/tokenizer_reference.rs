@@ -17,29 +17,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Instant;
 
-const MODEL_FILE: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
-
-/// The default model, if this machine has it.
-fn real_model() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("HEARTH_TEST_MODEL").map(PathBuf::from),
-        std::env::var_os("XDG_CACHE_HOME")
-            .map(|d| PathBuf::from(d).join("hearth/models").join(MODEL_FILE)),
-        std::env::var_os("HOME").map(|d| {
-            PathBuf::from(d)
-                .join(".cache/hearth/models")
-                .join(MODEL_FILE)
-        }),
-    ];
-    let found = candidates.into_iter().flatten().find(|p| p.is_file());
-    if found.is_none() {
-        eprintln!(
-            "\n*** SKIPPED: the llama.cpp reference comparison needs {MODEL_FILE}: set HEARTH_TEST_MODEL \
-             or put it in $XDG_CACHE_HOME/hearth/models (default ~/.cache/hearth/models) ***\n"
-        );
-    }
-    found
-}
+mod common;
 
 #[derive(Deserialize)]
 struct Fixture {
@@ -80,7 +58,9 @@ fn stream(tokenizer: &Tokenizer, ids: &[u32]) -> (String, usize) {
 
 #[test]
 fn real_model_matches_llama_cpp() {
-    let Some(path) = real_model() else { return };
+    let Some(path) = common::default_model("the llama.cpp tokenizer comparison") else {
+        return;
+    };
     let gguf = Gguf::open(&path).unwrap();
     let started = Instant::now();
     let tokenizer = Tokenizer::from_gguf(&gguf).unwrap();
@@ -159,7 +139,9 @@ fn real_model_matches_llama_cpp() {
 /// with BOS and EOS texts taken from the model's tokenizer.
 #[test]
 fn real_model_template_matches_the_jinja2_fixtures() {
-    let Some(path) = real_model() else { return };
+    let Some(path) = common::default_model("the llama.cpp tokenizer comparison") else {
+        return;
+    };
     let gguf = Gguf::open(&path).unwrap();
     let tokenizer = Tokenizer::from_gguf(&gguf).unwrap();
     let template = ChatTemplate::from_gguf(&gguf, &tokenizer)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::cpu::matmul::{QMatrix, ShapeError, WeightData};
 use crate::cpu::quant;
 use crate::model::config::ModelConfig;
-use crate::model::gguf::{Gguf, GgufError};
+use crate::model::gguf::{Gguf, GgufError, TensorInfo};
 use crate::model::linear::Linear;
 
 /// The weights of one transformer block.
@@ -87,21 +87,16 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    fn index_of(&self, name: &str) -> Result<usize, WeightsError> {
-        match self.file.tensors().iter().position(|t| t.name == name) {
-            Some(i) => Ok(i),
-            // `tensor()` reports the missing tensor with the file's name.
-            None => Err(self
-                .file
-                .tensor(name)
-                .err()
-                .map(WeightsError::from)
-                .unwrap_or_else(|| unreachable!("tensor() and tensors() disagree about {name}"))),
-        }
-    }
-
-    fn check_shape(&self, name: &str, expected: &[u64]) -> Result<(), WeightsError> {
-        let info = self.file.tensor(name)?;
+    /// The tensor named `name`, with its index in the file, shaped `expected`.
+    fn shaped(&self, name: &str, expected: &[u64]) -> Result<(usize, &TensorInfo), WeightsError> {
+        let tensors = self.file.tensors();
+        let index = tensors.iter().position(|t| t.name == name).ok_or_else(|| {
+            WeightsError::Gguf(GgufError::MissingTensor {
+                path: self.file.path().to_path_buf(),
+                name: name.to_string(),
+            })
+        })?;
+        let info = &tensors[index];
         if info.dims != expected {
             return Err(WeightsError::Shape {
                 path: self.path.clone(),
@@ -110,15 +105,14 @@ impl Loader<'_> {
                 expected: expected.to_vec(),
             });
         }
-        Ok(())
+        Ok((index, info))
     }
 
     fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<QMatrix, WeightsError> {
-        self.check_shape(name, &[cols as u64, rows as u64])?;
-        let info = self.file.tensor(name)?;
+        let (tensor, info) = self.shaped(name, &[cols as u64, rows as u64])?;
         let data = WeightData::Mapped {
             file: Arc::clone(self.file),
-            tensor: self.index_of(name)?,
+            tensor,
         };
         QMatrix::new(info.ty, rows, cols, data).map_err(|source| WeightsError::Data {
             path: self.path.clone(),
@@ -128,8 +122,7 @@ impl Loader<'_> {
     }
 
     fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>, WeightsError> {
-        self.check_shape(name, &[len as u64])?;
-        let info = self.file.tensor(name)?;
+        let (_, info) = self.shaped(name, &[len as u64])?;
         let mut out = vec![0.0; len];
         quant::dequantize(info.ty, self.file.tensor_bytes(info), &mut out).map_err(|e| {
             WeightsError::Data {
