@@ -1,0 +1,292 @@
+//! The prefix cache: full KV blocks keyed by chained hashes of their token
+//! ids, shared by reference count, evicted least recently used within a
+//! memory budget, and spilled to a [`DiskStore`] when one is attached.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::block::{KvBlock, KvShape, BLOCK_TOKENS};
+use super::disk::DiskStore;
+use super::hash::BlockHash;
+
+/// How a [`PrefixCache`] is bounded and keyed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrefixCacheOptions {
+    /// Bytes of blocks kept in memory while no sequence uses them; 0 keeps
+    /// none (a disk store can still serve hits).
+    pub memory_bytes: usize,
+    /// Mixed into every chain so that caches of different models (or
+    /// different KV formats) never share a key: the model's fingerprint.
+    pub salt: Vec<u8>,
+}
+
+/// Counters over a cache's life, for benchmarks and `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CacheStats {
+    /// Prompts looked up.
+    pub lookups: u64,
+    /// Prompt tokens looked up.
+    pub prompt_tokens: u64,
+    /// Prompt tokens served from the cache.
+    pub hit_tokens: u64,
+    /// Blocks served from memory.
+    pub memory_hits: u64,
+    /// Blocks served from disk.
+    pub disk_hits: u64,
+    /// Blocks dropped from memory to stay within the budget.
+    pub evictions: u64,
+    /// Blocks written to disk.
+    pub disk_writes: u64,
+    /// Blocks held in memory now.
+    pub blocks_in_memory: u64,
+    /// Blocks on disk now.
+    pub blocks_on_disk: u64,
+}
+
+/// The longest cached prefix of a prompt.
+#[derive(Debug)]
+pub struct PrefixHit {
+    /// The prefix's blocks, in order: `blocks.len() * BLOCK_TOKENS` tokens.
+    pub blocks: Vec<Arc<KvBlock>>,
+    /// How many of them were read from disk.
+    pub from_disk: usize,
+}
+
+impl PrefixHit {
+    /// Tokens the hit covers.
+    pub fn tokens(&self) -> usize {
+        self.blocks.len() * BLOCK_TOKENS
+    }
+}
+
+struct Entry {
+    block: Arc<KvBlock>,
+    parent: BlockHash,
+    tokens: Box<[u32]>,
+    last_used: u64,
+    on_disk: bool,
+}
+
+/// Full KV blocks of earlier sequences, found by their token prefix.
+pub struct PrefixCache {
+    shape: KvShape,
+    root: BlockHash,
+    memory_bytes: usize,
+    entries: HashMap<BlockHash, Entry>,
+    /// `last_used` tick → key, oldest first.
+    recency: BTreeMap<u64, BlockHash>,
+    tick: u64,
+    disk: Option<DiskStore>,
+    stats: CacheStats,
+}
+
+impl std::fmt::Debug for PrefixCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrefixCache")
+            .field("shape", &self.shape)
+            .field("memory_bytes", &self.memory_bytes)
+            .field("stats", &self.stats())
+            .field("disk", &self.disk)
+            .finish()
+    }
+}
+
+impl PrefixCache {
+    /// An empty cache for KV of `shape`, spilling to `disk` if given.
+    pub fn new(
+        shape: KvShape,
+        options: PrefixCacheOptions,
+        disk: Option<DiskStore>,
+    ) -> PrefixCache {
+        PrefixCache {
+            shape,
+            root: BlockHash::root(&options.salt),
+            memory_bytes: options.memory_bytes,
+            entries: HashMap::new(),
+            recency: BTreeMap::new(),
+            tick: 0,
+            disk,
+            stats: CacheStats::default(),
+        }
+    }
+
+    /// The hash chains start from (it names the salt).
+    pub fn root(&self) -> BlockHash {
+        self.root
+    }
+
+    /// The counters, with the current block counts.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            blocks_in_memory: self.entries.len() as u64,
+            blocks_on_disk: self.disk.as_ref().map_or(0, |d| d.len() as u64),
+            ..self.stats
+        }
+    }
+
+    /// Bytes of blocks held in memory.
+    pub fn memory_used(&self) -> usize {
+        self.entries.len() * self.shape.block_bytes()
+    }
+
+    /// The longest prefix of `tokens` made of cached full blocks, from
+    /// memory or else from disk. Counts the lookup in the stats.
+    pub fn lookup(&mut self, tokens: &[u32]) -> PrefixHit {
+        let mut hit = PrefixHit {
+            blocks: Vec::new(),
+            from_disk: 0,
+        };
+        let mut parent = self.root;
+        for block_tokens in tokens.chunks_exact(BLOCK_TOKENS) {
+            let hash = parent.chain(block_tokens);
+            let block = match self.entries.get(&hash) {
+                Some(entry) => {
+                    let block = Arc::clone(&entry.block);
+                    self.touch(hash);
+                    self.stats.memory_hits += 1;
+                    block
+                }
+                None => {
+                    let Some(block) = self
+                        .disk
+                        .as_mut()
+                        .and_then(|d| d.read(hash, parent, block_tokens))
+                    else {
+                        break;
+                    };
+                    let block = Arc::new(block);
+                    self.put(hash, parent, block_tokens, Arc::clone(&block), true);
+                    self.stats.disk_hits += 1;
+                    hit.from_disk += 1;
+                    block
+                }
+            };
+            hit.blocks.push(block);
+            parent = hash;
+        }
+        self.stats.lookups += 1;
+        self.stats.prompt_tokens += tokens.len() as u64;
+        // Blocks just read from disk may have pushed memory over budget;
+        // the ones this hit holds are referenced, so they stay.
+        self.evict_to_budget();
+        hit
+    }
+
+    /// Counts `tokens` prompt tokens as served from the cache (a request
+    /// may use less than its hit: it always computes its last token).
+    pub fn record_hit_tokens(&mut self, tokens: usize) {
+        self.stats.hit_tokens += tokens as u64;
+    }
+
+    /// Caches the full `blocks` of a sequence whose token ids start with
+    /// `tokens` (at least `blocks.len() * BLOCK_TOKENS` of them). With
+    /// `persist`, every one of them is also written to disk (the prefix of
+    /// a finished request, for the next process).
+    pub fn insert(&mut self, tokens: &[u32], blocks: &[Arc<KvBlock>], persist: bool) {
+        let mut parent = self.root;
+        for (block_tokens, block) in tokens.chunks_exact(BLOCK_TOKENS).zip(blocks) {
+            let hash = parent.chain(block_tokens);
+            if self.entries.contains_key(&hash) {
+                self.touch(hash);
+            } else {
+                self.put(hash, parent, block_tokens, Arc::clone(block), false);
+            }
+            if persist {
+                self.persist(hash);
+            }
+            parent = hash;
+        }
+        self.evict_to_budget();
+    }
+
+    fn put(
+        &mut self,
+        hash: BlockHash,
+        parent: BlockHash,
+        tokens: &[u32],
+        block: Arc<KvBlock>,
+        on_disk: bool,
+    ) {
+        self.tick += 1;
+        self.recency.insert(self.tick, hash);
+        self.entries.insert(
+            hash,
+            Entry {
+                block,
+                parent,
+                tokens: tokens.into(),
+                last_used: self.tick,
+                on_disk,
+            },
+        );
+    }
+
+    fn touch(&mut self, hash: BlockHash) {
+        if let Some(entry) = self.entries.get_mut(&hash) {
+            self.recency.remove(&entry.last_used);
+            self.tick += 1;
+            entry.last_used = self.tick;
+            self.recency.insert(self.tick, hash);
+        }
+    }
+
+    /// Writes the cached block `hash` to disk unless it is there already.
+    fn persist(&mut self, hash: BlockHash) {
+        let (Some(disk), Some(entry)) = (self.disk.as_mut(), self.entries.get_mut(&hash)) else {
+            return;
+        };
+        if entry.on_disk {
+            return;
+        }
+        // The cache is best-effort: a failed write costs a later recompute,
+        // never a wrong answer, so it is not an error for the request.
+        match disk.write(hash, entry.parent, &entry.tokens, &entry.block) {
+            Ok(written) => {
+                entry.on_disk = true;
+                if written {
+                    self.stats.disk_writes += 1;
+                }
+            }
+            Err(e) => log::debug!("prefix cache: writing block {hash:?} failed: {e}"),
+        }
+    }
+
+    /// Drops least recently used blocks that no sequence holds until memory
+    /// is within budget, spilling each to disk first.
+    fn evict_to_budget(&mut self) {
+        let block_bytes = self.shape.block_bytes().max(1);
+        let keep = self.memory_bytes / block_bytes;
+        if self.entries.len() <= keep {
+            return;
+        }
+        let mut excess = self.entries.len() - keep;
+        let victims: Vec<BlockHash> = self
+            .recency
+            .values()
+            .filter(|h| {
+                // Only this cache holds it: no live sequence reads it.
+                self.entries
+                    .get(h)
+                    .is_some_and(|e| Arc::strong_count(&e.block) == 1)
+            })
+            .take(excess)
+            .copied()
+            .collect();
+        for hash in victims {
+            self.persist(hash);
+            if let Some(entry) = self.entries.remove(&hash) {
+                self.recency.remove(&entry.last_used);
+                self.stats.evictions += 1;
+                excess -= 1;
+            }
+        }
+        if excess > 0 {
+            log::debug!(
+                "prefix cache: {excess} blocks over the memory budget are in use by live sequences"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
