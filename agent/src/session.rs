@@ -258,7 +258,8 @@ impl Session {
     pub fn handle(&mut self, op: Op, io: &mut dyn TurnIo) -> Result<bool, AgentError> {
         match op {
             Op::UserTurn(turn) => {
-                self.run_turn(&turn.text, io)?;
+                let text = crate::mentions::attach_mentions(&self.ctx.root, &turn.text);
+                self.run_turn(&text, io)?;
             }
             Op::Compact => self.compact(io)?,
             Op::Undo => self.undo(io)?,

@@ -47,7 +47,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     draw_input(frame, app, &theme, input);
     draw_completions(frame, app, &theme, input);
-    frame.render_widget(Paragraph::new(status_line(app, &theme)), status);
+    frame.render_widget(
+        Paragraph::new(status_line(app, &theme, status.width as usize)),
+        status,
+    );
 }
 
 fn draw_transcript(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
@@ -208,12 +211,13 @@ fn draw_completions(frame: &mut Frame, app: &App, theme: &Theme, input: Rect) {
     frame.render_widget(Paragraph::new(lines), area);
 }
 
-fn status_line(app: &App, theme: &Theme) -> Line<'static> {
+/// The status line; the model's name is cut first when the line is too wide.
+fn status_line(app: &App, theme: &Theme, width: usize) -> Line<'static> {
     let model = app
         .loaded
         .as_ref()
         .map_or(app.settings.model.clone(), |l| l.model.clone());
-    let mut parts = vec![model, app.mode.to_string()];
+    let mut parts = vec![app.mode.to_string()];
     let window = app.loaded.as_ref().and_then(|l| l.context_window);
     match (app.stats.context_used, window) {
         (Some(used), Some(window)) => parts.push(format!(
@@ -236,7 +240,15 @@ fn status_line(app: &App, theme: &Theme) -> Line<'static> {
         Some(n) => format!("think {}", short(n)),
         None => "think off".into(),
     });
-    Line::styled(format!(" {}", parts.join(" · ")), theme.frame())
+    let rest = parts.join(" · ");
+    let room = width.saturating_sub(rest.width() + 4);
+    let model = if model.width() <= room {
+        model
+    } else {
+        let cut: String = model.chars().take(room.saturating_sub(1)).collect();
+        format!("{cut}…")
+    };
+    Line::styled(format!(" {model} · {rest}"), theme.frame())
 }
 
 /// A token count in thousands past 10k: `8192`, `33k`.

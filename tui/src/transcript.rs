@@ -201,8 +201,10 @@ fn tool_lines(
                     ));
                 }
             } else {
-                let more = if count > 1 {
+                let more = if count > 2 {
                     format!(" (+{} lines, Ctrl-O to show)", count - 1)
+                } else if count == 2 {
+                    " (+1 line, Ctrl-O to show)".to_string()
                 } else {
                     String::new()
                 };
