@@ -110,6 +110,18 @@ impl PrefixCache {
         }
     }
 
+    /// Attaches `disk` (replacing any store attached before): from now on
+    /// evicted blocks and persisted prefixes are written there, and lookups
+    /// that miss in memory read from it.
+    pub fn set_disk(&mut self, disk: DiskStore) {
+        self.disk = Some(disk);
+    }
+
+    /// Whether a disk store is attached.
+    pub fn has_disk(&self) -> bool {
+        self.disk.is_some()
+    }
+
     /// The hash chains start from (it names the salt).
     pub fn root(&self) -> BlockHash {
         self.root

@@ -3,5 +3,6 @@
 
 pub mod engine;
 pub mod generate;
+pub mod prompt_cache;
 pub mod sampler;
 pub mod stop;
