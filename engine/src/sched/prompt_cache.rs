@@ -53,7 +53,9 @@ pub(crate) struct Resumed {
     pub kv: KvCache,
     /// Prompt tokens served from the cache.
     pub cached: usize,
-    /// Prompt tokens this request adds to the cache (its new full blocks).
+    /// Prompt tokens this request adds to the cache's full blocks (those
+    /// that also go to disk); the rest of its computed tokens are kept only
+    /// in memory, in a partly filled block.
     pub created: usize,
 }
 
@@ -147,8 +149,8 @@ impl PromptCache {
         }
     }
 
-    /// Caches the full blocks of a finished sequence whose first
-    /// `kv.len()` token ids are `tokens`' first; they are also written to
+    /// Caches the blocks of a finished sequence whose first `kv.len()`
+    /// token ids are `tokens`' first; the full ones are also written to
     /// disk when a store is attached, for the next process.
     pub fn store(&self, tokens: &[u32], kv: &KvCache) {
         if !self.enabled {
@@ -157,7 +159,7 @@ impl PromptCache {
         let held = &tokens[..kv.len().min(tokens.len())];
         let mut state = self.lock();
         let persist = state.cache.has_disk();
-        state.cache.insert(held, kv.full_blocks(), persist);
+        state.cache.insert(held, kv.blocks(), persist);
         state.previous = held.to_vec();
     }
 
