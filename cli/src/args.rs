@@ -133,7 +133,11 @@ pub struct GenerateArgs {
 
 /// `hearth bench`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    /// A benchmark other than prefill and decode speed.
+    #[command(subcommand)]
+    pub what: Option<BenchCommand>,
     #[command(flatten)]
     pub model: ModelChoice,
     /// Runs of each test (default 3, or 1 with --quick).
@@ -146,6 +150,44 @@ pub struct BenchArgs {
     /// Only pp512 and tg128, one run each (unless --tests / --runs say otherwise).
     #[arg(long)]
     pub quick: bool,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Benchmarks of `hearth bench` beside prefill and decode speed.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Prompt caching: replay a multi-turn agent transcript cold and warm, per turn.
+    Cache(BenchCacheArgs),
+}
+
+/// When `hearth bench cache` measures a turn without the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColdTurns {
+    /// The first and the last turn.
+    Ends,
+    /// Every turn (slow: each recomputes its whole prompt).
+    All,
+    /// None.
+    None,
+}
+
+/// `hearth bench cache`.
+#[derive(Debug, Args)]
+pub struct BenchCacheArgs {
+    #[command(flatten)]
+    pub model: ModelChoice,
+    /// The transcript to replay: a Messages request (JSON) holding the whole conversation
+    /// (default: the one built in, bench/cache/transcript.json).
+    #[arg(long, value_name = "FILE")]
+    pub transcript: Option<PathBuf>,
+    /// Which turns also run cold, without the cache.
+    #[arg(long, value_enum, default_value = "ends")]
+    pub cold: ColdTurns,
+    /// Skip timing two `hearth exec` processes sharing a fresh disk cache.
+    #[arg(long)]
+    pub no_second_process: bool,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what they share.
 
 pub mod bench;
+pub mod bench_cache;
 pub mod exec;
 pub mod generate;
 pub mod model;
