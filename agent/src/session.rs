@@ -249,7 +249,7 @@ impl Session {
     /// does not change, so the prefix cache still serves the history.
     pub fn set_thinking(&mut self, budget_tokens: Option<u32>) {
         self.config.request.thinking = match budget_tokens {
-            Some(n) if n > 0 => Some(ThinkingConfig::Enabled { budget_tokens: n }),
+            Some(n) if n > 0 => Some(ThinkingConfig::enabled(n)),
             _ => None,
         };
     }

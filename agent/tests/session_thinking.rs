@@ -57,10 +57,7 @@ fn set_thinking_changes_the_budget_of_the_next_requests_only() {
     let requests = backend.requests();
     assert_eq!(requests.len(), 3);
     assert_eq!(requests[0].thinking, None);
-    assert_eq!(
-        requests[1].thinking,
-        Some(ThinkingConfig::Enabled { budget_tokens: 64 })
-    );
+    assert_eq!(requests[1].thinking, Some(ThinkingConfig::enabled(64)));
     assert_eq!(requests[2].thinking, None);
     // The prompt prefix is the same whatever the setting.
     assert_eq!(requests[0].system, requests[2].system);

@@ -3,5 +3,7 @@
 
 pub mod engine;
 pub mod generate;
+mod message;
 pub mod sampler;
 pub mod stop;
+pub mod thinking;
