@@ -143,6 +143,9 @@ pub struct ToolOutput {
 /// Payload of [`Event::Usage`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageReport {
+    /// The model request that just ended alone: its prompt's cache hits.
+    #[serde(default)]
+    pub request: Usage,
     /// Summed over the model requests of the current turn.
     pub turn: Usage,
     /// Summed over the whole session.

@@ -39,6 +39,48 @@ pub struct ModelChoice {
 }
 
 /// `hearth generate`.
+/// The local engine's prompt cache, for commands that serve an agent.
+#[derive(Clone, Debug, Args)]
+pub struct CacheArgs {
+    /// Memory for cached prompt prefixes that no request is using (e.g. 512MiB, 2GiB);
+    /// 0 keeps none in memory.
+    #[arg(long, default_value = "2GiB", value_name = "SIZE", value_parser = parse_size)]
+    pub kv_cache_mem: u64,
+    /// Where cached prompt prefixes spill to disk, so a new process starts warm
+    /// (default: the `kv` folder of hearth's cache dir).
+    #[arg(long, value_name = "DIR")]
+    pub kv_cache_dir: Option<PathBuf>,
+    /// The most disk one model's spilled prefixes may take; 0 turns spilling off.
+    #[arg(long, default_value = "8GiB", value_name = "SIZE", value_parser = parse_size)]
+    pub kv_cache_disk: u64,
+}
+
+/// A byte count: a number with an optional unit (`K`, `M`, `G`, `T`, powers of 1024,
+/// with or without `iB`/`B`).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let digits = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?}; expected a size such as 512MiB or 2GiB"
+            ))
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a size such as 512MiB or 2GiB"))?;
+    Ok((value * (1u64 << shift) as f64) as u64)
+}
+
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     #[command(flatten)]
@@ -210,8 +252,26 @@ pub struct ExecArgs {
     /// Do not save the session.
     #[arg(long)]
     pub ephemeral: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Testing aid: replay model replies from this JSON file instead of running a model
     /// (a JSON array of replies; see `hearth_agent::ScriptedReply`).
     #[arg(long, hide = true, value_name = "FILE")]
     pub backend_script: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("1.5 GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("2 parsecs").is_err());
+        assert!(parse_size("lots").is_err());
+    }
 }

@@ -23,6 +23,9 @@ pub struct Environment {
     pub hf_token: Option<String>,
     /// The Python used to fetch the pip-packaged mirror: `$HEARTH_PYTHON`, else `python3`.
     pub python: PathBuf,
+    /// `$HEARTH_LOG`: the most detailed log level written to stderr (`error`, `warn`,
+    /// `info`, `debug`, `trace`); warnings only when unset.
+    pub log_level: Option<String>,
 }
 
 impl Environment {
@@ -59,6 +62,7 @@ impl Environment {
             python: var("HEARTH_PYTHON")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("python3")),
+            log_level: var("HEARTH_LOG"),
         }
     }
 

@@ -34,6 +34,7 @@ fn tiny_engine(arch: &str, mode: Option<ThinkingMode>) -> Engine {
             context_tokens: CONTEXT,
             default_sampling: SamplingParams::greedy(),
             thinking_mode: mode,
+            prompt_cache: Default::default(),
         },
     )
 }
@@ -210,7 +211,9 @@ fn streamed_and_whole_runs_agree_with_a_seed() {
     let (whole, _) = run(&engine, &req);
     assert_eq!(fold(&events), streamed);
     assert_eq!(streamed.content, whole.content);
-    assert_eq!(streamed.usage, whole.usage);
+    // The second run reads its prompt from the prefix cache; what it generates is the same.
+    assert_eq!(streamed.usage.output_tokens, whole.usage.output_tokens);
+    assert_eq!(streamed.usage.thinking_tokens, whole.usage.thinking_tokens);
     assert!(matches!(streamed.content[0], ContentBlock::Thinking { .. }));
 }
 
@@ -280,4 +283,34 @@ fn the_state_machine_counts_closes_and_guards_characters() {
     let forced: Vec<u32> = std::iter::from_fn(|| b.forced_token()).take(40).collect();
     let text = tok.decode(&forced);
     assert!(text.starts_with("\n</think>"), "{text:?}");
+}
+
+/// With the prefix cache, a thinking turn's tokens are part of its sequence's
+/// KV, but the next turn's history leaves past thinking out (Qwen's
+/// convention): the cache serves the next prompt up to the point where the
+/// previous assistant turn began, and the rest is computed again.
+#[test]
+fn the_next_turn_reads_the_history_before_the_thinking_from_the_cache() {
+    let engine = tiny_engine("qwen2", None);
+    let first = request(Some(ThinkingConfig::enabled(16)), 40);
+    let (reply, _) = run(&engine, &first);
+    let mut second = first.clone();
+    second.messages.push(Message {
+        role: hearth_engine::api::Role::Assistant,
+        content: reply.content.clone(),
+    });
+    second.messages.push(Message::user("and three"));
+    let (next, _) = run(&engine, &second);
+    let first_prompt = engine.prompt_tokens(&first).unwrap();
+    let without_opening = engine.prompt_tokens(&request(None, 40)).unwrap();
+    let read = next.usage.cache_read_input_tokens as usize;
+    // Everything before the thinking segment's opening is served from the cache ...
+    assert!(read >= without_opening.len() - 1, "{:?}", next.usage);
+    // ... and nothing past the point where the first turn's answer began.
+    assert!(read < first_prompt.len(), "{:?}", next.usage);
+    eprintln!(
+        "second turn: {} prompt tokens, {} read from the cache",
+        next.usage.prompt_tokens(),
+        read
+    );
 }

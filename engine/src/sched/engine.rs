@@ -14,17 +14,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::api::{ApiError, Event, Request, Response, Role, StopReason, ThinkingConfig, Usage};
-use crate::kv::KvCache;
+use crate::kv::{CacheStats, DiskStoreError, KvCache};
 use crate::model::load::Model;
+use crate::model::transformer::LogitsFor;
 use crate::sched::generate::{
     self, generate_segmented, GenerateError, GenerateOptions, Generated, Segment,
 };
 use crate::sched::message::MessageWriter;
+use crate::sched::prompt_cache::{DiskCacheSettings, PromptCache, PromptCacheSettings, Resumed};
 use crate::sched::sampler::SamplingParams;
 use crate::sched::thinking::{ThinkingLimits, ThinkingMode, OPEN_DELIMITER, PROMPTED_OPENING};
 use crate::template::chat::template_input;
 use crate::template::tool_calls::{ToolCallFormat, ToolCallParser};
 use crate::template::TemplateError;
+
+/// Prompt tokens computed between two chances to cancel: a `ping` event
+/// follows each chunk, so a caller stops a long prefill within about a
+/// second on a laptop CPU instead of after the whole prompt.
+const PREFILL_CHUNK: usize = 128;
 
 /// The GGUF key of the chat template, read to recognise the tool-call syntax.
 const GGUF_TEMPLATE_KEY: &str = "tokenizer.chat_template";
@@ -42,6 +49,8 @@ pub struct EngineOptions {
     /// How the model thinks; `None`: decided from its metadata
     /// ([`ThinkingMode::detect`]).
     pub thinking_mode: Option<ThinkingMode>,
+    /// How prompt prefixes are cached between requests.
+    pub prompt_cache: PromptCacheSettings,
 }
 
 impl EngineOptions {
@@ -53,6 +62,7 @@ impl EngineOptions {
             context_tokens: model.config().context_length,
             default_sampling: SamplingParams::default(),
             thinking_mode: None,
+            prompt_cache: PromptCacheSettings::default(),
         }
     }
 }
@@ -63,6 +73,7 @@ pub struct Engine {
     model: Arc<Model>,
     options: EngineOptions,
     tool_format: Option<ToolCallFormat>,
+    prompt_cache: PromptCache,
     messages_served: AtomicU64,
 }
 
@@ -81,12 +92,33 @@ impl Engine {
     pub fn new(model: Arc<Model>, options: EngineOptions) -> Engine {
         let source = model.file().get(GGUF_TEMPLATE_KEY).and_then(|v| v.as_str());
         let tool_format = ToolCallFormat::detect(source, model.config().arch);
+        let prompt_cache = PromptCache::new(
+            model.transformer().kv_shape(),
+            model.file().fingerprint(),
+            &options.prompt_cache,
+        );
         Engine {
             model,
             options,
             tool_format,
+            prompt_cache,
             messages_served: AtomicU64::new(0),
         }
+    }
+
+    /// Spills the prompt cache to `settings.dir` from now on, and serves
+    /// prefixes that earlier processes left there.
+    pub fn attach_disk_cache(
+        &mut self,
+        settings: &DiskCacheSettings,
+    ) -> Result<(), DiskStoreError> {
+        self.prompt_cache.attach_disk(settings)
+    }
+
+    /// The prompt cache's counters: hits, misses, blocks in memory and on
+    /// disk, evictions.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.prompt_cache.stats()
     }
 
     /// The name of the model this engine serves.
@@ -206,10 +238,15 @@ impl Engine {
             sampling: self.sampling_for(req)?,
             stop: req.stop_sequences.clone(),
         };
-        let (mut kv, cached) = self.sequence_for(&prompt);
+        let Resumed {
+            mut kv,
+            cached,
+            created,
+        } = self.prompt_cache.resume(&prompt, context);
         let usage = Usage {
-            input_tokens: count(prompt.len() - cached),
+            input_tokens: count(prompt.len() - cached - created),
             cache_read_input_tokens: count(cached),
+            cache_creation_input_tokens: count(created),
             ..Usage::default()
         };
         let serial = self.messages_served.fetch_add(1, Ordering::Relaxed);
@@ -233,13 +270,20 @@ impl Engine {
             ..f
         });
         let mut parser = ToolCallParser::new(format);
+        if let Err(error) = self.prefill(&prompt, &mut kv, &mut writer) {
+            writer.send(Event::Error {
+                error: error.clone(),
+            });
+            return Err(error);
+        }
         let outcome = if writer.cancelled {
             None
         } else {
+            let computed = kv.len();
             let result = generate_segmented(
                 &self.model,
                 &mut kv,
-                &prompt[cached..],
+                &prompt[computed..],
                 &options,
                 thinking_limits(req),
                 &mut |segment, piece| {
@@ -293,26 +337,43 @@ impl Engine {
             thinking_tokens: outcome.as_ref().map_or(0, |g| count(g.thinking_tokens)),
             ..usage
         };
-        Ok(writer.finish(
+        let response = writer.finish(
             serial,
             &self.options.model_id,
             stop_reason,
             stop_sequence,
             usage,
-        ))
+        );
+        // After the last event: the caller has its answer while the
+        // sequence's blocks are cached (and possibly written to disk).
+        let mut sequence = prompt;
+        if let Some(generated) = &outcome {
+            sequence.extend_from_slice(&generated.tokens);
+        }
+        self.prompt_cache.store(&sequence, &kv);
+        Ok(response)
     }
 
-    /// The KV cache to generate in and how many of `prompt`'s tokens it
-    /// already holds. Always a fresh cache for now; this is where a prefix
-    /// cache lookup goes.
-    fn sequence_for(&self, _prompt: &[u32]) -> (KvCache, usize) {
-        (
-            KvCache::new(
-                self.model.transformer().kv_shape(),
-                self.options.context_tokens,
-            ),
-            0,
-        )
+    /// Computes the KV of all of `prompt` but its last token (whose logits
+    /// start generation) after the `kv.len()` positions already held, in
+    /// chunks with a `ping` event after each; stops early when the caller
+    /// cancels, leaving `kv` holding the chunks computed.
+    fn prefill(
+        &self,
+        prompt: &[u32],
+        kv: &mut KvCache,
+        writer: &mut MessageWriter<'_>,
+    ) -> Result<(), ApiError> {
+        let last = prompt.len().saturating_sub(1);
+        while kv.len() < last && !writer.cancelled {
+            let chunk = &prompt[kv.len()..last.min(kv.len() + PREFILL_CHUNK)];
+            self.model
+                .transformer()
+                .forward(chunk, kv, LogitsFor::From(chunk.len()))
+                .map_err(|e| ApiError::internal(format!("the forward pass failed: {e}")))?;
+            writer.send(Event::Ping);
+        }
+        Ok(())
     }
 
     fn check_model(&self, req: &Request) -> Result<(), ApiError> {
