@@ -41,6 +41,13 @@ pub enum Op {
     /// Revert the latest file change a tool made that is not undone yet.
     #[serde(rename = "undo")]
     Undo,
+    /// Set the thinking budget of the session's next requests: `Some(n)` lets the model
+    /// reason for up to `n` tokens before it answers; `None` or `Some(0)` turns thinking off.
+    #[serde(rename = "set_thinking")]
+    SetThinking {
+        /// The most thinking tokens per model request.
+        budget_tokens: Option<u32>,
+    },
     /// End the session.
     #[serde(rename = "shutdown")]
     Shutdown,
@@ -241,6 +248,12 @@ mod tests {
                 reason: "no".into(),
             },
             Op::Undo,
+            Op::SetThinking {
+                budget_tokens: Some(256),
+            },
+            Op::SetThinking {
+                budget_tokens: None,
+            },
         ] {
             let text = serde_json::to_string(&op).unwrap();
             assert_eq!(serde_json::from_str::<Op>(&text).unwrap(), op);

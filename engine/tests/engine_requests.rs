@@ -33,6 +33,7 @@ fn tiny_engine(context_tokens: usize) -> Engine {
             model_id: "tiny".into(),
             context_tokens,
             default_sampling: SamplingParams::greedy(),
+            thinking_mode: None,
             prompt_cache: Default::default(),
         },
     )

@@ -147,6 +147,7 @@ fn engine(model: &Arc<Model>, memory_bytes: usize) -> Engine {
             context_tokens: 1024,
             default_sampling: SamplingParams::greedy(),
             prompt_cache: PromptCacheSettings { memory_bytes },
+            thinking_mode: None,
         },
     )
 }
