@@ -62,6 +62,13 @@ pub enum Op {
     /// List the file changes the session's tools made ([`Event::Changes`] answers).
     #[serde(rename = "list_changes")]
     ListChanges,
+    /// Set the thinking budget of the session's next requests: `Some(n)` lets the model
+    /// reason for up to `n` tokens before it answers; `None` or `Some(0)` turns thinking off.
+    #[serde(rename = "set_thinking")]
+    SetThinking {
+        /// The most thinking tokens per model request.
+        budget_tokens: Option<u32>,
+    },
     /// End the session.
     #[serde(rename = "shutdown")]
     Shutdown,
@@ -172,6 +179,9 @@ pub struct ToolOutput {
 /// Payload of [`Event::Usage`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageReport {
+    /// The model request that just ended alone: its prompt's cache hits.
+    #[serde(default)]
+    pub request: Usage,
     /// Summed over the model requests of the current turn.
     pub turn: Usage,
     /// Summed over the whole session.
@@ -304,6 +314,12 @@ mod tests {
             },
             Op::Undo,
             Op::SetMode { mode: Mode::Ask },
+            Op::SetThinking {
+                budget_tokens: Some(256),
+            },
+            Op::SetThinking {
+                budget_tokens: None,
+            },
         ] {
             let text = serde_json::to_string(&op).unwrap();
             assert_eq!(serde_json::from_str::<Op>(&text).unwrap(), op);

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hearth_engine::api::{Message, Usage};
+use hearth_engine::api::{Message, ThinkingConfig, Usage};
 use hearth_tools::{repo_map, ShellPolicy, ToolContext, ToolRegistry};
 
 use crate::backend::Backend;
@@ -239,6 +239,23 @@ impl Session {
         self.turns
     }
 
+    /// The thinking budget of the next requests; `None` when thinking is off.
+    pub fn thinking_budget(&self) -> Option<u32> {
+        match ThinkingConfig::budget(self.config.request.thinking.as_ref()) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+
+    /// Sets the thinking budget of the next requests (`None` or 0: off). The prompt prefix
+    /// does not change, so the prefix cache still serves the history.
+    pub fn set_thinking(&mut self, budget_tokens: Option<u32>) {
+        self.config.request.thinking = match budget_tokens {
+            Some(n) if n > 0 => Some(ThinkingConfig::enabled(n)),
+            _ => None,
+        };
+    }
+
     /// The file changes tools made, oldest first.
     pub fn checkpoints(&self) -> &[Checkpoint] {
         self.checkpoints.list()
@@ -289,6 +306,7 @@ impl Session {
                     })
                     .collect(),
             })),
+            Op::SetThinking { budget_tokens } => self.set_thinking(budget_tokens),
             Op::Shutdown => return Ok(false),
             // Outside a turn there is nothing to approve or interrupt.
             Op::Approve { .. } | Op::Deny { .. } | Op::Interrupt => {}

@@ -84,6 +84,7 @@ impl Session {
                 usage: response.usage,
             })?;
             io.emit(Event::Usage(UsageReport {
+                request: response.usage,
                 turn: *turn_usage,
                 session: self.usage,
             }));

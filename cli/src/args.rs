@@ -89,6 +89,48 @@ pub struct ModelChoice {
 }
 
 /// `hearth generate`.
+/// The local engine's prompt cache, for commands that serve an agent.
+#[derive(Clone, Debug, Args)]
+pub struct CacheArgs {
+    /// Memory for cached prompt prefixes that no request is using (e.g. 512MiB, 2GiB);
+    /// 0 keeps none in memory.
+    #[arg(long, default_value = "2GiB", value_name = "SIZE", value_parser = parse_size)]
+    pub kv_cache_mem: u64,
+    /// Where cached prompt prefixes spill to disk, so a new process starts warm
+    /// (default: the `kv` folder of hearth's cache dir).
+    #[arg(long, value_name = "DIR")]
+    pub kv_cache_dir: Option<PathBuf>,
+    /// The most disk one model's spilled prefixes may take; 0 turns spilling off.
+    #[arg(long, default_value = "8GiB", value_name = "SIZE", value_parser = parse_size)]
+    pub kv_cache_disk: u64,
+}
+
+/// A byte count: a number with an optional unit (`K`, `M`, `G`, `T`, powers of 1024,
+/// with or without `iB`/`B`).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let digits = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?}; expected a size such as 512MiB or 2GiB"
+            ))
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a size such as 512MiB or 2GiB"))?;
+    Ok((value * (1u64 << shift) as f64) as u64)
+}
+
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     #[command(flatten)]
@@ -141,7 +183,11 @@ pub struct GenerateArgs {
 
 /// `hearth bench`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    /// A benchmark other than prefill and decode speed.
+    #[command(subcommand)]
+    pub what: Option<BenchCommand>,
     #[command(flatten)]
     pub model: ModelChoice,
     /// Runs of each test (default 3, or 1 with --quick).
@@ -154,6 +200,44 @@ pub struct BenchArgs {
     /// Only pp512 and tg128, one run each (unless --tests / --runs say otherwise).
     #[arg(long)]
     pub quick: bool,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Benchmarks of `hearth bench` beside prefill and decode speed.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Prompt caching: replay a multi-turn agent transcript cold and warm, per turn.
+    Cache(BenchCacheArgs),
+}
+
+/// When `hearth bench cache` measures a turn without the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColdTurns {
+    /// The first and the last turn.
+    Ends,
+    /// Every turn (slow: each recomputes its whole prompt).
+    All,
+    /// None.
+    None,
+}
+
+/// `hearth bench cache`.
+#[derive(Debug, Args)]
+pub struct BenchCacheArgs {
+    #[command(flatten)]
+    pub model: ModelChoice,
+    /// The transcript to replay: a Messages request (JSON) holding the whole conversation
+    /// (default: the one built in, bench/cache/transcript.json).
+    #[arg(long, value_name = "FILE")]
+    pub transcript: Option<PathBuf>,
+    /// Which turns also run cold, without the cache.
+    #[arg(long, value_enum, default_value = "ends")]
+    pub cold: ColdTurns,
+    /// Skip timing two `hearth exec` processes sharing a fresh disk cache.
+    #[arg(long)]
+    pub no_second_process: bool,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -260,8 +344,26 @@ pub struct ExecArgs {
     /// Do not save the session.
     #[arg(long)]
     pub ephemeral: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Testing aid: replay model replies from this JSON file instead of running a model
     /// (a JSON array of replies; see `hearth_agent::ScriptedReply`).
     #[arg(long, hide = true, value_name = "FILE")]
     pub backend_script: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("1.5 GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("2 parsecs").is_err());
+        assert!(parse_size("lots").is_err());
+    }
 }

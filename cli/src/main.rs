@@ -5,6 +5,7 @@ mod args;
 mod commands;
 mod config;
 mod error;
+mod logging;
 mod progress;
 
 use std::process::ExitCode;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), CliError> {
     let env = config::Environment::from_process();
+    logging::init(env.log_level.as_deref()).map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
     if let Some(n) = cli.threads {
         hearth_engine::cpu::set_threads(n).map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
     }

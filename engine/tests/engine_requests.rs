@@ -33,6 +33,8 @@ fn tiny_engine(context_tokens: usize) -> Engine {
             model_id: "tiny".into(),
             context_tokens,
             default_sampling: SamplingParams::greedy(),
+            thinking_mode: None,
+            prompt_cache: Default::default(),
         },
     )
 }
@@ -46,13 +48,18 @@ fn request(text: &str, max_tokens: u32) -> Request {
     }
 }
 
-/// Runs `req`, collecting the events; `stop_after` cancels at that event.
+/// Runs `req`, collecting the events; `stop_after` cancels at that event,
+/// counting all but pings.
 fn run(engine: &Engine, req: &Request, stop_after: Option<usize>) -> (Response, Vec<Event>) {
     let mut events = Vec::new();
+    let mut counted = 0;
     let response = engine
         .run(req, &mut |e| {
             events.push(e.clone());
-            if Some(events.len()) == stop_after {
+            if !matches!(e, Event::Ping) {
+                counted += 1;
+            }
+            if Some(counted) == stop_after && !matches!(e, Event::Ping) {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
@@ -92,6 +99,8 @@ fn assert_well_formed(events: &[Event], response: &Response) {
                 assert_eq!(open, Some(*index), "{events:?}");
                 open = None;
             }
+            // Keep-alives between prefill chunks, as the Messages protocol allows anywhere.
+            Event::Ping => {}
             other => panic!("unexpected event inside the message: {other:?}"),
         }
     }
@@ -121,7 +130,7 @@ fn greedy_request_streams_what_generate_produces() {
     let (response, events) = run(&engine, &req, None);
     assert_well_formed(&events, &response);
     let prompt = engine.prompt_tokens(&req).unwrap();
-    assert_eq!(response.usage.input_tokens as usize, prompt.len());
+    assert_eq!(response.usage.prompt_tokens() as usize, prompt.len());
     assert_eq!(response.usage.cache_read_input_tokens, 0);
     assert_eq!(response.model, "tiny");
 
@@ -199,6 +208,40 @@ fn cancelling_stops_promptly_and_keeps_the_stream_well_formed() {
     assert_eq!(response.stop_reason, Some(StopReason::Cancelled));
     assert_eq!(response.usage.output_tokens, 0);
     assert!(response.content.is_empty());
+}
+
+/// A long prompt is prefilled in chunks with a ping after each: cancelling
+/// at the first ping stops before the rest of the prompt is computed, and
+/// what was computed is cached, consistent, for the next request.
+#[test]
+fn cancelling_during_prefill_stops_between_chunks() {
+    let engine = tiny_engine(2048);
+    let req = request(&"the three little pigs built houses. ".repeat(40), 8);
+    let prompt = engine.prompt_tokens(&req).unwrap();
+    assert!(prompt.len() > 300, "{}", prompt.len());
+    let mut events = Vec::new();
+    let response = engine
+        .run(&req, &mut |e| {
+            events.push(e.clone());
+            if matches!(e, Event::Ping) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+    assert_well_formed(&events, &response);
+    assert_eq!(response.stop_reason, Some(StopReason::Cancelled));
+    assert_eq!(response.usage.output_tokens, 0);
+    assert_eq!(
+        events.iter().filter(|e| matches!(e, Event::Ping)).count(),
+        1
+    );
+    // The chunk computed before the cancel serves the retry, which answers as a cold run.
+    let (retry, _) = run(&engine, &req, None);
+    assert_eq!(retry.usage.cache_read_input_tokens, 128);
+    let (cold, _) = run(&tiny_engine(2048), &req, None);
+    assert_eq!(retry.content, cold.content);
 }
 
 #[test]

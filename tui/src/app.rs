@@ -60,7 +60,7 @@ pub struct Stats {
     pub cache_share: Option<f32>,
     /// Output tokens per second of the last model request, from its first streamed token.
     pub tokens_per_second: Option<f32>,
-    /// The current turn's usage so far, to tell one request's counts from the sum.
+    /// The current turn's usage so far (for /status).
     turn_usage: Usage,
     /// When the current request streamed its first event.
     stream_start: Option<Instant>,
@@ -219,7 +219,7 @@ impl App {
                     *slot = Some(out);
                 }
             }
-            Event::Usage(report) => self.on_usage(report.turn, now),
+            Event::Usage(report) => self.on_usage(report.request, report.turn, now),
             Event::Compacted(c) => self.note(format!(
                 "context compacted: {} messages summarized ({} → {} tokens)",
                 c.replaced_messages, c.tokens_before, c.tokens_after
@@ -263,19 +263,7 @@ impl App {
         }
     }
 
-    fn on_usage(&mut self, turn: Usage, now: Instant) {
-        let before = self.stats.turn_usage;
-        let request = Usage {
-            input_tokens: turn.input_tokens.saturating_sub(before.input_tokens),
-            cache_read_input_tokens: turn
-                .cache_read_input_tokens
-                .saturating_sub(before.cache_read_input_tokens),
-            cache_creation_input_tokens: turn
-                .cache_creation_input_tokens
-                .saturating_sub(before.cache_creation_input_tokens),
-            output_tokens: turn.output_tokens.saturating_sub(before.output_tokens),
-            thinking_tokens: turn.thinking_tokens.saturating_sub(before.thinking_tokens),
-        };
+    fn on_usage(&mut self, request: Usage, turn: Usage, now: Instant) {
         self.stats.turn_usage = turn;
         let prompt = request.prompt_tokens();
         self.stats.context_used = Some(prompt + request.output_tokens);
@@ -555,12 +543,14 @@ impl App {
                 }
             },
         };
-        // The session takes a thinking budget once `Op::SetThinking` lands in the agent
-        // (the extended-thinking issue); until then the budget is the one hearth started with.
-        let _ = budget;
-        self.entries.push(Entry::Error(
-            "this build cannot change the thinking budget of a running session".into(),
-        ));
+        self.settings.thinking_budget = budget;
+        self.outbox.push(Op::SetThinking {
+            budget_tokens: budget,
+        });
+        match budget {
+            Some(n) => self.note(format!("thinking budget: {n} tokens")),
+            None => self.note("thinking off"),
+        }
     }
 
     fn status_text(&self) -> String {

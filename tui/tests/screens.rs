@@ -101,6 +101,7 @@ fn streaming_with_thinking() {
     };
     app.on_event_at(
         Event::Usage(UsageReport {
+            request: usage,
             turn: usage,
             session: usage,
         }),

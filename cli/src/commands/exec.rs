@@ -14,11 +14,10 @@ use hearth_agent::{
     ScriptedBackend, Session, SessionConfig, StoreError, TurnIo,
 };
 use hearth_engine::api::Usage;
-use hearth_engine::sched::engine::{Engine, EngineOptions};
 use serde_json::{json, Value};
 
 use crate::args::ExecArgs;
-use crate::commands::load_model;
+use crate::commands::{load_model, local_engine};
 use crate::config::Environment;
 use crate::error::CliError;
 
@@ -182,12 +181,10 @@ fn backend(env: &Environment, a: &ExecArgs) -> Result<Box<dyn Backend>, CliError
         return Ok(Box::new(scripted));
     }
     let model = load_model(env, &a.model.model)?;
-    let mut options = EngineOptions::for_model(&model, a.model.model.clone());
-    options.context_tokens = match a.ctx {
-        Some(n) => n,
-        None => options.context_tokens.min(DEFAULT_MAX_CONTEXT),
-    };
-    let engine = Engine::new(Arc::new(model), options);
+    let context = a
+        .ctx
+        .unwrap_or_else(|| model.config().context_length.min(DEFAULT_MAX_CONTEXT));
+    let engine = local_engine(env, model, &a.model.model, context, &a.cache);
     Ok(Box::new(LocalBackend::new(Arc::new(engine))))
 }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what they share.
 
 pub mod bench;
+pub mod bench_cache;
 pub mod exec;
 pub mod generate;
 pub mod model;
@@ -11,6 +12,10 @@ use std::path::PathBuf;
 
 use hearth_engine::hub;
 use hearth_engine::model::load::Model;
+use hearth_engine::sched::engine::{Engine, EngineOptions};
+use hearth_engine::sched::prompt_cache::DiskCacheSettings;
+
+use crate::args::CacheArgs;
 
 use crate::config::Environment;
 use crate::error::CliError;
@@ -37,4 +42,33 @@ pub fn load_model(env: &Environment, name: &str) -> Result<Model, CliError> {
     let model = Model::load(&path).map_err(CliError::usage);
     spin.finish_and_clear();
     model
+}
+
+/// An engine serving `model` under the name `model_id` with a context window of
+/// `context_tokens`, its prompt cache set up from `cache`. A disk cache that cannot be
+/// opened is reported and left out: the cache only saves time.
+pub fn local_engine(
+    env: &Environment,
+    model: Model,
+    model_id: &str,
+    context_tokens: usize,
+    cache: &CacheArgs,
+) -> Engine {
+    let mut options = EngineOptions::for_model(&model, model_id);
+    options.context_tokens = context_tokens;
+    options.prompt_cache.memory_bytes = usize::try_from(cache.kv_cache_mem).unwrap_or(usize::MAX);
+    let mut engine = Engine::new(std::sync::Arc::new(model), options);
+    if cache.kv_cache_disk > 0 {
+        let disk = DiskCacheSettings {
+            dir: cache
+                .kv_cache_dir
+                .clone()
+                .unwrap_or_else(|| env.cache_dir.join("kv")),
+            max_bytes: cache.kv_cache_disk,
+        };
+        if let Err(e) = engine.attach_disk_cache(&disk) {
+            eprintln!("hearth: warning: the prompt cache stays in memory only: {e}");
+        }
+    }
+    engine
 }

@@ -67,9 +67,7 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
         max_tokens: a.max_tokens,
         temperature: None,
         seed: None,
-        thinking: a
-            .think
-            .map(|budget_tokens| ThinkingConfig::Enabled { budget_tokens }),
+        thinking: a.think.filter(|&n| n > 0).map(ThinkingConfig::enabled),
     };
     config.shell_env = Environment::shell_environment();
 

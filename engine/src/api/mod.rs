@@ -75,16 +75,28 @@ pub enum ThinkingConfig {
     Enabled {
         /// The most thinking tokens; the engine enforces it exactly.
         budget_tokens: u32,
+        /// hearth extension: below this many thinking tokens an early end of thinking is
+        /// replaced by "Wait" and the reasoning goes on (budget forcing).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_tokens: Option<u32>,
     },
     /// No thinking.
     Disabled,
 }
 
 impl ThinkingConfig {
+    /// Thinking for at most `budget_tokens` tokens, with no minimum.
+    pub fn enabled(budget_tokens: u32) -> ThinkingConfig {
+        ThinkingConfig::Enabled {
+            budget_tokens,
+            min_tokens: None,
+        }
+    }
+
     /// The thinking budget in tokens; 0 when thinking is off.
     pub fn budget(config: Option<&ThinkingConfig>) -> u32 {
         match config {
-            Some(ThinkingConfig::Enabled { budget_tokens }) => *budget_tokens,
+            Some(ThinkingConfig::Enabled { budget_tokens, .. }) => *budget_tokens,
             _ => 0,
         }
     }

@@ -46,16 +46,24 @@ pub struct CacheStats {
 /// The longest cached prefix of a prompt.
 #[derive(Debug)]
 pub struct PrefixHit {
-    /// The prefix's blocks, in order: `blocks.len() * BLOCK_TOKENS` tokens.
+    /// The prefix's blocks, in order; all are full except perhaps the last,
+    /// of which only the first positions match (see [`PrefixHit::tokens`]).
     pub blocks: Vec<Arc<KvBlock>>,
     /// How many of them were read from disk.
     pub from_disk: usize,
+    /// Positions of the last block that match, when it is used only in
+    /// part; 0 when every block is used whole.
+    pub partial: usize,
 }
 
 impl PrefixHit {
     /// Tokens the hit covers.
     pub fn tokens(&self) -> usize {
-        self.blocks.len() * BLOCK_TOKENS
+        if self.partial > 0 {
+            (self.blocks.len() - 1) * BLOCK_TOKENS + self.partial
+        } else {
+            self.blocks.len() * BLOCK_TOKENS
+        }
     }
 }
 
@@ -73,6 +81,10 @@ pub struct PrefixCache {
     root: BlockHash,
     memory_bytes: usize,
     entries: HashMap<BlockHash, Entry>,
+    /// Parent key → keys of the blocks in memory that follow it: where a
+    /// prompt departs from every cached chain inside a block, the child
+    /// sharing most of its first tokens still serves those positions.
+    children: HashMap<BlockHash, Vec<BlockHash>>,
     /// `last_used` tick → key, oldest first.
     recency: BTreeMap<u64, BlockHash>,
     tick: u64,
@@ -103,11 +115,24 @@ impl PrefixCache {
             root: BlockHash::root(&options.salt),
             memory_bytes: options.memory_bytes,
             entries: HashMap::new(),
+            children: HashMap::new(),
             recency: BTreeMap::new(),
             tick: 0,
             disk,
             stats: CacheStats::default(),
         }
+    }
+
+    /// Attaches `disk` (replacing any store attached before): from now on
+    /// evicted blocks and persisted prefixes are written there, and lookups
+    /// that miss in memory read from it.
+    pub fn set_disk(&mut self, disk: DiskStore) {
+        self.disk = Some(disk);
+    }
+
+    /// Whether a disk store is attached.
+    pub fn has_disk(&self) -> bool {
+        self.disk.is_some()
     }
 
     /// The hash chains start from (it names the salt).
@@ -129,12 +154,16 @@ impl PrefixCache {
         self.entries.len() * self.shape.block_bytes()
     }
 
-    /// The longest prefix of `tokens` made of cached full blocks, from
-    /// memory or else from disk. Counts the lookup in the stats.
+    /// The longest cached prefix of `tokens`: whole blocks from memory or
+    /// else from disk, then the first positions of the block in memory
+    /// that shares the most of the tokens that follow (a block of a
+    /// sequence that went elsewhere, or the partly filled last block of a
+    /// finished one). Counts the lookup in the stats.
     pub fn lookup(&mut self, tokens: &[u32]) -> PrefixHit {
         let mut hit = PrefixHit {
             blocks: Vec::new(),
             from_disk: 0,
+            partial: 0,
         };
         let mut parent = self.root;
         for block_tokens in tokens.chunks_exact(BLOCK_TOKENS) {
@@ -164,6 +193,15 @@ impl PrefixCache {
             hit.blocks.push(block);
             parent = hash;
         }
+        let rest = &tokens[hit.blocks.len() * BLOCK_TOKENS..];
+        if let Some((hash, shared)) = self.best_child(parent, rest) {
+            if let Some(entry) = self.entries.get(&hash) {
+                hit.blocks.push(Arc::clone(&entry.block));
+                hit.partial = shared;
+                self.touch(hash);
+                self.stats.memory_hits += 1;
+            }
+        }
         self.stats.lookups += 1;
         self.stats.prompt_tokens += tokens.len() as u64;
         // Blocks just read from disk may have pushed memory over budget;
@@ -172,26 +210,48 @@ impl PrefixCache {
         hit
     }
 
+    /// The block in memory after `parent` whose tokens share the longest
+    /// start with `rest` (at least one token), and how many they share;
+    /// fewer than a whole block, since whole matches were taken already.
+    fn best_child(&self, parent: BlockHash, rest: &[u32]) -> Option<(BlockHash, usize)> {
+        let children = self.children.get(&parent)?;
+        children
+            .iter()
+            .filter_map(|hash| {
+                let entry = self.entries.get(hash)?;
+                let shared = entry
+                    .tokens
+                    .iter()
+                    .zip(rest)
+                    .take_while(|(a, b)| a == b)
+                    .count()
+                    .min(BLOCK_TOKENS - 1);
+                (shared > 0).then_some((*hash, shared))
+            })
+            .max_by_key(|&(_, shared)| shared)
+    }
+
     /// Counts `tokens` prompt tokens as served from the cache (a request
     /// may use less than its hit: it always computes its last token).
     pub fn record_hit_tokens(&mut self, tokens: usize) {
         self.stats.hit_tokens += tokens as u64;
     }
 
-    /// Caches the full `blocks` of a sequence whose token ids start with
-    /// `tokens` (at least `blocks.len() * BLOCK_TOKENS` of them). With
-    /// `persist`, every one of them is also written to disk (the prefix of
-    /// a finished request, for the next process).
+    /// Caches the `blocks` of a sequence whose token ids are `tokens`:
+    /// block `i` holds the positions of `tokens[i * BLOCK_TOKENS..]`, the
+    /// last one perhaps only partly. With `persist`, every full block is
+    /// also written to disk (the prefix of a finished request, for the next
+    /// process); a partly filled block stays in memory only.
     pub fn insert(&mut self, tokens: &[u32], blocks: &[Arc<KvBlock>], persist: bool) {
         let mut parent = self.root;
-        for (block_tokens, block) in tokens.chunks_exact(BLOCK_TOKENS).zip(blocks) {
+        for (block_tokens, block) in tokens.chunks(BLOCK_TOKENS).zip(blocks) {
             let hash = parent.chain(block_tokens);
             if self.entries.contains_key(&hash) {
                 self.touch(hash);
             } else {
                 self.put(hash, parent, block_tokens, Arc::clone(block), false);
             }
-            if persist {
+            if persist && block_tokens.len() == BLOCK_TOKENS {
                 self.persist(hash);
             }
             parent = hash;
@@ -209,6 +269,7 @@ impl PrefixCache {
     ) {
         self.tick += 1;
         self.recency.insert(self.tick, hash);
+        self.children.entry(parent).or_default().push(hash);
         self.entries.insert(
             hash,
             Entry {
@@ -235,7 +296,8 @@ impl PrefixCache {
         let (Some(disk), Some(entry)) = (self.disk.as_mut(), self.entries.get_mut(&hash)) else {
             return;
         };
-        if entry.on_disk {
+        // A partly filled block is found only in memory (by `best_child`).
+        if entry.on_disk || entry.tokens.len() < BLOCK_TOKENS {
             return;
         }
         // The cache is best-effort: a failed write costs a later recompute,
@@ -276,6 +338,12 @@ impl PrefixCache {
             self.persist(hash);
             if let Some(entry) = self.entries.remove(&hash) {
                 self.recency.remove(&entry.last_used);
+                if let Some(siblings) = self.children.get_mut(&entry.parent) {
+                    siblings.retain(|h| *h != hash);
+                    if siblings.is_empty() {
+                        self.children.remove(&entry.parent);
+                    }
+                }
                 self.stats.evictions += 1;
                 excess -= 1;
             }

@@ -84,6 +84,12 @@ impl KvCache {
         &self.blocks[..self.len / BLOCK_TOKENS]
     }
 
+    /// Every block holding a position, in order: the full ones, then the
+    /// partly filled last one if any.
+    pub fn blocks(&self) -> &[Arc<KvBlock>] {
+        &self.blocks[..self.len.div_ceil(BLOCK_TOKENS)]
+    }
+
     /// Forgets positions from `len` on (keeping a shared prefix), releasing
     /// blocks no longer needed.
     pub fn truncate(&mut self, len: usize) {

@@ -13,17 +13,25 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::api::{
-    self, ApiError, ContentBlock, Delta, Event, MessageDeltaBody, Request, Response, Role,
-    StopReason, Usage,
-};
-use crate::kv::KvCache;
+use crate::api::{ApiError, Event, Request, Response, Role, StopReason, ThinkingConfig, Usage};
+use crate::kv::{CacheStats, DiskStoreError, KvCache};
 use crate::model::load::Model;
-use crate::sched::generate::{self, generate, GenerateError, GenerateOptions, Generated};
+use crate::model::transformer::LogitsFor;
+use crate::sched::generate::{
+    self, generate_segmented, GenerateError, GenerateOptions, Generated, Segment,
+};
+use crate::sched::message::MessageWriter;
+use crate::sched::prompt_cache::{DiskCacheSettings, PromptCache, PromptCacheSettings, Resumed};
 use crate::sched::sampler::SamplingParams;
+use crate::sched::thinking::{ThinkingLimits, ThinkingMode, OPEN_DELIMITER, PROMPTED_OPENING};
 use crate::template::chat::template_input;
-use crate::template::tool_calls::{ParsedEvent, ToolCallFormat, ToolCallParser};
+use crate::template::tool_calls::{ToolCallFormat, ToolCallParser};
 use crate::template::TemplateError;
+
+/// Prompt tokens computed between two chances to cancel: a `ping` event
+/// follows each chunk, so a caller stops a long prefill within about a
+/// second on a laptop CPU instead of after the whole prompt.
+const PREFILL_CHUNK: usize = 128;
 
 /// The GGUF key of the chat template, read to recognise the tool-call syntax.
 const GGUF_TEMPLATE_KEY: &str = "tokenizer.chat_template";
@@ -38,6 +46,11 @@ pub struct EngineOptions {
     /// Sampling for what a request leaves out (its temperature, top-p,
     /// top-k and seed replace these fields when given).
     pub default_sampling: SamplingParams,
+    /// How the model thinks; `None`: decided from its metadata
+    /// ([`ThinkingMode::detect`]).
+    pub thinking_mode: Option<ThinkingMode>,
+    /// How prompt prefixes are cached between requests.
+    pub prompt_cache: PromptCacheSettings,
 }
 
 impl EngineOptions {
@@ -48,6 +61,8 @@ impl EngineOptions {
             model_id: model_id.into(),
             context_tokens: model.config().context_length,
             default_sampling: SamplingParams::default(),
+            thinking_mode: None,
+            prompt_cache: PromptCacheSettings::default(),
         }
     }
 }
@@ -58,6 +73,7 @@ pub struct Engine {
     model: Arc<Model>,
     options: EngineOptions,
     tool_format: Option<ToolCallFormat>,
+    prompt_cache: PromptCache,
     messages_served: AtomicU64,
 }
 
@@ -76,12 +92,33 @@ impl Engine {
     pub fn new(model: Arc<Model>, options: EngineOptions) -> Engine {
         let source = model.file().get(GGUF_TEMPLATE_KEY).and_then(|v| v.as_str());
         let tool_format = ToolCallFormat::detect(source, model.config().arch);
+        let prompt_cache = PromptCache::new(
+            model.transformer().kv_shape(),
+            model.file().fingerprint(),
+            &options.prompt_cache,
+        );
         Engine {
             model,
             options,
             tool_format,
+            prompt_cache,
             messages_served: AtomicU64::new(0),
         }
+    }
+
+    /// Spills the prompt cache to `settings.dir` from now on, and serves
+    /// prefixes that earlier processes left there.
+    pub fn attach_disk_cache(
+        &mut self,
+        settings: &DiskCacheSettings,
+    ) -> Result<(), DiskStoreError> {
+        self.prompt_cache.attach_disk(settings)
+    }
+
+    /// The prompt cache's counters: hits, misses, blocks in memory and on
+    /// disk, evictions.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.prompt_cache.stats()
     }
 
     /// The name of the model this engine serves.
@@ -104,8 +141,22 @@ impl Engine {
         self.tool_format
     }
 
+    /// How the model thinks when a request asks it to: the override of the
+    /// options, or what its metadata says.
+    pub fn thinking_mode(&self) -> ThinkingMode {
+        self.options.thinking_mode.unwrap_or_else(|| {
+            let source = self
+                .model
+                .file()
+                .get(GGUF_TEMPLATE_KEY)
+                .and_then(|v| v.as_str());
+            ThinkingMode::detect(source, self.model.tokenizer())
+        })
+    }
+
     /// The token ids `req`'s prompt renders to: the checked conversation
-    /// through the model's chat template, special tokens parsed.
+    /// through the model's chat template, special tokens parsed. With a
+    /// thinking budget the prompt ends inside an opened thinking segment.
     pub fn prompt_tokens(&self, req: &Request) -> Result<Vec<u32>, ApiError> {
         self.check_model(req)?;
         let template = self.model.template().ok_or_else(|| {
@@ -114,15 +165,35 @@ impl Engine {
                 self.options.model_id
             ))
         })?;
-        let text = template
-            .render(&template_input(req)?)
-            .map_err(|e| match e {
-                TemplateError::Raised(message) => ApiError::invalid_request(format!(
-                    "the chat template of {} rejected the conversation: {message}",
-                    self.options.model_id
-                )),
-                other => ApiError::internal(format!("rendering the prompt failed: {other}")),
-            })?;
+        let budget = ThinkingConfig::budget(req.thinking.as_ref());
+        let mode = self.thinking_mode();
+        let mut input = template_input(req)?;
+        if mode == ThinkingMode::Native {
+            // Without a `thinking` field the template renders as it always did.
+            match (&req.thinking, budget) {
+                (Some(_), 0) => input.extra.insert("enable_thinking".into(), false.into()),
+                (Some(_), _) => input.extra.insert("enable_thinking".into(), true.into()),
+                (None, _) => None,
+            };
+        }
+        let mut text = template.render(&input).map_err(|e| match e {
+            TemplateError::Raised(message) => ApiError::invalid_request(format!(
+                "the chat template of {} rejected the conversation: {message}",
+                self.options.model_id
+            )),
+            other => ApiError::internal(format!("rendering the prompt failed: {other}")),
+        })?;
+        if budget > 0 {
+            match mode {
+                // Some templates open the segment themselves when thinking is enabled.
+                ThinkingMode::Native if text.trim_end().ends_with(OPEN_DELIMITER) => {}
+                ThinkingMode::Native => {
+                    text.push_str(OPEN_DELIMITER);
+                    text.push('\n');
+                }
+                ThinkingMode::Prompted => text.push_str(PROMPTED_OPENING),
+            }
+        }
         let tokenizer = self.model.tokenizer();
         let mut ids = tokenizer
             .encode(&text, true)
@@ -144,8 +215,8 @@ impl Engine {
     ///
     /// A request that is wrong fails before any event with an
     /// `invalid_request_error`; a failure while generating sends an `error`
-    /// event and returns it. Extended thinking is not applied here: the
-    /// request's `thinking` setting is ignored.
+    /// event and returns it. With a thinking budget the message starts with
+    /// a thinking block that holds at most that many tokens.
     pub fn run(
         &self,
         req: &Request,
@@ -167,10 +238,15 @@ impl Engine {
             sampling: self.sampling_for(req)?,
             stop: req.stop_sequences.clone(),
         };
-        let (mut kv, cached) = self.sequence_for(&prompt);
+        let Resumed {
+            mut kv,
+            cached,
+            created,
+        } = self.prompt_cache.resume(&prompt, context);
         let usage = Usage {
-            input_tokens: count(prompt.len() - cached),
+            input_tokens: count(prompt.len() - cached - created),
             cache_read_input_tokens: count(cached),
+            cache_creation_input_tokens: count(created),
             ..Usage::default()
         };
         let serial = self.messages_served.fetch_add(1, Ordering::Relaxed);
@@ -194,16 +270,27 @@ impl Engine {
             ..f
         });
         let mut parser = ToolCallParser::new(format);
+        if let Err(error) = self.prefill(&prompt, &mut kv, &mut writer) {
+            writer.send(Event::Error {
+                error: error.clone(),
+            });
+            return Err(error);
+        }
         let outcome = if writer.cancelled {
             None
         } else {
-            let result = generate(
+            let computed = kv.len();
+            let result = generate_segmented(
                 &self.model,
                 &mut kv,
-                &prompt[cached..],
+                &prompt[computed..],
                 &options,
-                &mut |piece| {
-                    writer.apply(parser.push(piece));
+                thinking_limits(req),
+                &mut |segment, piece| {
+                    match segment {
+                        Segment::Thinking => writer.thinking(piece),
+                        Segment::Answer => writer.apply(parser.push(piece)),
+                    }
                     if writer.cancelled {
                         ControlFlow::Break(())
                     } else {
@@ -247,28 +334,46 @@ impl Engine {
         };
         let usage = Usage {
             output_tokens: outcome.as_ref().map_or(0, |g| count(g.tokens.len())),
+            thinking_tokens: outcome.as_ref().map_or(0, |g| count(g.thinking_tokens)),
             ..usage
         };
-        Ok(writer.finish(
+        let response = writer.finish(
             serial,
             &self.options.model_id,
             stop_reason,
             stop_sequence,
             usage,
-        ))
+        );
+        // After the last event: the caller has its answer while the
+        // sequence's blocks are cached (and possibly written to disk).
+        let mut sequence = prompt;
+        if let Some(generated) = &outcome {
+            sequence.extend_from_slice(&generated.tokens);
+        }
+        self.prompt_cache.store(&sequence, &kv);
+        Ok(response)
     }
 
-    /// The KV cache to generate in and how many of `prompt`'s tokens it
-    /// already holds. Always a fresh cache for now; this is where a prefix
-    /// cache lookup goes.
-    fn sequence_for(&self, _prompt: &[u32]) -> (KvCache, usize) {
-        (
-            KvCache::new(
-                self.model.transformer().kv_shape(),
-                self.options.context_tokens,
-            ),
-            0,
-        )
+    /// Computes the KV of all of `prompt` but its last token (whose logits
+    /// start generation) after the `kv.len()` positions already held, in
+    /// chunks with a `ping` event after each; stops early when the caller
+    /// cancels, leaving `kv` holding the chunks computed.
+    fn prefill(
+        &self,
+        prompt: &[u32],
+        kv: &mut KvCache,
+        writer: &mut MessageWriter<'_>,
+    ) -> Result<(), ApiError> {
+        let last = prompt.len().saturating_sub(1);
+        while kv.len() < last && !writer.cancelled {
+            let chunk = &prompt[kv.len()..last.min(kv.len() + PREFILL_CHUNK)];
+            self.model
+                .transformer()
+                .forward(chunk, kv, LogitsFor::From(chunk.len()))
+                .map_err(|e| ApiError::internal(format!("the forward pass failed: {e}")))?;
+            writer.send(Event::Ping);
+        }
+        Ok(())
     }
 
     fn check_model(&self, req: &Request) -> Result<(), ApiError> {
@@ -297,213 +402,35 @@ impl Engine {
     }
 }
 
+/// The limits of a request's thinking segment; `None` when it has none.
+fn thinking_limits(req: &Request) -> Option<ThinkingLimits> {
+    match req.thinking {
+        Some(ThinkingConfig::Enabled {
+            budget_tokens,
+            min_tokens,
+        }) if budget_tokens > 0 => Some(ThinkingLimits {
+            budget: budget_tokens,
+            min_tokens: min_tokens.unwrap_or(0),
+        }),
+        _ => None,
+    }
+}
+
 /// Token counts in usage are u32; a sequence longer than that cannot exist
 /// in a context window, so saturating never changes a real count.
 fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Turns parser output into events, and collects the same blocks for the
-/// returned response.
-struct MessageWriter<'a> {
-    on_event: &'a mut dyn FnMut(&Event) -> ControlFlow<()>,
-    blocks: Vec<ContentBlock>,
-    open_text: Option<usize>,
-    tool_calls: usize,
-    /// The caller asked to stop: no more content is added, only closing events.
-    cancelled: bool,
-}
-
-impl<'a> MessageWriter<'a> {
-    fn new(on_event: &'a mut dyn FnMut(&Event) -> ControlFlow<()>) -> MessageWriter<'a> {
-        MessageWriter {
-            on_event,
-            blocks: Vec::new(),
-            open_text: None,
-            tool_calls: 0,
-            cancelled: false,
-        }
-    }
-
-    fn send(&mut self, event: Event) {
-        if (self.on_event)(&event).is_break() {
-            self.cancelled = true;
-        }
-    }
-
-    fn apply(&mut self, parsed: Vec<ParsedEvent>) {
-        for p in parsed {
-            if self.cancelled {
-                return;
-            }
-            match p {
-                ParsedEvent::Text(text) => self.text(text),
-                ParsedEvent::ToolCall(call) => {
-                    self.close_text();
-                    self.tool_calls += 1;
-                    let index = self.blocks.len();
-                    let id = format!("toolu_{}", self.tool_calls);
-                    self.blocks.push(ContentBlock::ToolUse {
-                        id: id.clone(),
-                        name: call.name.clone(),
-                        input: call.input.clone(),
-                    });
-                    self.send(Event::ContentBlockStart {
-                        index,
-                        content_block: ContentBlock::ToolUse {
-                            id,
-                            name: call.name,
-                            input: serde_json::json!({}),
-                        },
-                    });
-                    self.send(Event::ContentBlockDelta {
-                        index,
-                        delta: Delta::InputJsonDelta {
-                            partial_json: call.input.to_string(),
-                        },
-                    });
-                    self.send(Event::ContentBlockStop { index });
-                }
-            }
-        }
-    }
-
-    fn text(&mut self, piece: String) {
-        let index = match self.open_text {
-            Some(index) => index,
-            None => {
-                let index = self.blocks.len();
-                self.blocks.push(ContentBlock::text(""));
-                self.open_text = Some(index);
-                self.send(Event::ContentBlockStart {
-                    index,
-                    content_block: ContentBlock::text(""),
-                });
-                index
-            }
-        };
-        if let Some(ContentBlock::Text { text }) = self.blocks.get_mut(index) {
-            text.push_str(&piece);
-        }
-        self.send(Event::ContentBlockDelta {
-            index,
-            delta: Delta::TextDelta { text: piece },
-        });
-    }
-
-    fn close_text(&mut self) {
-        if let Some(index) = self.open_text.take() {
-            self.send(Event::ContentBlockStop { index });
-        }
-    }
-
-    /// Closes what is open, sends the message's end and returns the message.
-    fn finish(
-        mut self,
-        serial: u64,
-        model_id: &str,
-        stop_reason: StopReason,
-        stop_sequence: Option<String>,
-        usage: Usage,
-    ) -> Response {
-        self.close_text();
-        self.send(Event::MessageDelta {
-            delta: MessageDeltaBody {
-                stop_reason: Some(stop_reason),
-                stop_sequence: stop_sequence.clone(),
-            },
-            usage,
-        });
-        self.send(Event::MessageStop);
-        api::Response {
-            id: format!("msg_{serial:08}"),
-            kind: "message".to_string(),
-            role: Role::Assistant,
-            model: model_id.to_string(),
-            content: self.blocks,
-            stop_reason: Some(stop_reason),
-            stop_sequence,
-            usage,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::api::MessageAccumulator;
-    use crate::template::tool_calls::ParsedToolCall;
-    use serde_json::json;
 
     /// Engines are shared between threads (a server, the agent's worker).
     #[test]
     fn engine_is_send_and_sync() {
         fn shareable<T: Send + Sync>() {}
         shareable::<Engine>();
-    }
-
-    /// The events the writer sends fold into the blocks it returns, for
-    /// text, calls (valid and malformed) and text again.
-    #[test]
-    fn events_fold_into_the_returned_message() {
-        let mut events = Vec::new();
-        let mut on_event = |e: &Event| {
-            events.push(e.clone());
-            ControlFlow::Continue(())
-        };
-        let mut writer = MessageWriter::new(&mut on_event);
-        writer.send(Event::MessageStart {
-            message: Response {
-                id: "msg_00000007".into(),
-                kind: "message".into(),
-                role: Role::Assistant,
-                model: "m".into(),
-                content: vec![],
-                stop_reason: None,
-                stop_sequence: None,
-                usage: Usage::default(),
-            },
-        });
-        let call = |name: &str, input| {
-            ParsedEvent::ToolCall(ParsedToolCall {
-                name: name.into(),
-                input,
-            })
-        };
-        writer.apply(vec![
-            ParsedEvent::Text("Let me ".into()),
-            ParsedEvent::Text("look.".into()),
-        ]);
-        writer.apply(vec![
-            call("read_file", json!({"path": "a.rs", "n": [1, 2.5, "ü"]})),
-            call(
-                "invalid_tool_call",
-                json!({"_error": "bad", "_raw": "{\"x"}),
-            ),
-            ParsedEvent::Text("Done.".into()),
-        ]);
-        let usage = Usage {
-            input_tokens: 3,
-            output_tokens: 9,
-            ..Usage::default()
-        };
-        let response = writer.finish(7, "m", StopReason::ToolUse, None, usage);
-        let mut acc = MessageAccumulator::new();
-        for e in &events {
-            acc.push(e).unwrap();
-        }
-        assert_eq!(acc.into_message().unwrap(), response);
-        let ids: Vec<&str> = response
-            .content
-            .iter()
-            .filter_map(|b| match b {
-                ContentBlock::ToolUse { id, .. } => Some(id.as_str()),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(ids, ["toolu_1", "toolu_2"]);
-        assert_eq!(response.content.len(), 4);
-        assert_eq!(response.content[0], ContentBlock::text("Let me look."));
     }
 }

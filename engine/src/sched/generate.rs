@@ -9,6 +9,7 @@ use crate::model::load::Model;
 use crate::model::transformer::{ForwardError, LogitsFor};
 use crate::sched::sampler::{Sampler, SamplingParams};
 use crate::sched::stop::{StopCheck, StopStrings};
+use crate::sched::thinking::{Routed, ThinkingBudget, ThinkingLimits};
 use crate::tokenizer::StreamDecoder;
 
 /// What to generate.
@@ -43,8 +44,12 @@ pub enum StopReason {
 pub struct Generated {
     /// The generated token ids (the end-of-generation token included, if any).
     pub tokens: Vec<u32>,
-    /// The text, up to any stop string.
+    /// The answer text, up to any stop string.
     pub text: String,
+    /// The thinking segment's text, delimiters left out (empty without thinking).
+    pub thinking: String,
+    /// Tokens spent inside the thinking segment, delimiters not counted.
+    pub thinking_tokens: usize,
     /// Why it ended.
     pub stop_reason: StopReason,
     /// Prompt tokens prefilled.
@@ -72,6 +77,9 @@ pub enum GenerateError {
     /// The sampling parameters are out of range.
     #[error("invalid sampling parameters: {0}")]
     Sampling(String),
+    /// The thinking segment's delimiters could not be tokenized.
+    #[error("thinking: {0}")]
+    Thinking(String),
     /// The forward pass failed.
     #[error(transparent)]
     Forward(#[from] ForwardError),
@@ -87,6 +95,23 @@ pub fn generate(
     opts: &GenerateOptions,
     on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
 ) -> Result<Generated, GenerateError> {
+    generate_segmented(model, kv, prompt, opts, None, &mut |_, piece| {
+        on_text(piece)
+    })
+}
+
+/// Like [`generate`], with a thinking segment first when `thinking` is given: `prompt`
+/// must end where the segment opens, the budget state machine ([`ThinkingBudget`]) keeps
+/// it within its limits and closes it, and `on_piece` gets each piece of text with the
+/// segment it belongs to. Stop strings apply to the answer only.
+pub fn generate_segmented(
+    model: &Model,
+    kv: &mut KvCache,
+    prompt: &[u32],
+    opts: &GenerateOptions,
+    thinking: Option<ThinkingLimits>,
+    on_piece: &mut dyn FnMut(Segment, &str) -> ControlFlow<()>,
+) -> Result<Generated, GenerateError> {
     opts.sampling.validate().map_err(GenerateError::Sampling)?;
     if prompt.is_empty() {
         return Err(GenerateError::EmptyPrompt);
@@ -99,11 +124,21 @@ pub fn generate(
         });
     }
     let tok = model.tokenizer();
+    let mut budget = thinking
+        .map(|limits| ThinkingBudget::new(tok, limits))
+        .transpose()
+        .map_err(|e| GenerateError::Thinking(e.to_string()))?;
     let mut sampler = Sampler::new(opts.sampling.clone());
     let mut history: Vec<u32> = prompt.to_vec();
     let mut decoder = StreamDecoder::new(tok);
     let mut stops = StopStrings::new(&opts.stop);
-    let mut text = String::new();
+    let mut out = Output {
+        text: String::new(),
+        thinking: String::new(),
+        // Without a segment there is no paragraph break to drop before the answer.
+        answer_started: thinking.is_none(),
+        on_piece,
+    };
     let mut tokens = Vec::new();
 
     let started = Instant::now();
@@ -111,42 +146,64 @@ pub fn generate(
     let prompt_time = started.elapsed();
     let decode_started = Instant::now();
 
-    let mut emit = |piece: &str, text: &mut String| -> ControlFlow<()> {
-        text.push_str(piece);
-        if piece.is_empty() {
-            ControlFlow::Continue(())
-        } else {
-            on_text(piece)
-        }
-    };
     let stop_reason = loop {
         if tokens.len() >= opts.max_tokens {
             break StopReason::MaxTokens;
         }
-        let next = sampler.sample(&mut logits, &history);
+        let forced = budget.as_mut().and_then(ThinkingBudget::forced_token);
+        let next = match (forced, budget.as_mut().filter(|b| !b.is_closed())) {
+            (Some(forced), _) => forced,
+            (None, Some(b)) => {
+                b.mask(&mut logits, decoder.pending(), tok);
+                let sampled = sampler.sample(&mut logits, &history);
+                if tok.is_end_of_generation(sampled) {
+                    // An answer must follow: the segment is closed (or continued) instead.
+                    b.end_of_generation();
+                    b.forced_token().unwrap_or(sampled)
+                } else if b.closes_too_early(&tok.token_text(sampled)) {
+                    b.wait();
+                    b.forced_token().unwrap_or(sampled)
+                } else {
+                    sampled
+                }
+            }
+            (None, None) => sampler.sample(&mut logits, &history),
+        };
         tokens.push(next);
         history.push(next);
         if tok.is_end_of_generation(next) {
             break StopReason::EndOfGeneration;
         }
         let piece = decoder.push(next).unwrap_or_default();
-        match stops.push(&piece) {
-            StopCheck::Continue(out) => {
-                if emit(&out, &mut text).is_break() {
-                    break StopReason::Cancelled;
+        let answer_piece = match budget.as_mut().filter(|b| !b.is_closed()) {
+            Some(b) => match b.push(&piece) {
+                Routed::Thinking(text) => {
+                    if out.thinking(&text).is_break() {
+                        break StopReason::Cancelled;
+                    }
+                    None
                 }
-            }
-            StopCheck::Stop { text: out, matched } => {
-                // The stop string itself is withheld; generation ends here.
-                let _ = emit(&out, &mut text);
-                return Ok(Generated {
-                    tokens,
-                    text,
-                    stop_reason: StopReason::StopString(matched),
-                    prompt_tokens: prompt.len(),
-                    prompt_time,
-                    decode_time: decode_started.elapsed(),
-                });
+                Routed::Closed { thinking, answer } => {
+                    if out.thinking(&thinking).is_break() {
+                        break StopReason::Cancelled;
+                    }
+                    Some(answer)
+                }
+            },
+            None => Some(piece),
+        };
+        if let Some(piece) = answer_piece {
+            match stops.push(&piece) {
+                StopCheck::Continue(text) => {
+                    if out.answer(&text).is_break() {
+                        break StopReason::Cancelled;
+                    }
+                }
+                StopCheck::Stop { text, matched } => {
+                    // The stop string itself is withheld; generation ends here.
+                    let _ = out.answer(&text);
+                    break StopReason::StopString(matched);
+                }
             }
         }
         if tokens.len() >= opts.max_tokens {
@@ -157,21 +214,80 @@ pub fn generate(
         }
         logits = model.transformer().forward(&[next], kv, LogitsFor::Last)?;
     };
-    if stop_reason != StopReason::Cancelled {
+    let thinking_tokens = budget.as_ref().map_or(0, |b| b.thinking_tokens() as usize);
+    let still_thinking = budget.as_ref().is_some_and(|b| !b.is_closed());
+    if !matches!(
+        stop_reason,
+        StopReason::Cancelled | StopReason::StopString(_)
+    ) {
         let rest = decoder.finish();
-        let mut tail = match stops.push(&rest) {
-            StopCheck::Continue(out) => out,
-            StopCheck::Stop { text, .. } => text,
-        };
-        tail.push_str(&stops.finish());
-        let _ = emit(&tail, &mut text);
+        if let (true, Some(b)) = (still_thinking, budget.as_mut()) {
+            let mut held = match b.push(&rest) {
+                Routed::Thinking(text) => text,
+                Routed::Closed { thinking, .. } => thinking,
+            };
+            held.push_str(&b.take_held());
+            let _ = out.thinking(&held);
+        } else {
+            let mut tail = match stops.push(&rest) {
+                StopCheck::Continue(out) => out,
+                StopCheck::Stop { text, .. } => text,
+            };
+            tail.push_str(&stops.finish());
+            let _ = out.answer(&tail);
+        }
     }
     Ok(Generated {
         tokens,
-        text,
+        text: out.text,
+        thinking: out.thinking,
+        thinking_tokens,
         stop_reason,
         prompt_tokens: prompt.len(),
         prompt_time,
         decode_time: decode_started.elapsed(),
     })
+}
+
+/// Which part of the message a piece of text belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Segment {
+    /// The thinking segment.
+    Thinking,
+    /// The answer after it (or the whole output without thinking).
+    Answer,
+}
+
+/// Collects the generated text per segment and passes every non-empty piece on.
+struct Output<'a> {
+    text: String,
+    thinking: String,
+    answer_started: bool,
+    on_piece: &'a mut dyn FnMut(Segment, &str) -> ControlFlow<()>,
+}
+
+impl Output<'_> {
+    fn thinking(&mut self, piece: &str) -> ControlFlow<()> {
+        if piece.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        self.thinking.push_str(piece);
+        (self.on_piece)(Segment::Thinking, piece)
+    }
+
+    fn answer(&mut self, piece: &str) -> ControlFlow<()> {
+        let piece = if self.answer_started {
+            piece
+        } else {
+            // The paragraph break after the thinking segment is layout, not answer.
+            let trimmed = piece.trim_start();
+            self.answer_started = !trimmed.is_empty();
+            trimmed
+        };
+        if piece.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        self.text.push_str(piece);
+        (self.on_piece)(Segment::Answer, piece)
+    }
 }

@@ -3,5 +3,8 @@
 
 pub mod engine;
 pub mod generate;
+mod message;
+pub mod prompt_cache;
 pub mod sampler;
 pub mod stop;
+pub mod thinking;

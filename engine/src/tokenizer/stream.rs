@@ -37,6 +37,11 @@ impl StreamDecoder {
         (!text.is_empty()).then_some(text)
     }
 
+    /// The bytes of an unfinished character held back so far (empty between characters).
+    pub fn pending(&self) -> &[u8] {
+        &self.pending
+    }
+
     /// Ends the stream: returns what is still held back, an unfinished
     /// character as U+FFFD.
     pub fn finish(self) -> String {

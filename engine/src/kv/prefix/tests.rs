@@ -42,14 +42,18 @@ fn serves_the_longest_cached_prefix_of_full_blocks() {
     let hit = cache.lookup(&tokens);
     assert_eq!(hit.tokens(), 96);
     assert!(hit.blocks.iter().zip(&seq).all(|(a, b)| Arc::ptr_eq(a, b)));
-    // Diverging inside the second block keeps only the first.
+    // Diverging inside the second block keeps the first and the positions
+    // of the second before the change.
     let mut other = tokens.clone();
     other[40] = 7;
-    assert_eq!(cache.lookup(&other).tokens(), 32);
+    let hit = cache.lookup(&other);
+    assert_eq!((hit.tokens(), hit.partial), (40, 8));
+    assert!(Arc::ptr_eq(&hit.blocks[1], &seq[1]));
     other[0] = 7;
     assert_eq!(cache.lookup(&other).tokens(), 0);
-    // A prompt shorter than a block has nothing to share.
-    assert_eq!(cache.lookup(&tokens[..31]).tokens(), 0);
+    // A prompt shorter than a block shares the start of the first one.
+    let hit = cache.lookup(&tokens[..31]);
+    assert_eq!((hit.tokens(), hit.partial), (31, 31));
     // Another salt (another model) shares nothing.
     let mut foreign = PrefixCache::new(
         shape(),
@@ -62,7 +66,7 @@ fn serves_the_longest_cached_prefix_of_full_blocks() {
     assert_ne!(foreign.root(), cache.root());
     assert_eq!(foreign.lookup(&tokens).tokens(), 0);
     let stats = cache.stats();
-    assert_eq!((stats.lookups, stats.memory_hits), (5, 4));
+    assert_eq!((stats.lookups, stats.memory_hits), (5, 6));
     assert_eq!(stats.blocks_in_memory, 3);
 }
 
@@ -122,4 +126,22 @@ fn evicted_and_persisted_blocks_come_back_from_disk() {
     fresh.insert(&more, &blocks(2, 3.0), true);
     assert_eq!(fresh.stats().disk_writes, 2);
     assert_eq!(fresh.stats().blocks_on_disk, 4);
+}
+
+#[test]
+fn a_partly_filled_last_block_serves_the_positions_it_holds() {
+    let mut big = cache(16, None);
+    let tokens: Vec<u32> = (0..70).collect();
+    let seq = blocks(3, 0.0);
+    big.insert(&tokens, &seq, false);
+    // The same 70 tokens and more: 64 whole, then 6 of the partial block.
+    let mut longer = tokens.clone();
+    longer.extend([500, 501, 502]);
+    let hit = big.lookup(&longer);
+    assert_eq!((hit.tokens(), hit.partial), (70, 6));
+    assert!(Arc::ptr_eq(&hit.blocks[2], &seq[2]));
+    // A prompt that departs at token 66 uses two positions of it.
+    let mut departs = tokens.clone();
+    departs[66] = 9;
+    assert_eq!(big.lookup(&departs).tokens(), 66);
 }

@@ -206,6 +206,26 @@ impl Gguf {
         let start = t.offset as usize;
         &self.mmap[start..start + t.n_bytes]
     }
+
+    /// A sha256 that names this model's weights and metadata: the whole
+    /// header (metadata and tensor table) and the first and last 4 KiB of
+    /// every tensor. Hashing all of a multi-gigabyte file would cost seconds
+    /// at every start; two files that agree on all of this but differ
+    /// elsewhere in their weights are not a realistic case (a re-quantized
+    /// or fine-tuned model changes every tensor's bytes).
+    pub fn fingerprint(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        const EDGE: usize = 4096;
+        let mut hasher = Sha256::new();
+        // data_offset <= file size was checked at open.
+        hasher.update(&self.mmap[..self.data_offset as usize]);
+        for t in &self.tensors {
+            let bytes = self.tensor_bytes(t);
+            hasher.update(&bytes[..bytes.len().min(EDGE)]);
+            hasher.update(&bytes[bytes.len().saturating_sub(EDGE)..]);
+        }
+        hasher.finalize().into()
+    }
 }
 
 impl fmt::Debug for Gguf {
