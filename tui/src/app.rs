@@ -71,6 +71,10 @@ pub struct Stats {
 pub struct App {
     /// Startup settings.
     pub settings: Settings,
+    /// Whole seconds the running turn has taken, as of the last [`App::tick`].
+    pub busy_seconds: Option<u64>,
+    /// When the running turn started.
+    busy_since: Option<Instant>,
     /// Set once the session is ready; until then a progress line shows.
     pub loaded: Option<Loaded>,
     /// What the progress line says while loading.
@@ -125,6 +129,8 @@ impl App {
             loading_message: format!("loading {}", settings.model),
             settings,
             loaded: None,
+            busy_seconds: None,
+            busy_since: None,
             entries: Vec::new(),
             folding: Folding::default(),
             input: Editor::default(),
@@ -180,6 +186,7 @@ impl App {
         match event {
             Event::TurnStarted(_) => {
                 self.busy = true;
+                self.busy_since = Some(now);
                 self.stats.turn_usage = Usage::default();
                 self.stats.stream_start = None;
             }
@@ -198,7 +205,7 @@ impl App {
                 }
             }
             Event::ToolCallProposed(call) => {
-                self.stats.stream_start.get_or_insert(now);
+                // No rate clock here: a call is proposed once its request has ended.
                 self.entries.push(Entry::Tool { call, output: None });
             }
             Event::ApprovalRequested(call) => {
@@ -251,6 +258,8 @@ impl App {
             }
             Event::TurnFinished(f) => {
                 self.busy = false;
+                self.busy_since = None;
+                self.busy_seconds = None;
                 self.approval = None;
                 match f.stop {
                     TurnStop::Done | TurnStop::Failed => {}
@@ -277,6 +286,16 @@ impl App {
             if seconds >= MIN_RATE_SECONDS && request.output_tokens > 1 {
                 self.stats.tokens_per_second = Some(request.output_tokens as f32 / seconds);
             }
+        }
+    }
+
+    /// Advances the clock of the running turn (the working line counts seconds, so a long
+    /// prefill is visibly alive).
+    pub fn tick(&mut self, now: Instant) {
+        let seconds = self.busy_since.map(|t| now.duration_since(t).as_secs());
+        if seconds != self.busy_seconds {
+            self.busy_seconds = seconds;
+            self.dirty = true;
         }
     }
 
@@ -400,7 +419,6 @@ impl App {
                     } else {
                         reason.trim().to_string()
                     };
-                    self.note(format!("denied: {reason}"));
                     self.outbox.push(Op::Deny { call_id, reason });
                     self.approval = None;
                 }

@@ -101,9 +101,18 @@ fn approval_lines(app: &App, theme: &Theme, width: usize) -> Vec<Line<'static>> 
                 format!("{} wants to change {path}", call.tool),
                 theme.attention(),
             ));
-            if let Some(diff) = &call.diff {
+            match &call.diff {
                 // The full diff is in the transcript above; the panel repeats its start.
-                lines.extend(diff_lines(diff, theme).into_iter().take(12));
+                Some(diff) => lines.extend(diff_lines(diff, theme).into_iter().take(12)),
+                // No diff could be computed (e.g. arguments the tool will reject): show
+                // what the call asks for instead.
+                None => lines.extend(
+                    serde_json::to_string_pretty(&call.input)
+                        .unwrap_or_default()
+                        .lines()
+                        .take(12)
+                        .map(|l| Line::styled(format!("  {l}"), theme.dim())),
+                ),
             }
         }
     }
@@ -133,7 +142,10 @@ fn draw_input(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     let title = if app.loaded.is_none() {
         format!(" {} ", app.loading_message)
     } else if app.busy {
-        " working · Esc to stop ".to_string()
+        match app.busy_seconds {
+            Some(seconds) if seconds > 0 => format!(" working {seconds}s · Esc to stop "),
+            _ => " working · Esc to stop ".to_string(),
+        }
     } else {
         String::new()
     };

@@ -145,6 +145,7 @@ fn event_loop(
             Session::Failed => {}
         }
 
+        app.tick(Instant::now());
         if app.dirty && last_frame.elapsed() >= FRAME {
             terminal.draw(|frame| draw(frame, app))?;
             app.dirty = false;

@@ -136,7 +136,11 @@ impl ModelSource {
                 .map_err(|e| e.to_string()),
             ModelSource::File(path) => {
                 let model = Model::load(&path).map_err(|e| e.to_string())?;
-                let name = path.display().to_string();
+                // The file's stem names the model on the status line; the full path is long.
+                let name = path.file_stem().map_or_else(
+                    || path.display().to_string(),
+                    |s| s.to_string_lossy().into(),
+                );
                 let mut options = EngineOptions::for_model(&model, name);
                 options.context_tokens = match ctx {
                     Some(n) => n,
