@@ -117,8 +117,11 @@ fn main() {
         replies.push(ScriptedReply::Text(answer.to_string()));
     }
     let backend = Arc::new(ScriptedBackend::new(replies));
-    let mut session =
-        Session::start(SessionConfig::new(repo.path()), Box::new(Arc::clone(&backend))).unwrap();
+    let mut session = Session::start(
+        SessionConfig::new(repo.path()),
+        Box::new(Arc::clone(&backend)),
+    )
+    .unwrap();
     for (question, ..) in script() {
         session.run_turn(question, &mut Quiet).unwrap();
     }

@@ -61,7 +61,15 @@ fn the_default_model_makes_a_one_line_edit_that_the_fixture_test_checks() {
     )
     .unwrap();
     let out = hearth()
-        .args(["exec", "--json", "--ephemeral", "--max-turns", "6", "--max-tokens", "160"])
+        .args([
+            "exec",
+            "--json",
+            "--ephemeral",
+            "--max-turns",
+            "6",
+            "--max-tokens",
+            "160",
+        ])
         .arg("--model")
         .arg(model)
         .arg("--cd")

@@ -78,7 +78,9 @@ pub fn run(env: &Environment, a: BenchCacheArgs) -> Result<(), CliError> {
 
     let mut turns = Vec::new();
     for (i, req) in requests.iter().enumerate() {
-        let tokens = warm.prompt_tokens(req).map_err(|e| CliError::usage(anyhow!("{e}")))?;
+        let tokens = warm
+            .prompt_tokens(req)
+            .map_err(|e| CliError::usage(anyhow!("{e}")))?;
         let common = shared_prefix(&reference_tokens, &tokens).min(tokens.len() - 1);
         reference_kv.truncate(common);
         let started = Instant::now();
@@ -211,10 +213,21 @@ fn exec_first_token(
     model: &str,
     kv_dir: &Path,
 ) -> Result<(Duration, Value, std::process::ExitStatus), CliError> {
-    eprintln!("bench cache: starting `hearth exec` with the disk cache in {}", kv_dir.display());
+    eprintln!(
+        "bench cache: starting `hearth exec` with the disk cache in {}",
+        kv_dir.display()
+    );
     let started = Instant::now();
     let mut child = Command::new(exe)
-        .args(["exec", "--json", "--ephemeral", "--max-turns", "1", "--max-tokens", "1"])
+        .args([
+            "exec",
+            "--json",
+            "--ephemeral",
+            "--max-turns",
+            "1",
+            "--max-tokens",
+            "1",
+        ])
         .arg("--model")
         .arg(model)
         .arg("--kv-cache-dir")
@@ -241,7 +254,9 @@ fn exec_first_token(
     }
     let status = child.wait().map_err(CliError::failure)?;
     let (time, usage) = first.ok_or_else(|| {
-        CliError::failure(anyhow!("hearth exec ended ({status}) before its first token"))
+        CliError::failure(anyhow!(
+            "hearth exec ended ({status}) before its first token"
+        ))
     })?;
     Ok((time, usage, status))
 }
@@ -307,7 +322,11 @@ fn report(turns: &[Turn], second: Option<&SecondProcess>, warm: &Engine, as_json
             ms(t.warm),
             ms(t.reference),
             t.cold.map_or("-".to_string(), |d| format!("{:.0}", ms(d))),
-            if i > 0 && !t.within_target() { "  *" } else { "" }
+            if i > 0 && !t.within_target() {
+                "  *"
+            } else {
+                ""
+            }
         );
     }
     println!(
