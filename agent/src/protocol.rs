@@ -43,6 +43,13 @@ pub enum Op {
     /// Revert the latest file change a tool made that is not undone yet.
     #[serde(rename = "undo")]
     Undo,
+    /// Set the thinking budget of the session's next requests: `Some(n)` lets the model
+    /// reason for up to `n` tokens before it answers; `None` or `Some(0)` turns thinking off.
+    #[serde(rename = "set_thinking")]
+    SetThinking {
+        /// The most thinking tokens per model request.
+        budget_tokens: Option<u32>,
+    },
     /// Change the permission mode for the rest of the session.
     #[serde(rename = "set_mode")]
     SetMode {
@@ -62,13 +69,6 @@ pub enum Op {
     /// List the file changes the session's tools made ([`Event::Changes`] answers).
     #[serde(rename = "list_changes")]
     ListChanges,
-    /// Set the thinking budget of the session's next requests: `Some(n)` lets the model
-    /// reason for up to `n` tokens before it answers; `None` or `Some(0)` turns thinking off.
-    #[serde(rename = "set_thinking")]
-    SetThinking {
-        /// The most thinking tokens per model request.
-        budget_tokens: Option<u32>,
-    },
     /// End the session.
     #[serde(rename = "shutdown")]
     Shutdown,
@@ -313,13 +313,13 @@ mod tests {
                 reason: "no".into(),
             },
             Op::Undo,
-            Op::SetMode { mode: Mode::Ask },
             Op::SetThinking {
                 budget_tokens: Some(256),
             },
             Op::SetThinking {
                 budget_tokens: None,
             },
+            Op::SetMode { mode: Mode::Ask },
         ] {
             let text = serde_json::to_string(&op).unwrap();
             assert_eq!(serde_json::from_str::<Op>(&text).unwrap(), op);

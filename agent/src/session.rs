@@ -280,6 +280,7 @@ impl Session {
             }
             Op::Compact => self.compact(io)?,
             Op::Undo => self.undo(io)?,
+            Op::SetThinking { budget_tokens } => self.set_thinking(budget_tokens),
             Op::Clear => {
                 self.history.clear();
                 self.measured = None;
@@ -306,7 +307,6 @@ impl Session {
                     })
                     .collect(),
             })),
-            Op::SetThinking { budget_tokens } => self.set_thinking(budget_tokens),
             Op::Shutdown => return Ok(false),
             // Outside a turn there is nothing to approve or interrupt.
             Op::Approve { .. } | Op::Deny { .. } | Op::Interrupt => {}

@@ -60,6 +60,8 @@ pub struct TuiArgs {
     /// Do not save the session.
     #[arg(long)]
     pub ephemeral: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Testing aid: replay model replies from this JSON file instead of running a model.
     #[arg(long, hide = true, value_name = "FILE")]
     pub backend_script: Option<PathBuf>,

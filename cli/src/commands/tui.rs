@@ -15,11 +15,10 @@ use hearth_agent::{
 };
 use hearth_engine::api::ThinkingConfig;
 use hearth_engine::model::load::Model;
-use hearth_engine::sched::engine::{Engine, EngineOptions};
 use hearth_tui::{App, Loaded, Settings, Startup};
 
-use crate::args::TuiArgs;
-use crate::commands::resolve_model;
+use crate::args::{CacheArgs, TuiArgs};
+use crate::commands::{local_engine, resolve_model};
 use crate::config::Environment;
 use crate::error::CliError;
 
@@ -96,8 +95,10 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
         files: repository_files(&root),
     };
     let ctx = a.ctx;
+    let cache = a.cache.clone();
+    let cache_dir = env.cache_dir.clone();
     let startup: Startup = Box::new(move || {
-        let backend = model.backend(ctx)?;
+        let backend = model.backend(ctx, &cache_dir, &cache)?;
         let model_id = backend.model_id();
         let context_window = backend.context_tokens();
         let session = match resume_from {
@@ -129,7 +130,12 @@ enum ModelSource {
 }
 
 impl ModelSource {
-    fn backend(self, ctx: Option<usize>) -> Result<Box<dyn Backend>, String> {
+    fn backend(
+        self,
+        ctx: Option<usize>,
+        cache_dir: &Path,
+        cache: &CacheArgs,
+    ) -> Result<Box<dyn Backend>, String> {
         match self {
             ModelSource::Script(path) => ScriptedBackend::from_file(&path)
                 .map(|b| Box::new(b) as Box<dyn Backend>)
@@ -141,12 +147,11 @@ impl ModelSource {
                     || path.display().to_string(),
                     |s| s.to_string_lossy().into(),
                 );
-                let mut options = EngineOptions::for_model(&model, name);
-                options.context_tokens = match ctx {
-                    Some(n) => n,
-                    None => options.context_tokens.min(DEFAULT_MAX_CONTEXT),
-                };
-                let engine = Engine::new(Arc::new(model), options);
+                let context =
+                    ctx.unwrap_or_else(|| model.config().context_length.min(DEFAULT_MAX_CONTEXT));
+                // A disk cache that cannot be opened only costs time; the screen has no
+                // place for the warning before the session starts, so it is dropped.
+                let (engine, _warning) = local_engine(cache_dir, model, &name, context, cache);
                 Ok(Box::new(LocalBackend::new(Arc::new(engine))))
             }
         }
