@@ -116,6 +116,15 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
             },
         ))
     });
+    let log_file = env.cache_dir.join("logs/tui.log");
+    if let Err(e) = crate::logging::redirect_to(&log_file) {
+        // Before the TUI takes the screen, stderr is still readable.
+        eprintln!(
+            "hearth: cannot write the log to {}: {e}; log lines are dropped",
+            log_file.display()
+        );
+        log::set_max_level(log::LevelFilter::Off);
+    }
     hearth_tui::run(App::new(settings), startup)
         .context("the terminal failed")
         .map_err(CliError::failure)
