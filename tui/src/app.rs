@@ -1,6 +1,7 @@
 //! The TUI's state and how it changes: agent events in, keys in, ops out. Rendering reads
 //! this state and changes nothing (`render.rs`), so both halves are tested on their own.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use hearth_engine::api::Usage;
 
 use crate::commands::{complete, help_text, COMMANDS};
 use crate::input::Editor;
+use crate::render::RenderCache;
 use crate::transcript::{Entry, Folding};
 
 /// The shortest stream a tokens-per-second figure is computed from.
@@ -109,6 +111,8 @@ pub struct App {
     quit: bool,
     /// Something changed since the last frame.
     pub dirty: bool,
+    /// Rendered transcript lines kept between frames (rendering's own, hence a cell).
+    pub(crate) render_cache: RefCell<RenderCache>,
 }
 
 /// The kind of call `a` approves for the session: the tool, and for the shell the program.
@@ -145,6 +149,7 @@ impl App {
             outbox: Vec::new(),
             quit: false,
             dirty: true,
+            render_cache: RefCell::new(RenderCache::default()),
         }
     }
 
