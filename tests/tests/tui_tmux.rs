@@ -168,3 +168,17 @@ fn a_question_an_approved_edit_and_quit() {
         "the TUI's screen is gone: {screen}"
     );
 }
+
+#[test]
+fn without_a_terminal_hearth_points_to_exec() {
+    let out = hearth_tests::hearth()
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("needs a terminal") && stderr.contains("hearth exec"),
+        "{stderr}"
+    );
+}
