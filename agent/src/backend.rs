@@ -26,6 +26,14 @@ pub trait Backend: Send {
     ) -> Result<api::Response, api::ApiError>;
 }
 
+/// Opens backends by model name, so a session can change its model between turns
+/// (`/model` in the TUI). The front end supplies it: it knows where models come from.
+pub trait BackendFactory: Send {
+    /// A backend serving the model `name` (a known name or a path); the error says why
+    /// it cannot be opened.
+    fn open(&self, name: &str) -> Result<Box<dyn Backend>, String>;
+}
+
 impl<B: Backend + Sync + ?Sized> Backend for std::sync::Arc<B> {
     fn model_id(&self) -> String {
         (**self).model_id()

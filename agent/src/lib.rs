@@ -22,7 +22,7 @@ mod session;
 mod store;
 mod turn;
 
-pub use backend::Backend;
+pub use backend::{Backend, BackendFactory};
 pub use checkpoint::{Checkpoint, Checkpoints, UndoError};
 pub use error::AgentError;
 pub use local::LocalBackend;

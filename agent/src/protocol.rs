@@ -69,6 +69,13 @@ pub enum Op {
     /// List the file changes the session's tools made ([`Event::Changes`] answers).
     #[serde(rename = "list_changes")]
     ListChanges,
+    /// Serve the rest of the session with another model (a known name or a path); the
+    /// history carries over. [`Event::ModelChanged`] or an [`Event::Error`] answers.
+    #[serde(rename = "set_model")]
+    SetModel {
+        /// The model to load.
+        model: String,
+    },
     /// End the session.
     #[serde(rename = "shutdown")]
     Shutdown,
@@ -126,6 +133,15 @@ pub enum Event {
     ModeChanged {
         /// The mode now in force.
         mode: Mode,
+    },
+    /// The session's model changed, answering [`Op::SetModel`].
+    #[serde(rename = "model.changed")]
+    ModelChanged {
+        /// The model's name as its backend reports it.
+        model: String,
+        /// Its context window in tokens, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context_window: Option<u32>,
     },
     /// A turn ended.
     #[serde(rename = "turn.finished")]

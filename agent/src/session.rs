@@ -102,6 +102,8 @@ pub struct Session {
     /// The prompt size the backend last reported, and the history length it covered: the
     /// anchor of the next estimate.
     pub(crate) measured: Option<(usize, u32)>,
+    /// Opens another model's backend for [`Op::SetModel`]; `None`: the model is fixed.
+    pub(crate) factory: Option<Box<dyn crate::backend::BackendFactory>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -169,6 +171,7 @@ impl Session {
             store,
             config,
             measured: None,
+            factory: None,
         })
     }
 
@@ -206,6 +209,7 @@ impl Session {
             store: Some(SessionStore::append_to(path)?),
             config,
             measured: None,
+            factory: None,
         })
     }
 
@@ -244,6 +248,34 @@ impl Session {
         match ThinkingConfig::budget(self.config.request.thinking.as_ref()) {
             0 => None,
             n => Some(n),
+        }
+    }
+
+    /// Lets [`Op::SetModel`] open other models through `factory`.
+    pub fn set_backend_factory(&mut self, factory: Box<dyn crate::backend::BackendFactory>) {
+        self.factory = Some(factory);
+    }
+
+    /// Serves the rest of the session with the model `name`; the history carries over,
+    /// and the next request computes its whole prompt on the new model.
+    fn set_model(&mut self, name: &str, io: &mut dyn TurnIo) {
+        let opened = match &self.factory {
+            Some(factory) => factory.open(name),
+            None => Err("this session's model cannot be changed".to_string()),
+        };
+        match opened {
+            Ok(backend) => {
+                self.backend = backend;
+                // The old model's prompt size says nothing of the new tokenizer's.
+                self.measured = None;
+                io.emit(Event::ModelChanged {
+                    model: self.backend.model_id(),
+                    context_window: self.context_window(),
+                });
+            }
+            Err(message) => io.emit(Event::Error(ErrorReport {
+                message: format!("model {name}: {message}"),
+            })),
         }
     }
 
@@ -307,6 +339,7 @@ impl Session {
                     })
                     .collect(),
             })),
+            Op::SetModel { model } => self.set_model(&model, io),
             Op::Shutdown => return Ok(false),
             // Outside a turn there is nothing to approve or interrupt.
             Op::Approve { .. } | Op::Deny { .. } | Op::Interrupt => {}

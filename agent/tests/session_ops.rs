@@ -155,3 +155,76 @@ fn clear_forgets_the_conversation_and_resume_brings_a_saved_one_back() {
     assert!(matches!(io.events.last(), Some(Event::Error(_))));
     assert_eq!(session.id(), earlier_id);
 }
+
+/// A scripted backend under a model name of its own.
+struct Named(String, ScriptedBackend);
+
+impl hearth_agent::Backend for Named {
+    fn model_id(&self) -> String {
+        self.0.clone()
+    }
+    fn context_tokens(&self) -> Option<u32> {
+        Some(4096)
+    }
+    fn stream(
+        &self,
+        request: &hearth_engine::api::Request,
+        on_event: &mut dyn FnMut(&hearth_engine::api::Event) -> std::ops::ControlFlow<()>,
+    ) -> Result<hearth_engine::api::Response, hearth_engine::api::ApiError> {
+        self.1.stream(request, on_event)
+    }
+}
+
+struct Opener;
+
+impl hearth_agent::BackendFactory for Opener {
+    fn open(&self, name: &str) -> Result<Box<dyn hearth_agent::Backend>, String> {
+        if name == "missing" {
+            return Err("no such model".into());
+        }
+        let backend = ScriptedBackend::new(vec![ScriptedReply::Text(format!("{name} says hi"))]);
+        Ok(Box::new(Named(name.to_string(), backend)))
+    }
+}
+
+#[test]
+fn set_model_switches_the_backend_and_keeps_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = ScriptedBackend::new(vec![ScriptedReply::Text("first".into())]);
+    let mut config = SessionConfig::new(dir.path());
+    config.repo_map_chars = 0;
+    let mut session = Session::start(config, Box::new(backend)).unwrap();
+    let mut io = Recorder::default();
+
+    // Without a factory the model is fixed, and the user is told so.
+    let set = |model: &str| Op::SetModel {
+        model: model.into(),
+    };
+    session.handle(set("other"), &mut io).unwrap();
+    assert!(
+        matches!(io.events.last(), Some(Event::Error(e)) if e.message.contains("cannot be changed"))
+    );
+
+    session.set_backend_factory(Box::new(Opener));
+    session.handle(turn("hello"), &mut io).unwrap();
+    session.handle(set("missing"), &mut io).unwrap();
+    assert!(
+        matches!(io.events.last(), Some(Event::Error(e)) if e.message.contains("no such model"))
+    );
+    session.handle(set("tiny-2"), &mut io).unwrap();
+    assert_eq!(
+        io.events.last(),
+        Some(&Event::ModelChanged {
+            model: "tiny-2".into(),
+            context_window: Some(4096),
+        })
+    );
+    session.handle(turn("again"), &mut io).unwrap();
+    assert_eq!(session.last_answer(), "tiny-2 says hi");
+    let users = session
+        .history()
+        .iter()
+        .filter(|m| m.role == Role::User)
+        .count();
+    assert_eq!(users, 2, "the first turn carried over to the new model");
+}

@@ -257,6 +257,15 @@ impl App {
                     loaded.session_id = r.session_id;
                 }
             }
+            Event::ModelChanged {
+                model,
+                context_window,
+            } => {
+                self.note(format!("model: {model}"));
+                if let Some(loaded) = &mut self.loaded {
+                    (loaded.model, loaded.context_window) = (model, context_window);
+                }
+            }
             Event::ModeChanged { mode } => {
                 self.mode = mode;
                 self.note(format!("mode: {mode}"));
@@ -517,14 +526,16 @@ impl App {
         match name {
             "/help" => self.entries.push(Entry::Block(help_text())),
             "/quit" | "/exit" => self.quit = true,
+            "/model" if !arg.is_empty() => {
+                self.note(format!("loading {arg} …"));
+                self.outbox.push(Op::SetModel { model: arg.into() });
+            }
             "/model" => {
                 let model = self
                     .loaded
                     .as_ref()
                     .map_or(self.settings.model.clone(), |l| l.model.clone());
-                self.note(format!(
-                    "model: {model} (start hearth with --model NAME|PATH to use another)"
-                ));
+                self.note(format!("model: {model} (switch with /model NAME|PATH)"));
             }
             "/mode" if arg.is_empty() => self.note(format!(
                 "mode: {} (choose with /mode read-only|ask|auto-edit|full-auto)",

@@ -5,7 +5,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/help", "keys and commands"),
     (
         "/model",
-        "the model in use (start hearth with --model to choose another)",
+        "show the model, or switch: /model NAME|PATH (the conversation carries over)",
     ),
     (
         "/mode",

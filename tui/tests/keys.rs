@@ -142,6 +142,15 @@ fn slash_commands_complete_and_run() {
     });
     assert_eq!(app.mode, Mode::AutoEdit);
 
+    type_text(&mut app, "/model other.gguf");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        app.take_ops(),
+        [Op::SetModel {
+            model: "other.gguf".into()
+        }]
+    );
+
     for (command, op) in [
         ("/undo", Op::Undo),
         ("/diff", Op::ListChanges),

@@ -10,10 +10,11 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context as _};
 use hearth_agent::{
-    Backend, CommandRule, LocalBackend, Mode, Permissions, Replay, RequestSettings,
+    Backend, BackendFactory, CommandRule, LocalBackend, Mode, Permissions, Replay, RequestSettings,
     ScriptedBackend, Session, SessionConfig,
 };
 use hearth_engine::api::ThinkingConfig;
+use hearth_engine::hub::{self, HubOptions};
 use hearth_engine::model::load::Model;
 use hearth_tui::{App, Loaded, Settings, Startup};
 
@@ -97,6 +98,15 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
     let ctx = a.ctx;
     let cache = a.cache.clone();
     let cache_dir = env.cache_dir.clone();
+    let opener = ModelOpener {
+        hub: HubOptions {
+            // The TUI owns the terminal by then: no progress bars on stderr.
+            progress: false,
+            ..env.hub_options()
+        },
+        ctx,
+        cache: a.cache.clone(),
+    };
     let startup: Startup = Box::new(move || {
         let backend = model.backend(ctx, &cache_dir, &cache)?;
         let model_id = backend.model_id();
@@ -106,6 +116,8 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
             None => Session::start(config, backend),
         }
         .map_err(|e| e.to_string())?;
+        let mut session = session;
+        session.set_backend_factory(Box::new(opener));
         let session_id = session.id().to_string();
         Ok((
             hearth_agent::spawn(session),
@@ -128,6 +140,21 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
     hearth_tui::run(App::new(settings), startup)
         .context("the terminal failed")
         .map_err(CliError::failure)
+}
+
+/// Opens the model `/model NAME|PATH` asks for, set up as the one hearth started with.
+struct ModelOpener {
+    hub: HubOptions,
+    ctx: Option<usize>,
+    cache: CacheArgs,
+}
+
+impl BackendFactory for ModelOpener {
+    fn open(&self, name: &str) -> Result<Box<dyn Backend>, String> {
+        let model_ref = hub::parse_model_ref(name).map_err(|e| e.to_string())?;
+        let path = hub::resolve(&model_ref, &self.hub).map_err(|e| e.to_string())?;
+        ModelSource::File(path).backend(self.ctx, &self.hub.cache_dir, &self.cache)
+    }
 }
 
 /// Where the model comes from.
