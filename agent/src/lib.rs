@@ -11,6 +11,7 @@ mod compaction;
 mod error;
 mod history;
 mod local;
+mod mentions;
 mod permissions;
 mod preview;
 pub mod prompt;

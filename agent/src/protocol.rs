@@ -5,8 +5,10 @@
 //! adding a variant or an optional field keeps the version, renaming or removing one bumps
 //! it. `hearth exec --json` writes these events one a line (docs/exec-json.md).
 
-use hearth_engine::api::{StopReason, Usage};
+use hearth_engine::api::{Message, StopReason, Usage};
 use serde::{Deserialize, Serialize};
+
+use crate::permissions::Mode;
 
 /// The version of the JSON form of [`Op`] and [`Event`].
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -48,6 +50,25 @@ pub enum Op {
         /// The most thinking tokens per model request.
         budget_tokens: Option<u32>,
     },
+    /// Change the permission mode for the rest of the session.
+    #[serde(rename = "set_mode")]
+    SetMode {
+        /// The new mode.
+        mode: Mode,
+    },
+    /// Forget the conversation so far (the prompt prefix and file changes stay).
+    #[serde(rename = "clear")]
+    Clear,
+    /// Continue a saved session of this repository in place of the current one.
+    #[serde(rename = "resume")]
+    Resume {
+        /// The session's id; `None`: the latest other session of this repository.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
+    /// List the file changes the session's tools made ([`Event::Changes`] answers).
+    #[serde(rename = "list_changes")]
+    ListChanges,
     /// End the session.
     #[serde(rename = "shutdown")]
     Shutdown,
@@ -91,6 +112,21 @@ pub enum Event {
     /// A tool's file change was reverted.
     #[serde(rename = "checkpoint.undone")]
     Undone(Undone),
+    /// The file changes of the session, answering [`Op::ListChanges`].
+    #[serde(rename = "changes")]
+    Changes(Changes),
+    /// The conversation was cleared, answering [`Op::Clear`].
+    #[serde(rename = "history.cleared")]
+    Cleared,
+    /// A saved session now continues, answering [`Op::Resume`].
+    #[serde(rename = "session.resumed")]
+    Resumed(Resumed),
+    /// The permission mode changed, answering [`Op::SetMode`].
+    #[serde(rename = "mode.changed")]
+    ModeChanged {
+        /// The mode now in force.
+        mode: Mode,
+    },
     /// A turn ended.
     #[serde(rename = "turn.finished")]
     TurnFinished(TurnFinished),
@@ -174,6 +210,35 @@ pub struct Undone {
     pub path: String,
 }
 
+/// Payload of [`Event::Resumed`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resumed {
+    /// The resumed session's id.
+    pub session_id: String,
+    /// Its conversation, for the front end to show.
+    pub history: Vec<Message>,
+}
+
+/// Payload of [`Event::Changes`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    /// One entry per file change, oldest first.
+    pub changes: Vec<FileChangeReport>,
+}
+
+/// One file change a tool made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChangeReport {
+    /// The tool call that made it.
+    pub call_id: String,
+    /// The file, relative to the repository root.
+    pub path: String,
+    /// The unified diff.
+    pub diff: String,
+    /// Whether it has been undone.
+    pub undone: bool,
+}
+
 /// Why a turn ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -254,6 +319,7 @@ mod tests {
             Op::SetThinking {
                 budget_tokens: None,
             },
+            Op::SetMode { mode: Mode::Ask },
         ] {
             let text = serde_json::to_string(&op).unwrap();
             assert_eq!(serde_json::from_str::<Op>(&text).unwrap(), op);

@@ -14,7 +14,9 @@ use crate::error::AgentError;
 use crate::history::{estimate_tokens, starts_user_turn, text_of};
 use crate::permissions::Permissions;
 use crate::prompt::{system_prompt, tool_definitions, PromptPrefix, RequestSettings};
-use crate::protocol::{Compacted, ErrorReport, Event, Op, ToolCall, Undone};
+use crate::protocol::{
+    Changes, Compacted, ErrorReport, Event, FileChangeReport, Op, Resumed, ToolCall, Undone,
+};
 use crate::store::{
     new_session_id, Record, Replay, SessionHeader, SessionStore, SESSION_FORMAT_VERSION,
 };
@@ -273,11 +275,38 @@ impl Session {
     pub fn handle(&mut self, op: Op, io: &mut dyn TurnIo) -> Result<bool, AgentError> {
         match op {
             Op::UserTurn(turn) => {
-                self.run_turn(&turn.text, io)?;
+                let text = crate::mentions::attach_mentions(&self.ctx.root, &turn.text);
+                self.run_turn(&text, io)?;
             }
             Op::Compact => self.compact(io)?,
             Op::Undo => self.undo(io)?,
             Op::SetThinking { budget_tokens } => self.set_thinking(budget_tokens),
+            Op::Clear => {
+                self.history.clear();
+                self.measured = None;
+                self.record(Record::Compaction {
+                    history: Vec::new(),
+                })?;
+                io.emit(Event::Cleared);
+            }
+            Op::Resume { id } => self.resume_saved(id.as_deref(), io)?,
+            Op::SetMode { mode } => {
+                self.config.permissions.mode = mode;
+                io.emit(Event::ModeChanged { mode });
+            }
+            Op::ListChanges => io.emit(Event::Changes(Changes {
+                changes: self
+                    .checkpoints
+                    .list()
+                    .iter()
+                    .map(|c| FileChangeReport {
+                        call_id: c.call_id.clone(),
+                        path: c.path.clone(),
+                        diff: c.diff.clone(),
+                        undone: c.undone,
+                    })
+                    .collect(),
+            })),
             Op::Shutdown => return Ok(false),
             // Outside a turn there is nothing to approve or interrupt.
             Op::Approve { .. } | Op::Deny { .. } | Op::Interrupt => {}
@@ -368,6 +397,55 @@ impl Session {
             tokens_before,
             tokens_after: self.estimated_prompt_tokens(),
             summary,
+        }));
+        Ok(())
+    }
+
+    /// Replaces this session by the saved session `id` (default: the latest other one of
+    /// this repository), appending to its file from now on. A session that cannot be
+    /// resumed is reported as an error event and the current one goes on.
+    fn resume_saved(&mut self, id: Option<&str>, io: &mut dyn TurnIo) -> Result<(), AgentError> {
+        let Some(dir) = self.config.sessions_dir.clone() else {
+            io.emit(Event::Error(ErrorReport {
+                message: "this session is not saved, so there is no saved session to resume".into(),
+            }));
+            return Ok(());
+        };
+        let found = match id {
+            Some(id) => Replay::find(&dir, id),
+            None => Replay::find_last_except(&dir, &self.ctx.root, self.file()),
+        };
+        let replay = found.and_then(|path| Ok((Replay::read(&path)?, path)));
+        let (replay, path) = match replay {
+            Ok(found) if found.0.header.root == self.ctx.root => found,
+            Ok((replay, _)) => {
+                io.emit(Event::Error(ErrorReport {
+                    message: format!(
+                        "session {} belongs to {}, not to this repository",
+                        replay.header.id,
+                        replay.header.root.display()
+                    ),
+                }));
+                return Ok(());
+            }
+            Err(e) => {
+                io.emit(Event::Error(ErrorReport {
+                    message: e.to_string(),
+                }));
+                return Ok(());
+            }
+        };
+        self.store = Some(SessionStore::append_to(&path)?);
+        self.id = replay.header.id;
+        self.prefix.system = replay.header.system;
+        self.history = replay.history;
+        self.usage = replay.usage;
+        self.turns = replay.turns;
+        self.checkpoints = replay.checkpoints;
+        self.measured = None;
+        io.emit(Event::Resumed(Resumed {
+            session_id: self.id.clone(),
+            history: self.history.clone(),
         }));
         Ok(())
     }

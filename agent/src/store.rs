@@ -249,6 +249,15 @@ impl Replay {
 
     /// The most recently written session under `dir` whose repository is `root`.
     pub fn find_last(dir: &Path, root: &Path) -> Result<PathBuf, StoreError> {
+        Replay::find_last_except(dir, root, None)
+    }
+
+    /// [`Replay::find_last`], passing over the file `except` (the running session's own).
+    pub fn find_last_except(
+        dir: &Path,
+        root: &Path,
+        except: Option<&Path>,
+    ) -> Result<PathBuf, StoreError> {
         let not_found = || StoreError::NotFound {
             what: format!("for {}", root.display()),
             dir: dir.to_path_buf(),
@@ -257,7 +266,7 @@ impl Replay {
         let mut best: Option<(SystemTime, PathBuf)> = None;
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.extension().is_none_or(|e| e != "jsonl") {
+            if path.extension().is_none_or(|e| e != "jsonl") || Some(path.as_path()) == except {
                 continue;
             }
             let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {

@@ -5,14 +5,66 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 /// hearth: a terminal-first coding assistant with its own inference engine.
+///
+/// With no subcommand, hearth opens the interactive TUI in the current repository.
 #[derive(Debug, Parser)]
-#[command(name = "hearth", version, about, propagate_version = true)]
+#[command(
+    name = "hearth",
+    version,
+    about,
+    propagate_version = true,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// Worker threads for the engine (default: one per core).
     #[arg(long, global = true, value_name = "N")]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub tui: TuiArgs,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+/// `hearth` with no subcommand: the interactive TUI.
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    #[command(flatten)]
+    pub model: ModelChoice,
+    /// What tools may do without asking: read-only, ask, auto-edit or full-auto.
+    #[arg(long, default_value = "ask", value_name = "MODE")]
+    pub mode: String,
+    /// Allow shell commands matching this prefix or glob without approval (repeatable).
+    #[arg(long, value_name = "RULE")]
+    pub allow: Vec<String>,
+    /// Never run shell commands matching this prefix or glob, in any mode (repeatable).
+    #[arg(long, value_name = "RULE")]
+    pub deny: Vec<String>,
+    /// Thinking budget in tokens for models that think (default: off).
+    #[arg(long, value_name = "N")]
+    pub think: Option<u32>,
+    /// The most tokens per model reply.
+    #[arg(long, default_value_t = 2048, value_name = "N")]
+    pub max_tokens: u32,
+    /// Context window in tokens (default: the model's, at most 16384).
+    #[arg(long, value_name = "N")]
+    pub ctx: Option<usize>,
+    /// Run in this repository (default: the current directory).
+    #[arg(long = "cd", short = 'C', value_name = "DIR")]
+    pub cd: Option<PathBuf>,
+    /// Continue the session with this id.
+    #[arg(long, value_name = "ID", conflicts_with = "last")]
+    pub resume: Option<String>,
+    /// Continue the latest session of this repository.
+    #[arg(long)]
+    pub last: bool,
+    /// Do not save the session.
+    #[arg(long)]
+    pub ephemeral: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// Testing aid: replay model replies from this JSON file instead of running a model.
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub backend_script: Option<PathBuf>,
 }
 
 /// The subcommands.
@@ -133,7 +185,11 @@ pub struct GenerateArgs {
 
 /// `hearth bench`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    /// A benchmark other than prefill and decode speed.
+    #[command(subcommand)]
+    pub what: Option<BenchCommand>,
     #[command(flatten)]
     pub model: ModelChoice,
     /// Runs of each test (default 3, or 1 with --quick).
@@ -146,6 +202,44 @@ pub struct BenchArgs {
     /// Only pp512 and tg128, one run each (unless --tests / --runs say otherwise).
     #[arg(long)]
     pub quick: bool,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Benchmarks of `hearth bench` beside prefill and decode speed.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Prompt caching: replay a multi-turn agent transcript cold and warm, per turn.
+    Cache(BenchCacheArgs),
+}
+
+/// When `hearth bench cache` measures a turn without the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColdTurns {
+    /// The first and the last turn.
+    Ends,
+    /// Every turn (slow: each recomputes its whole prompt).
+    All,
+    /// None.
+    None,
+}
+
+/// `hearth bench cache`.
+#[derive(Debug, Args)]
+pub struct BenchCacheArgs {
+    #[command(flatten)]
+    pub model: ModelChoice,
+    /// The transcript to replay: a Messages request (JSON) holding the whole conversation
+    /// (default: the one built in, bench/cache/transcript.json).
+    #[arg(long, value_name = "FILE")]
+    pub transcript: Option<PathBuf>,
+    /// Which turns also run cold, without the cache.
+    #[arg(long, value_enum, default_value = "ends")]
+    pub cold: ColdTurns,
+    /// Skip timing two `hearth exec` processes sharing a fresh disk cache.
+    #[arg(long)]
+    pub no_second_process: bool,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -26,6 +26,8 @@ pub struct Environment {
     /// `$HEARTH_LOG`: the most detailed log level written to stderr (`error`, `warn`,
     /// `info`, `debug`, `trace`); warnings only when unset.
     pub log_level: Option<String>,
+    /// `NO_COLOR` set to anything but empty (no-color.org): the TUI uses no colours.
+    pub no_color: bool,
 }
 
 impl Environment {
@@ -63,6 +65,7 @@ impl Environment {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("python3")),
             log_level: var("HEARTH_LOG"),
+            no_color: var("NO_COLOR").is_some(),
         }
     }
 

@@ -40,10 +40,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
         hearth_engine::cpu::set_threads(n).map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
     }
     match cli.command {
-        Command::Generate(a) => commands::generate::run(&env, a),
-        Command::Exec(a) => commands::exec::run(&env, a),
-        Command::Perplexity(a) => commands::perplexity::run(&env, a),
-        Command::Model(a) => commands::model::run(&env, a),
-        Command::Bench(a) => commands::bench::run(&env, a),
+        None => commands::tui::run(&env, cli.tui),
+        Some(Command::Generate(a)) => commands::generate::run(&env, a),
+        Some(Command::Exec(a)) => commands::exec::run(&env, a),
+        Some(Command::Perplexity(a)) => commands::perplexity::run(&env, a),
+        Some(Command::Model(a)) => commands::model::run(&env, a),
+        Some(Command::Bench(a)) => commands::bench::run(&env, a),
     }
 }

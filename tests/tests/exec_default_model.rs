@@ -1,9 +1,10 @@
 //! `hearth exec` end to end on the default model (Qwen2.5-Coder-1.5B-Instruct Q4_K_M): a
-//! question about a tiny repository that the model can only answer by reading a file.
+//! question about a tiny repository that the model can only answer by reading a file, and
+//! a one-line fix that the fixture's own test checks.
 //!
 //! Cost on a 2-core CPU: the prompt (system text, 13 tool schemas, a repository map) is about
-//! 2,000 tokens and is prefilled twice (before and after the tool call), so this one test
-//! takes minutes; the fixture is kept as small as it can be.
+//! 2,000 tokens; it is prefilled once per run (later requests of the turn are served from
+//! the prompt cache), so each test takes about a minute; the fixtures are kept tiny.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -42,4 +43,55 @@ fn the_default_model_answers_a_question_that_needs_a_tool() {
     assert_eq!(last["type"], "session.completed");
     assert!(last["answer"].as_str().unwrap().contains("blend"), "{last}");
     assert!(last["usage"]["output_tokens"].as_u64().unwrap() > 0);
+}
+
+/// A one-line fix the model must make with `edit_file`; the fixture's own test then passes.
+#[test]
+fn the_default_model_makes_a_one_line_edit_that_the_fixture_test_checks() {
+    let model = default_model();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("shapes.py"),
+        "def area(width, height):\n    return width + height\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("test_shapes.py"),
+        "from shapes import area\n\nassert area(3, 4) == 12, area(3, 4)\nprint(\"ok\")\n",
+    )
+    .unwrap();
+    let out = hearth()
+        .args([
+            "exec",
+            "--json",
+            "--ephemeral",
+            "--max-turns",
+            "6",
+            "--max-tokens",
+            "160",
+        ])
+        .arg("--model")
+        .arg(model)
+        .arg("--cd")
+        .arg(dir.path())
+        .arg(
+            "The function area in shapes.py must multiply width by height, but its line \
+             `return width + height` adds them. Use the edit_file tool on shapes.py to replace \
+             `width + height` with `width * height`.",
+        )
+        .output()
+        .unwrap();
+    eprintln!("{}", stdout_of(&out));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let check = std::process::Command::new("python3")
+        .arg("test_shapes.py")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "the fixture's test fails after the edit:\n{}\nshapes.py now:\n{}",
+        String::from_utf8_lossy(&check.stderr),
+        std::fs::read_to_string(dir.path().join("shapes.py")).unwrap()
+    );
 }

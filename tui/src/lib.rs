@@ -1,1 +1,21 @@
-//! Renders agent events in the terminal and sends user ops (ratatui + crossterm).
+//! hearth's interactive terminal front end.
+//!
+//! It renders [`hearth_agent::protocol::Event`]s and sends [`hearth_agent::protocol::Op`]s,
+//! and holds no model or tool logic of its own. [`App`] is the state (events and keys in,
+//! ops out), [`draw`] renders it, and [`run`] drives both on a real terminal.
+
+mod app;
+mod commands;
+mod input;
+mod markdown;
+mod render;
+mod terminal;
+mod theme;
+mod transcript;
+mod wrap;
+
+pub use app::{App, Loaded, PendingApproval, Settings, Stats};
+pub use input::Editor;
+pub use render::draw;
+pub use terminal::{run, Startup};
+pub use transcript::{Entry, Folding};

@@ -4,7 +4,7 @@
 use anyhow::anyhow;
 use hearth_engine::cpu::bench::{self, Bench, BenchTest, Speed};
 
-use crate::args::BenchArgs;
+use crate::args::{BenchArgs, BenchCommand};
 use crate::commands::load_model;
 use crate::config::Environment;
 use crate::error::CliError;
@@ -21,6 +21,9 @@ const PROBE_BYTES: usize = 1 << 30;
 
 /// Runs `hearth bench`.
 pub fn run(env: &Environment, a: BenchArgs) -> Result<(), CliError> {
+    if let Some(BenchCommand::Cache(cache)) = a.what {
+        return crate::commands::bench_cache::run(env, cache);
+    }
     let names = match (&a.tests, a.quick) {
         (Some(t), _) => t.as_str(),
         (None, true) => QUICK_TESTS,

@@ -205,7 +205,10 @@ fn backend(env: &Environment, a: &ExecArgs) -> Result<Box<dyn Backend>, CliError
     let context = a
         .ctx
         .unwrap_or_else(|| model.config().context_length.min(DEFAULT_MAX_CONTEXT));
-    let engine = local_engine(env, model, &a.model.model, context, &a.cache);
+    let (engine, warning) = local_engine(&env.cache_dir, model, &a.model.model, context, &a.cache);
+    if let Some(warning) = warning {
+        eprintln!("hearth: warning: {warning}");
+    }
     Ok(Box::new(LocalBackend::new(Arc::new(engine))))
 }
 

@@ -1,12 +1,14 @@
 //! One module per subcommand, plus what they share.
 
 pub mod bench;
+pub mod bench_cache;
 pub mod exec;
 pub mod generate;
 pub mod model;
 pub mod perplexity;
+pub mod tui;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hearth_engine::hub;
 use hearth_engine::model::load::Model;
@@ -44,14 +46,14 @@ pub fn load_model(env: &Environment, name: &str) -> Result<Model, CliError> {
 
 /// An engine serving `model` under the name `model_id` with a context window of
 /// `context_tokens`, its prompt cache set up from `cache`. A disk cache that cannot be
-/// opened is reported and left out: the cache only saves time.
+/// opened is left out (the cache only saves time), with a warning for the user.
 pub fn local_engine(
-    env: &Environment,
+    cache_dir: &Path,
     model: Model,
     model_id: &str,
     context_tokens: usize,
     cache: &CacheArgs,
-) -> Engine {
+) -> (Engine, Option<String>) {
     let mut options = EngineOptions::for_model(&model, model_id);
     options.context_tokens = context_tokens;
     options.prompt_cache.memory_bytes = usize::try_from(cache.kv_cache_mem).unwrap_or(usize::MAX);
@@ -61,12 +63,13 @@ pub fn local_engine(
             dir: cache
                 .kv_cache_dir
                 .clone()
-                .unwrap_or_else(|| env.cache_dir.join("kv")),
+                .unwrap_or_else(|| cache_dir.join("kv")),
             max_bytes: cache.kv_cache_disk,
         };
         if let Err(e) = engine.attach_disk_cache(&disk) {
-            eprintln!("hearth: warning: the prompt cache stays in memory only: {e}");
+            let warning = format!("the prompt cache stays in memory only: {e}");
+            return (engine, Some(warning));
         }
     }
-    engine
+    (engine, None)
 }

@@ -1,0 +1,171 @@
+//! `hearth` with no subcommand: the interactive TUI, wired to a session.
+//!
+//! The model file is resolved (and fetched on first use, with progress on stderr) before
+//! the TUI takes the terminal; loading it and starting the session happen behind the
+//! TUI's own progress line.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context as _};
+use hearth_agent::{
+    Backend, CommandRule, LocalBackend, Mode, Permissions, Replay, RequestSettings,
+    ScriptedBackend, Session, SessionConfig,
+};
+use hearth_engine::api::ThinkingConfig;
+use hearth_engine::model::load::Model;
+use hearth_tui::{App, Loaded, Settings, Startup};
+
+use crate::args::{CacheArgs, TuiArgs};
+use crate::commands::{local_engine, resolve_model};
+use crate::config::Environment;
+use crate::error::CliError;
+
+/// The largest context window asked of the engine by default (as in exec: the KV cache of
+/// a 32k window costs memory a laptop may not have).
+const DEFAULT_MAX_CONTEXT: usize = 16_384;
+
+/// The most files offered to `@path` completion: enough for any repository a person
+/// browses by name, bounded so a huge tree does not delay the start.
+const MAX_COMPLETION_FILES: usize = 20_000;
+
+/// Runs the TUI.
+pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(CliError::usage(anyhow!(
+            "the interactive TUI needs a terminal; use `hearth exec TASK` in scripts and CI"
+        )));
+    }
+    let mode: Mode = a.mode.parse().map_err(CliError::usage)?;
+    let mut permissions = Permissions::new(mode);
+    for rule in &a.allow {
+        permissions
+            .allow
+            .push(CommandRule::new(rule).map_err(CliError::usage)?);
+    }
+    for rule in &a.deny {
+        permissions
+            .deny
+            .push(CommandRule::new(rule).map_err(CliError::usage)?);
+    }
+    let root = match &a.cd {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().map_err(CliError::failure)?,
+    };
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("--cd {}: not a directory that exists", root.display()))
+        .map_err(CliError::usage)?;
+
+    let mut config = SessionConfig::new(&root);
+    config.sessions_dir = (!a.ephemeral).then(|| env.sessions_dir.clone());
+    config.permissions = permissions;
+    config.request = RequestSettings {
+        model: None,
+        max_tokens: a.max_tokens,
+        temperature: None,
+        seed: None,
+        thinking: a.think.filter(|&n| n > 0).map(ThinkingConfig::enabled),
+    };
+    config.shell_env = Environment::shell_environment();
+
+    let resume_from = if let Some(id) = &a.resume {
+        Some(Replay::find(&env.sessions_dir, id).map_err(CliError::usage)?)
+    } else if a.last {
+        Some(Replay::find_last(&env.sessions_dir, &root).map_err(CliError::usage)?)
+    } else {
+        None
+    };
+
+    // Resolved here, while stderr is still the user's: a first run fetches the model.
+    let model = match &a.backend_script {
+        Some(script) => ModelSource::Script(script.clone()),
+        None => ModelSource::File(resolve_model(env, &a.model.model)?),
+    };
+    let model_name = match &model {
+        ModelSource::Script(_) => "scripted".to_string(),
+        ModelSource::File(_) => a.model.model.clone(),
+    };
+    let settings = Settings {
+        model: model_name,
+        mode,
+        thinking_budget: a.think,
+        color: !env.no_color,
+        files: repository_files(&root),
+    };
+    let ctx = a.ctx;
+    let cache = a.cache.clone();
+    let cache_dir = env.cache_dir.clone();
+    let startup: Startup = Box::new(move || {
+        let backend = model.backend(ctx, &cache_dir, &cache)?;
+        let model_id = backend.model_id();
+        let context_window = backend.context_tokens();
+        let session = match resume_from {
+            Some(path) => Session::resume(config, backend, &path),
+            None => Session::start(config, backend),
+        }
+        .map_err(|e| e.to_string())?;
+        let session_id = session.id().to_string();
+        Ok((
+            hearth_agent::spawn(session),
+            Loaded {
+                session_id,
+                model: model_id,
+                context_window,
+            },
+        ))
+    });
+    hearth_tui::run(App::new(settings), startup)
+        .context("the terminal failed")
+        .map_err(CliError::failure)
+}
+
+/// Where the model comes from.
+enum ModelSource {
+    /// A GGUF file, run by the engine in this process.
+    File(PathBuf),
+    /// The hidden testing aid: replies replayed from a script.
+    Script(PathBuf),
+}
+
+impl ModelSource {
+    fn backend(
+        self,
+        ctx: Option<usize>,
+        cache_dir: &Path,
+        cache: &CacheArgs,
+    ) -> Result<Box<dyn Backend>, String> {
+        match self {
+            ModelSource::Script(path) => ScriptedBackend::from_file(&path)
+                .map(|b| Box::new(b) as Box<dyn Backend>)
+                .map_err(|e| e.to_string()),
+            ModelSource::File(path) => {
+                let model = Model::load(&path).map_err(|e| e.to_string())?;
+                let name = path.display().to_string();
+                let context =
+                    ctx.unwrap_or_else(|| model.config().context_length.min(DEFAULT_MAX_CONTEXT));
+                // A disk cache that cannot be opened only costs time; the screen has no
+                // place for the warning before the session starts, so it is dropped.
+                let (engine, _warning) = local_engine(cache_dir, model, &name, context, cache);
+                Ok(Box::new(LocalBackend::new(Arc::new(engine))))
+            }
+        }
+    }
+}
+
+/// The repository's files relative to `root`, .gitignore respected, sorted.
+fn repository_files(root: &Path) -> Vec<String> {
+    let mut files: Vec<String> = ignore::WalkBuilder::new(root)
+        .build()
+        .flatten()
+        .filter(|entry| entry.file_type().is_some_and(|t| t.is_file()))
+        .filter_map(|entry| {
+            let relative = entry.path().strip_prefix(root).ok()?;
+            Some(relative.to_string_lossy().into_owned())
+        })
+        .take(MAX_COMPLETION_FILES)
+        .collect();
+    files.sort();
+    files
+}

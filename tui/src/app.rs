@@ -1,0 +1,585 @@
+//! The TUI's state and how it changes: agent events in, keys in, ops out. Rendering reads
+//! this state and changes nothing (`render.rs`), so both halves are tested on their own.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use hearth_agent::protocol::{Event, Op, ToolCall, TurnStop, UserTurn};
+use hearth_agent::Mode;
+use hearth_engine::api::Usage;
+
+use crate::commands::{complete, help_text, COMMANDS};
+use crate::input::Editor;
+use crate::transcript::{Entry, Folding};
+
+/// The shortest stream a tokens-per-second figure is computed from.
+const MIN_RATE_SECONDS: f32 = 0.05;
+
+/// What the TUI knows before the session starts.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The model's name, as the user chose it.
+    pub model: String,
+    /// The permission mode the session starts in.
+    pub mode: Mode,
+    /// The thinking budget in tokens; `None`: off.
+    pub thinking_budget: Option<u32>,
+    /// Whether to use colours (`false` under `NO_COLOR`).
+    pub color: bool,
+    /// The repository's files, relative to its root, for `@path` completion.
+    pub files: Vec<String>,
+}
+
+/// What the session told the TUI once it was ready.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The session's id.
+    pub session_id: String,
+    /// The model's name as the backend reports it.
+    pub model: String,
+    /// The context window in tokens, when known.
+    pub context_window: Option<u32>,
+}
+
+/// A tool call waiting for the user's answer.
+#[derive(Clone, Debug)]
+pub struct PendingApproval {
+    /// The call.
+    pub call: ToolCall,
+    /// While `n` was pressed: the reason being typed.
+    pub reason: Option<String>,
+}
+
+/// The numbers the status line shows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    /// Prompt plus output tokens of the last model request.
+    pub context_used: Option<u32>,
+    /// The share of the last prompt served from the prefix cache.
+    pub cache_share: Option<f32>,
+    /// Output tokens per second of the last model request, from its first streamed token.
+    pub tokens_per_second: Option<f32>,
+    /// The current turn's usage so far, to tell one request's counts from the sum.
+    turn_usage: Usage,
+    /// When the current request streamed its first event.
+    stream_start: Option<Instant>,
+}
+
+/// The whole state of the TUI.
+#[derive(Debug)]
+pub struct App {
+    /// Startup settings.
+    pub settings: Settings,
+    /// Set once the session is ready; until then a progress line shows.
+    pub loaded: Option<Loaded>,
+    /// What the progress line says while loading.
+    pub loading_message: String,
+    /// The permission mode in force.
+    pub mode: Mode,
+    /// The transcript.
+    pub entries: Vec<Entry>,
+    /// What is folded.
+    pub folding: Folding,
+    /// The prompt editor.
+    pub input: Editor,
+    /// Completions of the word at the cursor, and the highlighted one.
+    pub completions: Vec<String>,
+    /// The highlighted completion.
+    pub selected: usize,
+    /// A turn is running.
+    pub busy: bool,
+    /// A call waiting for approval.
+    pub approval: Option<PendingApproval>,
+    /// Status line numbers.
+    pub stats: Stats,
+    /// Lines scrolled up from the bottom of the transcript.
+    pub scroll: usize,
+    /// Ctrl-C was pressed once on an empty prompt.
+    quit_armed: bool,
+    /// Kinds of calls approved for the rest of the session (`a`).
+    always: HashSet<String>,
+    /// Ops to send to the session.
+    outbox: Vec<Op>,
+    /// The user asked to leave.
+    quit: bool,
+    /// Something changed since the last frame.
+    pub dirty: bool,
+}
+
+/// The kind of call `a` approves for the session: the tool, and for the shell the program.
+fn approval_kind(call: &ToolCall) -> String {
+    match call.input.get("command").and_then(|c| c.as_str()) {
+        Some(command) if call.tool == "shell" => {
+            format!("shell {}", command.split_whitespace().next().unwrap_or(""))
+        }
+        _ => call.tool.clone(),
+    }
+}
+
+impl App {
+    /// A TUI whose session is still loading.
+    pub fn new(settings: Settings) -> App {
+        App {
+            mode: settings.mode,
+            loading_message: format!("loading {}", settings.model),
+            settings,
+            loaded: None,
+            entries: Vec::new(),
+            folding: Folding::default(),
+            input: Editor::default(),
+            completions: Vec::new(),
+            selected: 0,
+            busy: false,
+            approval: None,
+            stats: Stats::default(),
+            scroll: 0,
+            quit_armed: false,
+            always: HashSet::new(),
+            outbox: Vec::new(),
+            quit: false,
+            dirty: true,
+        }
+    }
+
+    /// The session is ready.
+    pub fn set_loaded(&mut self, loaded: Loaded) {
+        self.loaded = Some(loaded);
+        self.dirty = true;
+    }
+
+    /// The session could not start.
+    pub fn set_load_failed(&mut self, message: &str) {
+        self.entries.push(Entry::Error(message.to_string()));
+        self.loading_message = "the session could not start; Ctrl-D to quit".into();
+        self.dirty = true;
+    }
+
+    /// Takes the ops to send.
+    pub fn take_ops(&mut self) -> Vec<Op> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Whether the user asked to leave.
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    fn note(&mut self, text: impl Into<String>) {
+        self.entries.push(Entry::Notice(text.into()));
+    }
+
+    /// Applies an event from the session, as of now.
+    pub fn on_event(&mut self, event: Event) {
+        self.on_event_at(event, Instant::now());
+    }
+
+    /// Applies an event from the session that arrived at `now`.
+    pub fn on_event_at(&mut self, event: Event, now: Instant) {
+        self.dirty = true;
+        match event {
+            Event::TurnStarted(_) => {
+                self.busy = true;
+                self.stats.turn_usage = Usage::default();
+                self.stats.stream_start = None;
+            }
+            Event::TextDelta(delta) => {
+                self.stats.stream_start.get_or_insert(now);
+                match self.entries.last_mut() {
+                    Some(Entry::Assistant(text)) => text.push_str(&delta.text),
+                    _ => self.entries.push(Entry::Assistant(delta.text)),
+                }
+            }
+            Event::ThinkingDelta(delta) => {
+                self.stats.stream_start.get_or_insert(now);
+                match self.entries.last_mut() {
+                    Some(Entry::Thinking(text)) => text.push_str(&delta.text),
+                    _ => self.entries.push(Entry::Thinking(delta.text)),
+                }
+            }
+            Event::ToolCallProposed(call) => {
+                self.stats.stream_start.get_or_insert(now);
+                self.entries.push(Entry::Tool { call, output: None });
+            }
+            Event::ApprovalRequested(call) => {
+                if self.always.contains(&approval_kind(&call)) {
+                    self.outbox.push(Op::Approve {
+                        call_id: call.call_id,
+                    });
+                } else {
+                    self.approval = Some(PendingApproval { call, reason: None });
+                }
+            }
+            Event::ToolOutput(out) => {
+                let found = self.entries.iter_mut().rev().find_map(|e| match e {
+                    Entry::Tool { call, output } if call.call_id == out.call_id => Some(output),
+                    _ => None,
+                });
+                if let Some(slot) = found {
+                    *slot = Some(out);
+                }
+            }
+            Event::Usage(report) => self.on_usage(report.turn, now),
+            Event::Compacted(c) => self.note(format!(
+                "context compacted: {} messages summarized ({} → {} tokens)",
+                c.replaced_messages, c.tokens_before, c.tokens_after
+            )),
+            Event::Undone(u) => self.note(format!("undid the change to {}", u.path)),
+            Event::Changes(c) => {
+                if c.changes.is_empty() {
+                    self.note("no files changed in this session");
+                }
+                for change in c.changes {
+                    let state = if change.undone { " (undone)" } else { "" };
+                    self.entries.push(Entry::Diff {
+                        title: format!("{}{state}", change.path),
+                        diff: change.diff,
+                    });
+                }
+            }
+            Event::Cleared => self.note("conversation cleared"),
+            Event::Resumed(r) => {
+                self.entries = crate::transcript::from_history(&r.history);
+                self.note(format!("resumed session {}", r.session_id));
+                if let Some(loaded) = &mut self.loaded {
+                    loaded.session_id = r.session_id;
+                }
+            }
+            Event::ModeChanged { mode } => {
+                self.mode = mode;
+                self.note(format!("mode: {mode}"));
+            }
+            Event::TurnFinished(f) => {
+                self.busy = false;
+                self.approval = None;
+                match f.stop {
+                    TurnStop::Done | TurnStop::Failed => {}
+                    TurnStop::Interrupted => self.note("interrupted"),
+                    TurnStop::MaxTokens => self.note("the answer reached its token limit"),
+                    TurnStop::MaxTurns => self.note("the turn reached its request limit"),
+                }
+            }
+            Event::Error(e) => self.entries.push(Entry::Error(e.message)),
+        }
+    }
+
+    fn on_usage(&mut self, turn: Usage, now: Instant) {
+        let before = self.stats.turn_usage;
+        let request = Usage {
+            input_tokens: turn.input_tokens.saturating_sub(before.input_tokens),
+            cache_read_input_tokens: turn
+                .cache_read_input_tokens
+                .saturating_sub(before.cache_read_input_tokens),
+            cache_creation_input_tokens: turn
+                .cache_creation_input_tokens
+                .saturating_sub(before.cache_creation_input_tokens),
+            output_tokens: turn.output_tokens.saturating_sub(before.output_tokens),
+            thinking_tokens: turn.thinking_tokens.saturating_sub(before.thinking_tokens),
+        };
+        self.stats.turn_usage = turn;
+        let prompt = request.prompt_tokens();
+        self.stats.context_used = Some(prompt + request.output_tokens);
+        if prompt > 0 {
+            self.stats.cache_share = Some(request.cache_read_input_tokens as f32 / prompt as f32);
+        }
+        if let Some(start) = self.stats.stream_start.take() {
+            let seconds = now.duration_since(start).as_secs_f32();
+            // A stream shorter than this (a scripted backend, a one-token reply) gives no
+            // meaningful rate.
+            if seconds >= MIN_RATE_SECONDS && request.output_tokens > 1 {
+                self.stats.tokens_per_second = Some(request.output_tokens as f32 / seconds);
+            }
+        }
+    }
+
+    /// Inserts pasted text at the cursor.
+    pub fn on_paste(&mut self, text: &str) {
+        self.dirty = true;
+        if let Some(PendingApproval {
+            reason: Some(reason),
+            ..
+        }) = &mut self.approval
+        {
+            reason.push_str(text.lines().next().unwrap_or(""));
+            return;
+        }
+        self.input.insert(text);
+        self.update_completions();
+    }
+
+    /// Scrolls the transcript by `lines` (positive: up, into older lines).
+    pub fn scroll_by(&mut self, lines: isize) {
+        self.scroll = self.scroll.saturating_add_signed(lines);
+        self.dirty = true;
+    }
+
+    /// Handles a key.
+    pub fn on_key(&mut self, key: KeyEvent) {
+        if key.kind == KeyEventKind::Release {
+            return;
+        }
+        self.dirty = true;
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if !(ctrl && key.code == KeyCode::Char('c')) {
+            self.quit_armed = false;
+        }
+        if self.approval.is_some() {
+            self.on_approval_key(key);
+            return;
+        }
+        match (key.code, ctrl) {
+            (KeyCode::Char('c'), true) => self.ctrl_c(),
+            (KeyCode::Char('d'), true) if self.input.is_empty() => self.quit = true,
+            (KeyCode::Char('d'), true) => self.input.delete(),
+            (KeyCode::Esc, _) if self.busy => self.outbox.push(Op::Interrupt),
+            (KeyCode::Esc, _) => self.completions.clear(),
+            (KeyCode::Char('t'), true) => self.folding.thinking = !self.folding.thinking,
+            (KeyCode::Char('o'), true) => self.folding.tools = !self.folding.tools,
+            (KeyCode::Char('a'), true) => self.input.home(),
+            (KeyCode::Char('e'), true) => self.input.end(),
+            (KeyCode::Char('u'), true) => self.input.delete_to_line_start(),
+            (KeyCode::Char('k'), true) => self.input.delete_to_line_end(),
+            (KeyCode::Char('w'), true) => self.input.delete_word(),
+            (KeyCode::Char('j'), true) => self.input.insert("\n"),
+            (KeyCode::Enter, _)
+                if key
+                    .modifiers
+                    .intersects(KeyModifiers::ALT | KeyModifiers::SHIFT) =>
+            {
+                self.input.insert("\n")
+            }
+            (KeyCode::Enter, _) => {
+                if !self.accept_completion() {
+                    self.submit();
+                }
+            }
+            (KeyCode::Tab, _) => {
+                self.accept_completion();
+            }
+            (KeyCode::Up, _) if !self.completions.is_empty() => {
+                self.selected = self.selected.saturating_sub(1);
+                return;
+            }
+            (KeyCode::Down, _) if !self.completions.is_empty() => {
+                self.selected = (self.selected + 1).min(self.completions.len() - 1);
+                return;
+            }
+            (KeyCode::Up, _) if self.input.on_first_line() => {
+                self.input.history_prev();
+            }
+            (KeyCode::Down, _) if self.input.on_last_line() => {
+                self.input.history_next();
+            }
+            (KeyCode::Up, _) => self.input.up(),
+            (KeyCode::Down, _) => self.input.down(),
+            (KeyCode::Left, _) => self.input.left(),
+            (KeyCode::Right, _) => self.input.right(),
+            (KeyCode::Home, _) => self.input.home(),
+            (KeyCode::End, _) => self.input.end(),
+            (KeyCode::Backspace, _) => self.input.backspace(),
+            (KeyCode::Delete, _) => self.input.delete(),
+            (KeyCode::PageUp, _) => self.scroll_by(10),
+            (KeyCode::PageDown, _) => self.scroll_by(-10),
+            (KeyCode::Char(c), false) => self.input.insert(c.encode_utf8(&mut [0; 4])),
+            _ => return,
+        }
+        self.update_completions();
+    }
+
+    fn ctrl_c(&mut self) {
+        if self.busy {
+            self.outbox.push(Op::Interrupt);
+        } else if !self.input.is_empty() {
+            self.input.clear();
+        } else if self.quit_armed {
+            self.quit = true;
+        } else {
+            self.quit_armed = true;
+            self.note("press Ctrl-C again (or Ctrl-D) to quit");
+        }
+    }
+
+    fn on_approval_key(&mut self, key: KeyEvent) {
+        let Some(pending) = &mut self.approval else {
+            return;
+        };
+        let call_id = pending.call.call_id.clone();
+        if let Some(reason) = &mut pending.reason {
+            match key.code {
+                KeyCode::Enter => {
+                    let reason = if reason.trim().is_empty() {
+                        "the user denied this call".to_string()
+                    } else {
+                        reason.trim().to_string()
+                    };
+                    self.note(format!("denied: {reason}"));
+                    self.outbox.push(Op::Deny { call_id, reason });
+                    self.approval = None;
+                }
+                KeyCode::Esc => pending.reason = None,
+                KeyCode::Backspace => {
+                    reason.pop();
+                }
+                KeyCode::Char(c) => reason.push(c),
+                _ => {}
+            }
+            return;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('y') | KeyCode::Enter => {
+                self.outbox.push(Op::Approve { call_id });
+                self.approval = None;
+            }
+            KeyCode::Char('a') => {
+                let kind = approval_kind(&pending.call);
+                self.note(format!("approved `{kind}` for the rest of the session"));
+                self.always.insert(kind);
+                self.outbox.push(Op::Approve { call_id });
+                self.approval = None;
+            }
+            KeyCode::Char('n') => pending.reason = Some(String::new()),
+            KeyCode::Esc => {
+                self.outbox.push(Op::Interrupt);
+                self.approval = None;
+            }
+            KeyCode::Char('c') if ctrl => {
+                self.outbox.push(Op::Interrupt);
+                self.approval = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// Replaces the word at the cursor by the highlighted completion; `false` when none.
+    fn accept_completion(&mut self) -> bool {
+        let Some(choice) = self.completions.get(self.selected).cloned() else {
+            return false;
+        };
+        let command = choice.starts_with('/');
+        self.input.replace_word(&choice);
+        if !command
+            || COMMANDS
+                .iter()
+                .any(|(n, h)| *n == choice && h.contains(':'))
+        {
+            self.input.insert(" ");
+        }
+        self.completions.clear();
+        true
+    }
+
+    /// Recomputes the completions of the word at the cursor.
+    pub fn update_completions(&mut self) {
+        let (start, word) = self.input.word_at_cursor();
+        let first = self.input.text()[..start].trim().is_empty();
+        let found = complete(word, first, &self.settings.files);
+        if found != self.completions {
+            self.completions = found;
+            self.selected = 0;
+        }
+    }
+
+    fn submit(&mut self) {
+        let text = self.input.take();
+        let text = text.trim().to_string();
+        if text.is_empty() {
+            return;
+        }
+        self.scroll = 0;
+        if text.starts_with('/') {
+            self.run_command(&text);
+            return;
+        }
+        if self.busy {
+            self.note("a turn is running; Esc stops it");
+            return;
+        }
+        self.entries.push(Entry::User(text.clone()));
+        self.busy = true;
+        self.outbox.push(Op::UserTurn(UserTurn { text }));
+    }
+
+    fn run_command(&mut self, line: &str) {
+        let (name, arg) = line.split_once(' ').unwrap_or((line, ""));
+        let arg = arg.trim();
+        match name {
+            "/help" => self.entries.push(Entry::Block(help_text())),
+            "/quit" | "/exit" => self.quit = true,
+            "/model" => {
+                let model = self
+                    .loaded
+                    .as_ref()
+                    .map_or(self.settings.model.clone(), |l| l.model.clone());
+                self.note(format!(
+                    "model: {model} (start hearth with --model NAME|PATH to use another)"
+                ));
+            }
+            "/mode" if arg.is_empty() => self.note(format!(
+                "mode: {} (choose with /mode read-only|ask|auto-edit|full-auto)",
+                self.mode
+            )),
+            "/mode" => match arg.parse::<Mode>() {
+                Ok(mode) => self.outbox.push(Op::SetMode { mode }),
+                Err(e) => self.entries.push(Entry::Error(e.to_string())),
+            },
+            "/think" => self.think(arg),
+            "/compact" => self.outbox.push(Op::Compact),
+            "/clear" => {
+                self.entries.clear();
+                self.stats = Stats::default();
+                self.outbox.push(Op::Clear);
+            }
+            "/resume" => self.outbox.push(Op::Resume {
+                id: (!arg.is_empty()).then(|| arg.to_string()),
+            }),
+            "/diff" => self.outbox.push(Op::ListChanges),
+            "/undo" => self.outbox.push(Op::Undo),
+            "/status" => self.entries.push(Entry::Block(self.status_text())),
+            other => self.entries.push(Entry::Error(format!(
+                "unknown command {other}; /help lists the commands"
+            ))),
+        }
+    }
+
+    fn think(&mut self, arg: &str) {
+        let budget = match arg {
+            "off" | "0" => None,
+            n => match n.parse::<u32>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    self.entries.push(Entry::Error(format!(
+                        "/think {arg}: expected a number of tokens or `off`"
+                    )));
+                    return;
+                }
+            },
+        };
+        // The session takes a thinking budget once `Op::SetThinking` lands in the agent
+        // (the extended-thinking issue); until then the budget is the one hearth started with.
+        let _ = budget;
+        self.entries.push(Entry::Error(
+            "this build cannot change the thinking budget of a running session".into(),
+        ));
+    }
+
+    fn status_text(&self) -> String {
+        let (id, model, window) = match &self.loaded {
+            Some(l) => (l.session_id.as_str(), l.model.as_str(), l.context_window),
+            None => ("(loading)", self.settings.model.as_str(), None),
+        };
+        let session = self.stats.turn_usage;
+        format!(
+            "session  {id}\nmodel    {model}\nmode     {}\ncontext  {} of {} tokens\nthinking {}\nlast turn: {} prompt tokens ({} from cache), {} output tokens",
+            self.mode,
+            self.stats.context_used.map_or("-".into(), |n| n.to_string()),
+            window.map_or("?".into(), |n| n.to_string()),
+            self.settings
+                .thinking_budget
+                .map_or("off".into(), |n| format!("{n} tokens")),
+            session.prompt_tokens(),
+            session.cache_read_input_tokens,
+            session.output_tokens,
+        )
+    }
+}
