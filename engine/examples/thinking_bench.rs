@@ -1,7 +1,8 @@
 //! Accuracy of a model on bench/thinking/questions.jsonl at several thinking budgets.
 //!
-//! cargo run --release -p hearth-engine --example thinking_bench -- MODEL.gguf [BUDGET...]
+//! cargo run --release -p hearth-engine --example thinking_bench -- MODEL.gguf [BUDGET[:MIN]...]
 //!
+//! `BUDGET:MIN` also sets `min_tokens` (budget forcing: an earlier close becomes "Wait").
 //! Each question is asked on its own (greedy, no tools) with the instruction to end with
 //! `Answer: <value>`; the value (else the last number in the answer) is compared with the
 //! expected one. Budget 0 is thinking off. Prints one line per question to stderr and a
@@ -76,11 +77,17 @@ fn main() {
         args.next()
             .expect("usage: thinking_bench MODEL.gguf [BUDGET...]"),
     );
-    let mut budgets: Vec<u32> = args
-        .map(|a| a.parse().expect("a budget in tokens"))
+    let mut budgets: Vec<(u32, u32)> = args
+        .map(|a| {
+            let (budget, min) = a.split_once(':').unwrap_or((&a, "0"));
+            (
+                budget.parse().expect("a budget in tokens"),
+                min.parse().expect("a minimum in tokens"),
+            )
+        })
         .collect();
     if budgets.is_empty() {
-        budgets = vec![0, 256, 1024];
+        budgets = vec![(0, 0), (256, 0), (1024, 0)];
     }
     let model = Arc::new(Model::load(&model_path).expect("the model loads"));
     let mut options = EngineOptions::for_model(&model, "bench");
@@ -89,7 +96,7 @@ fn main() {
     let engine = Engine::new(model, options);
     let questions = questions();
     let mut table = Vec::new();
-    for &budget in &budgets {
+    for &(budget, min_tokens) in &budgets {
         let started = Instant::now();
         let (mut correct, mut thinking_tokens) = (0, 0u64);
         for q in &questions {
@@ -101,7 +108,10 @@ fn main() {
                 messages: vec![Message::user(q.question.clone())],
                 max_tokens: ANSWER_TOKENS + budget + 8,
                 temperature: Some(0.0),
-                thinking: (budget > 0).then(|| ThinkingConfig::enabled(budget)),
+                thinking: (budget > 0).then_some(ThinkingConfig::Enabled {
+                    budget_tokens: budget,
+                    min_tokens: (min_tokens > 0).then_some(min_tokens),
+                }),
                 ..Request::default()
             };
             let response = engine
@@ -128,7 +138,12 @@ fn main() {
                 response.usage.thinking_tokens
             );
         }
-        table.push((budget, correct, thinking_tokens, started.elapsed()));
+        let label = if min_tokens > 0 {
+            format!("{budget} (min {min_tokens})")
+        } else {
+            budget.to_string()
+        };
+        table.push((label, correct, thinking_tokens, started.elapsed()));
     }
     println!("| budget | correct | mean thinking tokens | time |");
     println!("|---|---|---|---|");
