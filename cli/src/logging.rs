@@ -1,7 +1,10 @@
 //! Log lines from the library crates (the `log` facade) to stderr, at the level
 //! `HEARTH_LOG` names: stdout belongs to the result.
 
+use std::fs::File;
 use std::io::Write as _;
+use std::path::Path;
+use std::sync::Mutex;
 
 use log::{LevelFilter, Log, Metadata, Record};
 
@@ -13,16 +16,20 @@ impl Log for StderrLogger {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let mut err = std::io::stderr().lock();
-            // Nowhere better to report a failed write to stderr.
-            let _ = writeln!(
-                err,
-                "[{} {}] {}",
-                record.level(),
-                record.target(),
-                record.args()
-            );
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let line = format!("[{} {}] {}", record.level(), record.target(), record.args());
+        // A poisoned lock only means another thread panicked mid-write; the file is fine.
+        let mut file = LOG_FILE.lock().unwrap_or_else(|e| e.into_inner());
+        // Nowhere better to report a failed write of a log line.
+        match file.as_mut() {
+            Some(file) => {
+                let _ = writeln!(file, "{line}");
+            }
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
         }
     }
 
@@ -30,6 +37,20 @@ impl Log for StderrLogger {
 }
 
 static LOGGER: StderrLogger = StderrLogger;
+
+/// Where log lines go instead of stderr, when set.
+static LOG_FILE: Mutex<Option<File>> = Mutex::new(None);
+
+/// Appends log lines to the file at `path` from now on: the TUI owns the terminal, and a
+/// line written to stderr would land in the middle of its screen.
+pub fn redirect_to(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = File::options().create(true).append(true).open(path)?;
+    *LOG_FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+    Ok(())
+}
 
 /// Sends log lines at `level` (e.g. `debug`) and above to stderr; warnings and errors
 /// when `level` is absent. An unknown level is an error that names it.

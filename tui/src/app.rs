@@ -1,6 +1,7 @@
 //! The TUI's state and how it changes: agent events in, keys in, ops out. Rendering reads
 //! this state and changes nothing (`render.rs`), so both halves are tested on their own.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use hearth_engine::api::Usage;
 
 use crate::commands::{complete, help_text, COMMANDS};
 use crate::input::Editor;
+use crate::render::RenderCache;
 use crate::transcript::{Entry, Folding};
 
 /// The shortest stream a tokens-per-second figure is computed from.
@@ -60,7 +62,7 @@ pub struct Stats {
     pub cache_share: Option<f32>,
     /// Output tokens per second of the last model request, from its first streamed token.
     pub tokens_per_second: Option<f32>,
-    /// The current turn's usage so far, to tell one request's counts from the sum.
+    /// The current turn's usage so far (for /status).
     turn_usage: Usage,
     /// When the current request streamed its first event.
     stream_start: Option<Instant>,
@@ -71,6 +73,10 @@ pub struct Stats {
 pub struct App {
     /// Startup settings.
     pub settings: Settings,
+    /// Whole seconds the running turn has taken, as of the last [`App::tick`].
+    pub busy_seconds: Option<u64>,
+    /// When the running turn started.
+    busy_since: Option<Instant>,
     /// Set once the session is ready; until then a progress line shows.
     pub loaded: Option<Loaded>,
     /// What the progress line says while loading.
@@ -105,6 +111,8 @@ pub struct App {
     quit: bool,
     /// Something changed since the last frame.
     pub dirty: bool,
+    /// Rendered transcript lines kept between frames (rendering's own, hence a cell).
+    pub(crate) render_cache: RefCell<RenderCache>,
 }
 
 /// The kind of call `a` approves for the session: the tool, and for the shell the program.
@@ -125,6 +133,8 @@ impl App {
             loading_message: format!("loading {}", settings.model),
             settings,
             loaded: None,
+            busy_seconds: None,
+            busy_since: None,
             entries: Vec::new(),
             folding: Folding::default(),
             input: Editor::default(),
@@ -139,6 +149,7 @@ impl App {
             outbox: Vec::new(),
             quit: false,
             dirty: true,
+            render_cache: RefCell::new(RenderCache::default()),
         }
     }
 
@@ -180,6 +191,7 @@ impl App {
         match event {
             Event::TurnStarted(_) => {
                 self.busy = true;
+                self.busy_since = Some(now);
                 self.stats.turn_usage = Usage::default();
                 self.stats.stream_start = None;
             }
@@ -198,7 +210,7 @@ impl App {
                 }
             }
             Event::ToolCallProposed(call) => {
-                self.stats.stream_start.get_or_insert(now);
+                // No rate clock here: a call is proposed once its request has ended.
                 self.entries.push(Entry::Tool { call, output: None });
             }
             Event::ApprovalRequested(call) => {
@@ -219,7 +231,7 @@ impl App {
                     *slot = Some(out);
                 }
             }
-            Event::Usage(report) => self.on_usage(report.turn, now),
+            Event::Usage(report) => self.on_usage(report.request, report.turn, now),
             Event::Compacted(c) => self.note(format!(
                 "context compacted: {} messages summarized ({} → {} tokens)",
                 c.replaced_messages, c.tokens_before, c.tokens_after
@@ -251,6 +263,8 @@ impl App {
             }
             Event::TurnFinished(f) => {
                 self.busy = false;
+                self.busy_since = None;
+                self.busy_seconds = None;
                 self.approval = None;
                 match f.stop {
                     TurnStop::Done | TurnStop::Failed => {}
@@ -263,19 +277,7 @@ impl App {
         }
     }
 
-    fn on_usage(&mut self, turn: Usage, now: Instant) {
-        let before = self.stats.turn_usage;
-        let request = Usage {
-            input_tokens: turn.input_tokens.saturating_sub(before.input_tokens),
-            cache_read_input_tokens: turn
-                .cache_read_input_tokens
-                .saturating_sub(before.cache_read_input_tokens),
-            cache_creation_input_tokens: turn
-                .cache_creation_input_tokens
-                .saturating_sub(before.cache_creation_input_tokens),
-            output_tokens: turn.output_tokens.saturating_sub(before.output_tokens),
-            thinking_tokens: turn.thinking_tokens.saturating_sub(before.thinking_tokens),
-        };
+    fn on_usage(&mut self, request: Usage, turn: Usage, now: Instant) {
         self.stats.turn_usage = turn;
         let prompt = request.prompt_tokens();
         self.stats.context_used = Some(prompt + request.output_tokens);
@@ -289,6 +291,16 @@ impl App {
             if seconds >= MIN_RATE_SECONDS && request.output_tokens > 1 {
                 self.stats.tokens_per_second = Some(request.output_tokens as f32 / seconds);
             }
+        }
+    }
+
+    /// Advances the clock of the running turn (the working line counts seconds, so a long
+    /// prefill is visibly alive).
+    pub fn tick(&mut self, now: Instant) {
+        let seconds = self.busy_since.map(|t| now.duration_since(t).as_secs());
+        if seconds != self.busy_seconds {
+            self.busy_seconds = seconds;
+            self.dirty = true;
         }
     }
 
@@ -412,7 +424,6 @@ impl App {
                     } else {
                         reason.trim().to_string()
                     };
-                    self.note(format!("denied: {reason}"));
                     self.outbox.push(Op::Deny { call_id, reason });
                     self.approval = None;
                 }
@@ -555,12 +566,14 @@ impl App {
                 }
             },
         };
-        // The session takes a thinking budget once `Op::SetThinking` lands in the agent
-        // (the extended-thinking issue); until then the budget is the one hearth started with.
-        let _ = budget;
-        self.entries.push(Entry::Error(
-            "this build cannot change the thinking budget of a running session".into(),
-        ));
+        self.settings.thinking_budget = budget;
+        self.outbox.push(Op::SetThinking {
+            budget_tokens: budget,
+        });
+        match budget {
+            Some(n) => self.note(format!("thinking budget: {n} tokens")),
+            None => self.note("thinking off"),
+        }
     }
 
     fn status_text(&self) -> String {

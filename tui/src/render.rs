@@ -11,7 +11,7 @@ use unicode_width::UnicodeWidthStr;
 
 use crate::app::App;
 use crate::theme::Theme;
-use crate::transcript::diff_lines;
+use crate::transcript::{diff_lines, Entry, Folding};
 use crate::wrap::wrap_lines;
 
 /// The most lines the prompt box grows to before it scrolls.
@@ -53,30 +53,80 @@ pub fn draw(frame: &mut Frame, app: &App) {
     );
 }
 
-fn draw_transcript(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
-    let mut lines: Vec<Line<'static>> = Vec::new();
-    if app.entries.is_empty() && app.loaded.is_some() {
-        lines.push(Line::styled(
-            "hearth: ask about this repository, or /help for commands and keys.",
-            theme.dim(),
-        ));
-    }
-    for (i, entry) in app.entries.iter().enumerate() {
-        if i > 0 {
-            lines.push(Line::raw(""));
+/// The wrapped lines of each transcript entry, kept between frames: while a reply
+/// streams only its own entry changes, and re-rendering the markdown of a long transcript
+/// every frame would cost more than the model's decode on a small machine.
+#[derive(Debug, Default)]
+pub struct RenderCache {
+    /// What every cached entry was wrapped for: width, folding, colours.
+    layout: Option<(usize, Folding, bool)>,
+    /// Per entry: the entry as it was rendered, and its wrapped lines.
+    entries: Vec<(Entry, Vec<Line<'static>>)>,
+}
+
+impl RenderCache {
+    /// Brings the cache up to date with `entries` and returns it.
+    fn update(
+        &mut self,
+        entries: &[Entry],
+        theme: &Theme,
+        folding: Folding,
+        width: usize,
+        color: bool,
+    ) {
+        let layout = (width, folding, color);
+        if self.layout != Some(layout) {
+            self.entries.clear();
+            self.layout = Some(layout);
         }
-        lines.extend(entry.lines(theme, app.folding));
+        self.entries.truncate(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            if self
+                .entries
+                .get(i)
+                .is_some_and(|(cached, _)| cached == entry)
+            {
+                continue;
+            }
+            let lines = wrap_lines(entry.lines(theme, folding), width);
+            if i < self.entries.len() {
+                self.entries[i] = (entry.clone(), lines);
+            } else {
+                self.entries.push((entry.clone(), lines));
+            }
+        }
     }
+}
+
+fn draw_transcript(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
+    let width = area.width as usize;
+    let mut cache = app.render_cache.borrow_mut();
+    cache.update(&app.entries, theme, app.folding, width, app.settings.color);
+    let blank = Line::raw("");
+    let mut lines: Vec<&Line<'static>> = Vec::new();
+    let intro = Line::styled(
+        "hearth: ask about this repository, or /help for commands and keys.",
+        theme.dim(),
+    );
+    if app.entries.is_empty() && app.loaded.is_some() {
+        lines.push(&intro);
+    }
+    for (i, (_, entry_lines)) in cache.entries.iter().enumerate() {
+        if i > 0 {
+            lines.push(&blank);
+        }
+        lines.extend(entry_lines.iter());
+    }
+    let working = Line::styled("… working (Esc to stop)", theme.dim());
     if app.busy && app.approval.is_none() {
-        lines.push(Line::styled("… working (Esc to stop)", theme.dim()));
+        lines.push(&working);
     }
-    let wrapped = wrap_lines(lines, area.width as usize);
     let height = area.height as usize;
-    let max_scroll = wrapped.len().saturating_sub(height);
+    let max_scroll = lines.len().saturating_sub(height);
     let scroll = app.scroll.min(max_scroll);
-    let end = wrapped.len() - scroll;
+    let end = lines.len() - scroll;
     let start = end.saturating_sub(height);
-    let visible: Vec<Line> = wrapped[start..end].to_vec();
+    let visible: Vec<Line> = lines[start..end].iter().map(|&l| l.clone()).collect();
     frame.render_widget(Paragraph::new(visible), area);
 }
 
@@ -101,9 +151,18 @@ fn approval_lines(app: &App, theme: &Theme, width: usize) -> Vec<Line<'static>> 
                 format!("{} wants to change {path}", call.tool),
                 theme.attention(),
             ));
-            if let Some(diff) = &call.diff {
+            match &call.diff {
                 // The full diff is in the transcript above; the panel repeats its start.
-                lines.extend(diff_lines(diff, theme).into_iter().take(12));
+                Some(diff) => lines.extend(diff_lines(diff, theme).into_iter().take(12)),
+                // No diff could be computed (e.g. arguments the tool will reject): show
+                // what the call asks for instead.
+                None => lines.extend(
+                    serde_json::to_string_pretty(&call.input)
+                        .unwrap_or_default()
+                        .lines()
+                        .take(12)
+                        .map(|l| Line::styled(format!("  {l}"), theme.dim())),
+                ),
             }
         }
     }
@@ -133,7 +192,10 @@ fn draw_input(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     let title = if app.loaded.is_none() {
         format!(" {} ", app.loading_message)
     } else if app.busy {
-        " working · Esc to stop ".to_string()
+        match app.busy_seconds {
+            Some(seconds) if seconds > 0 => format!(" working {seconds}s · Esc to stop "),
+            _ => " working · Esc to stop ".to_string(),
+        }
     } else {
         String::new()
     };

@@ -145,14 +145,21 @@ fn event_loop(
             Session::Failed => {}
         }
 
+        app.tick(Instant::now());
         if app.dirty && last_frame.elapsed() >= FRAME {
             terminal.draw(|frame| draw(frame, app))?;
             app.dirty = false;
             last_frame = Instant::now();
         }
 
-        // Terminal input; the timeout paces the loop while nothing happens.
-        if event::poll(Duration::from_millis(16))? {
+        // Terminal input; the timeout paces the loop: short while a turn streams (events
+        // are picked up within a frame), longer while idle, so an idle TUI costs no CPU.
+        let wait = if app.busy || app.loaded.is_none() || app.dirty {
+            Duration::from_millis(16)
+        } else {
+            Duration::from_millis(100)
+        };
+        if event::poll(wait)? {
             match event::read()? {
                 TermEvent::Key(key) => app.on_key(key),
                 TermEvent::Paste(text) => app.on_paste(&text),

@@ -87,7 +87,7 @@ pub fn from_history(history: &[Message]) -> Vec<Entry> {
 }
 
 /// How much of the transcript's folded parts to show.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Folding {
     /// Show thinking in full (else one summary line).
     pub thinking: bool,

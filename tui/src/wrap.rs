@@ -21,9 +21,18 @@ fn wrap_line(line: Line<'static>, width: usize, out: &mut Vec<Line<'static>>) {
         .iter()
         .flat_map(|s| s.content.chars().map(move |c| (c, s.style)))
         .collect();
+    // Continuation lines hang under the text: past the line's indent, and past a leading
+    // mark (bullet, prompt, tool call) and its space.
+    let leading = chars.iter().take_while(|(c, _)| *c == ' ').count();
+    let marked = chars
+        .get(leading)
+        .is_some_and(|(c, _)| matches!(c, '•' | '›' | '✓' | '✗' | '⏺'))
+        && chars.get(leading + 1).is_some_and(|(c, _)| *c == ' ');
+    let hang = (leading + if marked { 2 } else { 0 }).min(width / 2);
     let mut start = 0;
     loop {
-        let mut columns = 0;
+        let indent = if start == 0 { 0 } else { hang };
+        let mut columns = indent;
         let mut end = start;
         let mut last_space = None;
         while end < chars.len() {
@@ -45,8 +54,12 @@ fn wrap_line(line: Line<'static>, width: usize, out: &mut Vec<Line<'static>>) {
                 end = start + 1;
             }
         }
+        let mut spans = spans_of(&chars[start..end]);
+        if indent > 0 {
+            spans.insert(0, Span::raw(" ".repeat(indent)));
+        }
         out.push(Line {
-            spans: spans_of(&chars[start..end]),
+            spans,
             style: line.style,
             alignment: line.alignment,
         });
@@ -83,6 +96,12 @@ mod tests {
     fn wraps_at_spaces_and_splits_long_words() {
         let lines = wrap_lines(vec![Line::raw("one two three"), Line::raw("abcdefgh")], 7);
         assert_eq!(text(&lines), ["one ", "two ", "three", "abcdefg", "h"]);
+    }
+
+    #[test]
+    fn continuation_lines_hang_under_the_text() {
+        let lines = wrap_lines(vec![Line::raw("  • alpha beta gamma")], 12);
+        assert_eq!(text(&lines), ["  • alpha ", "    beta ", "    gamma"]);
     }
 
     #[test]

@@ -115,6 +115,11 @@ fn streaming_with_thinking() {
     assert!(status.contains("cache 90%"), "{status}");
     assert!(status.contains("20.0 tok/s"), "{status}");
 
+    // The running turn counts its seconds (a long prefill is visibly alive).
+    app.tick(t0 + Duration::from_secs(5));
+    let text = format!("{}", screen(&app).backend());
+    assert!(text.contains("working 5s · Esc to stop"), "{text}");
+
     // Ctrl-T unfolds the thinking.
     app.on_key(KeyEvent::new(KeyCode::Char('t'), KeyModifiers::CONTROL));
     insta::assert_snapshot!("streaming_with_thinking_unfolded", screen(&app).backend());

@@ -116,6 +116,15 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
             },
         ))
     });
+    let log_file = env.cache_dir.join("logs/tui.log");
+    if let Err(e) = crate::logging::redirect_to(&log_file) {
+        // Before the TUI takes the screen, stderr is still readable.
+        eprintln!(
+            "hearth: cannot write the log to {}: {e}; log lines are dropped",
+            log_file.display()
+        );
+        log::set_max_level(log::LevelFilter::Off);
+    }
     hearth_tui::run(App::new(settings), startup)
         .context("the terminal failed")
         .map_err(CliError::failure)
@@ -142,7 +151,11 @@ impl ModelSource {
                 .map_err(|e| e.to_string()),
             ModelSource::File(path) => {
                 let model = Model::load(&path).map_err(|e| e.to_string())?;
-                let name = path.display().to_string();
+                // The file's stem names the model on the status line; the full path is long.
+                let name = path.file_stem().map_or_else(
+                    || path.display().to_string(),
+                    |s| s.to_string_lossy().into(),
+                );
                 let context =
                     ctx.unwrap_or_else(|| model.config().context_length.min(DEFAULT_MAX_CONTEXT));
                 // A disk cache that cannot be opened only costs time; the screen has no
