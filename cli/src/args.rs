@@ -319,9 +319,13 @@ pub struct ExecArgs {
     /// The most model requests the task may take (exit code 3 when reached).
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub max_turns: u32,
-    /// The most tokens per model reply.
+    /// The most tokens per model reply (the answer after any thinking).
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub max_tokens: u32,
+    /// Let the model think for up to N tokens before it answers (`off`: no thinking).
+    /// Thinking goes to stderr, dimmed (with --json: `thinking.delta` events).
+    #[arg(long, default_value = "off", value_name = "N|off")]
+    pub think: String,
     /// Sampling temperature; 0 is greedy (default: greedy, for reproducible runs).
     #[arg(long, default_value_t = 0.0, value_name = "T")]
     pub temperature: f32,

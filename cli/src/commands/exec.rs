@@ -13,7 +13,7 @@ use hearth_agent::{
     Approval, Backend, CommandRule, LocalBackend, Mode, Permissions, Replay, RequestSettings,
     ScriptedBackend, Session, SessionConfig, StoreError, TurnIo,
 };
-use hearth_engine::api::Usage;
+use hearth_engine::api::{ThinkingConfig, Usage};
 use serde_json::{json, Value};
 
 use crate::args::ExecArgs;
@@ -23,6 +23,10 @@ use crate::error::CliError;
 
 /// The exit code when the task reached `--max-turns`.
 const EXIT_TURN_LIMIT: u8 = 3;
+
+/// Room for the tokens that close a thinking segment (`</think>` and a paragraph break in
+/// the prompted mode): they are neither thinking nor answer.
+const THINKING_DELIMITER_TOKENS: u32 = 8;
 
 /// The largest context window exec asks the engine for by default: the KV cache of a
 /// 32k window costs memory a CPU-only CI runner may not have.
@@ -58,16 +62,20 @@ pub fn run(env: &Environment, a: ExecArgs) -> Result<(), CliError> {
         )));
     }
 
+    let think = parse_think(&a.think)?;
     let backend = backend(env, &a)?;
     let mut config = SessionConfig::new(&root);
     config.sessions_dir = (!a.ephemeral).then(|| env.sessions_dir.clone());
     config.permissions = permissions;
     config.request = RequestSettings {
         model: None,
-        max_tokens: a.max_tokens,
+        // The request's limit covers thinking too; --max-tokens bounds the answer after it.
+        max_tokens: a
+            .max_tokens
+            .saturating_add(think.map_or(0, |n| n.saturating_add(THINKING_DELIMITER_TOKENS))),
         temperature: Some(a.temperature),
         seed: a.seed,
-        thinking: None,
+        thinking: think.map(ThinkingConfig::enabled),
     };
     config.max_requests_per_turn = a.max_turns.max(1);
     config.shell_env = Environment::shell_environment();
@@ -96,6 +104,7 @@ pub fn run(env: &Environment, a: ExecArgs) -> Result<(), CliError> {
         mode,
         color: std::io::stderr().is_terminal(),
         usage: Usage::default(),
+        thinking_shown: false,
     };
     io.line(json!({
         "type": "session.started",
@@ -153,6 +162,18 @@ pub fn run(env: &Environment, a: ExecArgs) -> Result<(), CliError> {
             io.line(with_type("session.failed", with_error(summary, &error)));
             Err(CliError::failure(anyhow!(error)))
         }
+    }
+}
+
+/// `--think`: a budget in tokens, or `off` (also 0).
+fn parse_think(value: &str) -> Result<Option<u32>, CliError> {
+    match value.trim() {
+        "off" | "0" => Ok(None),
+        n => n.parse::<u32>().map(Some).map_err(|_| {
+            CliError::usage(anyhow!(
+                "--think {value}: expected a number of tokens (e.g. 256) or `off`"
+            ))
+        }),
     }
 }
 
@@ -225,6 +246,8 @@ struct ExecIo {
     color: bool,
     /// The current turn's usage, from the latest usage event.
     usage: Usage,
+    /// Thinking was printed and its line not ended yet.
+    thinking_shown: bool,
 }
 
 impl ExecIo {
@@ -270,8 +293,13 @@ impl TurnIo for ExecIo {
             }
             return;
         }
+        if self.thinking_shown && !matches!(event, Event::ThinkingDelta(_)) {
+            self.thinking_shown = false;
+            eprintln!();
+        }
         match &event {
             Event::ThinkingDelta(delta) => {
+                self.thinking_shown = true;
                 if self.color {
                     eprint!("\x1b[2m{}\x1b[0m", delta.text);
                 } else {
@@ -288,6 +316,10 @@ impl TurnIo for ExecIo {
             Event::Compacted(c) => self.progress(&format!(
                 "· context compacted: {} messages summarized ({} → {} tokens)",
                 c.replaced_messages, c.tokens_before, c.tokens_after
+            )),
+            Event::Usage(report) if report.turn.thinking_tokens > 0 => self.progress(&format!(
+                "· thought for {} tokens ({} output tokens in all)",
+                report.turn.thinking_tokens, report.turn.output_tokens
             )),
             Event::Error(e) => eprintln!("hearth exec: {}", e.message),
             _ => {}

@@ -36,7 +36,7 @@ pub const END_DELIMITER: &str = "</think>";
 /// What the prompted mode appends after the generation prompt: an instruction in the
 /// assistant's voice, then the opened segment.
 pub const PROMPTED_OPENING: &str =
-    "I will reason step by step inside <think></think> first, then give my final answer.\n<think>\n";
+    "Let me reason step by step inside <think></think> before I reply.\n<think>\n";
 /// What follows the forced end delimiter, so the answer starts on a fresh paragraph.
 const FORCED_END: &str = "</think>\n\n";
 /// The transition forced as the last thinking token.
