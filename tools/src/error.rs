@@ -173,12 +173,11 @@ pub enum ToolError {
 
 impl ToolError {
     /// Whether the model can fix this by calling differently (the error goes back to it),
-    /// as opposed to a failure on our side that ends the turn.
+    /// as opposed to a failure on our side that ends the turn. A git failure is a fact
+    /// about the repository (no commits yet, a missing reference), not a broken hearth:
+    /// the model is told and can use another tool.
     pub fn is_model_fixable(&self) -> bool {
-        !matches!(
-            self,
-            ToolError::Io { .. } | ToolError::Git { .. } | ToolError::Query { .. }
-        )
+        !matches!(self, ToolError::Io { .. } | ToolError::Query { .. })
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -45,6 +45,9 @@ fn status_before_the_first_commit_and_outside_a_repository() {
         repo.text("git_status", json!({})),
         "## No commits yet on main\n?? a.txt\n"
     );
+    // Blame before the first commit fails in git, and the model is told so.
+    let error = repo.error("git_blame", json!({"path": "a.txt"}));
+    assert!(error.is_model_fixable(), "{error}");
     let plain = TestRepo::plain();
     let error = plain.error("git_status", json!({}));
     assert!(matches!(error, ToolError::NotARepository { .. }), "{error}");
