@@ -326,6 +326,10 @@ pub struct ExecArgs {
     /// Thinking goes to stderr, dimmed (with --json: `thinking.delta` events).
     #[arg(long, default_value = "off", value_name = "N|off")]
     pub think: String,
+    /// Budget forcing: when the model ends its thinking before N tokens, "Wait" is
+    /// inserted and it thinks on (up to the --think budget).
+    #[arg(long, value_name = "N", requires = "think")]
+    pub think_min: Option<u32>,
     /// Sampling temperature; 0 is greedy (default: greedy, for reproducible runs).
     #[arg(long, default_value_t = 0.0, value_name = "T")]
     pub temperature: f32,

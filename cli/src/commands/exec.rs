@@ -75,7 +75,10 @@ pub fn run(env: &Environment, a: ExecArgs) -> Result<(), CliError> {
             .saturating_add(think.map_or(0, |n| n.saturating_add(THINKING_DELIMITER_TOKENS))),
         temperature: Some(a.temperature),
         seed: a.seed,
-        thinking: think.map(ThinkingConfig::enabled),
+        thinking: think.map(|budget_tokens| ThinkingConfig::Enabled {
+            budget_tokens,
+            min_tokens: a.think_min.filter(|&n| n > 0),
+        }),
     };
     config.max_requests_per_turn = a.max_turns.max(1);
     config.shell_env = Environment::shell_environment();
