@@ -1,6 +1,7 @@
 //! CPU kernels: quantized dot products, matrix products, and the small
 //! element-wise operations of a transformer layer.
 
+pub mod attention;
 pub mod bench;
 pub mod matmul;
 pub mod ops;

@@ -5,6 +5,7 @@
 
 use rayon::prelude::*;
 
+use crate::cpu::attention::AttentionKernels;
 use crate::cpu::ops::{self, RopeAngles};
 use crate::kv::{ContextFull, KvCache, KvShape, BLOCK_TOKENS};
 use crate::model::config::ModelConfig;
@@ -221,10 +222,13 @@ impl Transformer {
         let hd = c.head_dim;
         let group = c.n_heads / c.n_kv_heads;
         let scale = 1.0 / (hd as f32).sqrt();
+        let kernels = AttentionKernels::best();
         // One task per (token, KV head): the query heads sharing a KV head are
-        // adjacent in `q` and `out`, and each key and value is read once for
-        // all of them instead of once per query head. Per head, the
-        // arithmetic and its order are those of a head on its own.
+        // adjacent in `q` and `out`, and each block of keys and values is read
+        // once for all of them instead of once per query head. Per head, the
+        // arithmetic and its order are those of a head on its own, and do not
+        // depend on how a prompt was split into calls (the prefix cache's
+        // bit-exactness rests on that).
         out[..n * c.q_dim()]
             .par_chunks_mut(group * hd)
             .enumerate()
@@ -237,28 +241,24 @@ impl Transformer {
                 let mut scores = vec![0.0f32; group * n_ctx];
                 for blk in 0..n_blocks {
                     let keys = kv.block_slice(blk, layer, false, kv_head);
-                    let held = BLOCK_TOKENS.min(n_ctx - blk * BLOCK_TOKENS);
-                    for s in 0..held {
-                        let k = &keys[s * hd..(s + 1) * hd];
-                        let j = blk * BLOCK_TOKENS + s;
-                        for (g, qv) in qs.chunks_exact(hd).enumerate() {
-                            scores[g * n_ctx + j] = ops::dot(qv, k) * scale;
-                        }
+                    let from = blk * BLOCK_TOKENS;
+                    let held = BLOCK_TOKENS.min(n_ctx - from);
+                    for (g, qv) in qs.chunks_exact(hd).enumerate() {
+                        let row = &mut scores[g * n_ctx + from..g * n_ctx + from + held];
+                        kernels.scores(qv, keys, scale, row);
                     }
                 }
                 for head_scores in scores.chunks_exact_mut(n_ctx) {
-                    ops::softmax(head_scores);
+                    kernels.softmax(head_scores);
                 }
                 o.fill(0.0);
                 for blk in 0..n_blocks {
                     let values = kv.block_slice(blk, layer, true, kv_head);
-                    let held = BLOCK_TOKENS.min(n_ctx - blk * BLOCK_TOKENS);
-                    for s in 0..held {
-                        let v = &values[s * hd..(s + 1) * hd];
-                        let j = blk * BLOCK_TOKENS + s;
-                        for (g, og) in o.chunks_exact_mut(hd).enumerate() {
-                            ops::axpy(og, scores[g * n_ctx + j], v);
-                        }
+                    let from = blk * BLOCK_TOKENS;
+                    let held = BLOCK_TOKENS.min(n_ctx - from);
+                    for (g, og) in o.chunks_exact_mut(hd).enumerate() {
+                        let weights = &scores[g * n_ctx + from..g * n_ctx + from + held];
+                        kernels.accumulate(og, weights, values);
                     }
                 }
             });
