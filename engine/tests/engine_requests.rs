@@ -30,6 +30,7 @@ fn tiny_engine(context_tokens: usize) -> Engine {
     Engine::new(
         model,
         EngineOptions {
+            kv_type: hearth_engine::kv::KvType::default(),
             model_id: "tiny".into(),
             context_tokens,
             default_sampling: SamplingParams::greedy(),

@@ -143,6 +143,7 @@ fn engine(model: &Arc<Model>, memory_bytes: usize) -> Engine {
     Engine::new(
         Arc::clone(model),
         EngineOptions {
+            kv_type: hearth_engine::kv::KvType::default(),
             model_id: "tiny".into(),
             context_tokens: 1024,
             default_sampling: SamplingParams::greedy(),

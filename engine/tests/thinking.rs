@@ -30,6 +30,7 @@ fn tiny_engine(arch: &str, mode: Option<ThinkingMode>) -> Engine {
     Engine::new(
         model,
         EngineOptions {
+            kv_type: hearth_engine::kv::KvType::default(),
             model_id: "tiny".into(),
             context_tokens: CONTEXT,
             default_sampling: SamplingParams::greedy(),

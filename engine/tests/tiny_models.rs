@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use hearth_engine::kv::KvCache;
+use hearth_engine::kv::{KvCache, KvType};
 use hearth_engine::model::load::Model;
 use hearth_engine::model::transformer::LogitsFor;
 use hearth_engine::sched::sampler::argmax;
@@ -74,7 +74,7 @@ const LOOSE: f32 = 5e-3;
 fn check_batch(arch: &str) {
     let (model, r) = load(arch);
     let vocab = model.config().vocab_size;
-    let mut kv = KvCache::new(model.transformer().kv_shape(), 256);
+    let mut kv = KvCache::new(model.transformer().kv_shape().with_dtype(KvType::F32), 256);
     let logits = model
         .transformer()
         .forward(&r.tokens, &mut kv, LogitsFor::From(0))
@@ -117,11 +117,11 @@ fn qwen3_logits_match_llama_cpp() {
 fn token_by_token_and_split_prefill_match_one_batch() {
     let (model, r) = load("qwen2");
     let t = model.transformer();
-    let mut kv = KvCache::new(t.kv_shape(), 256);
+    let mut kv = KvCache::new(t.kv_shape().with_dtype(KvType::F32), 256);
     let batch = t.forward(&r.tokens, &mut kv, LogitsFor::From(0)).unwrap();
     let vocab = model.config().vocab_size;
     // One token at a time (the decode path).
-    let mut kv = KvCache::new(t.kv_shape(), 256);
+    let mut kv = KvCache::new(t.kv_shape().with_dtype(KvType::F32), 256);
     for (i, &tok) in r.tokens.iter().enumerate() {
         let row = t.forward(&[tok], &mut kv, LogitsFor::Last).unwrap();
         let want = &batch[i * vocab..(i + 1) * vocab];
@@ -129,7 +129,7 @@ fn token_by_token_and_split_prefill_match_one_batch() {
     }
     // A prefix, then the rest from the cache, at split points inside and on block edges.
     for split in [1, 17, 32, 33] {
-        let mut kv = KvCache::new(t.kv_shape(), 256);
+        let mut kv = KvCache::new(t.kv_shape().with_dtype(KvType::F32), 256);
         t.forward(&r.tokens[..split], &mut kv, LogitsFor::Last)
             .unwrap();
         let rest = t
@@ -150,7 +150,7 @@ fn greedy_continuation_matches_llama_cpp() {
     for arch in ["qwen2", "llama", "qwen3"] {
         let (model, r) = load(arch);
         let t = model.transformer();
-        let mut kv = KvCache::new(t.kv_shape(), 256);
+        let mut kv = KvCache::new(t.kv_shape().with_dtype(KvType::F32), 256);
         let mut logits = t.forward(&r.tokens, &mut kv, LogitsFor::Last).unwrap();
         let mut ours = Vec::new();
         for _ in 0..r.greedy.len() {
@@ -174,7 +174,7 @@ fn tokenizer_matches_llama_cpp_on_the_tiny_vocabulary() {
 fn a_token_outside_the_vocabulary_is_an_error_not_a_panic() {
     let (model, _) = load("qwen3");
     let t = model.transformer();
-    let mut kv = KvCache::new(t.kv_shape(), 256);
+    let mut kv = KvCache::new(t.kv_shape().with_dtype(KvType::F32), 256);
     let err = t
         .forward(&[1, 99_999], &mut kv, LogitsFor::Last)
         .unwrap_err();

@@ -7,6 +7,7 @@
 //! further variants of [`AttentionKernels`].
 
 use super::ops;
+use crate::kv::KvRows;
 
 /// The attention kernels this CPU runs, chosen once per call site.
 ///
@@ -37,6 +38,29 @@ impl AttentionKernels {
             AttentionKernels::Scalar => "scalar",
             #[cfg(target_arch = "x86_64")]
             AttentionKernels::Avx2 => "avx2",
+        }
+    }
+
+    /// The first `len` values of `rows` as f32: the rows themselves when
+    /// stored as f32, else widened (exactly) into `buf`.
+    pub fn widen<'a>(self, rows: KvRows<'a>, len: usize, buf: &'a mut [f32]) -> &'a [f32] {
+        match rows {
+            KvRows::F32(v) => &v[..len],
+            KvRows::F16(v) => {
+                let (src, dst) = (&v[..len], &mut buf[..len]);
+                match self {
+                    AttentionKernels::Scalar => {
+                        for (d, x) in dst.iter_mut().zip(src) {
+                            *d = x.to_f32();
+                        }
+                    }
+                    // SAFETY: as in `scores`; F16C comes with AVX2 in
+                    // `has_avx2`.
+                    #[cfg(target_arch = "x86_64")]
+                    AttentionKernels::Avx2 => unsafe { avx2::widen(src, dst) },
+                }
+                dst
+            }
         }
     }
 
@@ -184,6 +208,25 @@ mod avx2 {
         }
     }
 
+    /// f16 to f32 in hardware, eight at a time.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn widen(src: &[half::f16], dst: &mut [f32]) {
+        let n = src.len().min(dst.len());
+        let whole = n - n % 8;
+        let mut i = 0;
+        while i < whole {
+            let lanes = &src[i..i + 8];
+            // SAFETY: `lanes` holds the 8 halves (16 bytes) read; f16 is
+            // two bytes with no padding.
+            let halves = unsafe { _mm_loadu_si128(lanes.as_ptr().cast()) };
+            store(dst, i, _mm256_cvtph_ps(halves));
+            i += 8;
+        }
+        for j in whole..n {
+            dst[j] = src[j].to_f32();
+        }
+    }
+
     /// `e^x` in each lane, to within 2 ulp of `f32::exp` for the arguments a
     /// softmax gives it (`x <= 0`): Cody-Waite reduction by ln 2 and Cephes'
     /// degree-6 polynomial, with results below `f32`'s normal range flushed
@@ -311,6 +354,23 @@ mod tests {
                 best.accumulate(&mut got, &weights, &keys);
                 assert_eq!(want, got, "accumulate, head size {hd}, {held} values");
             }
+        }
+    }
+
+    #[test]
+    fn widening_f16_is_exact_at_every_length() {
+        let best = AttentionKernels::best();
+        for n in 0..=40 {
+            let halves: Vec<half::f16> = noise(n, n as u64 + 11)
+                .iter()
+                .map(|&v| half::f16::from_f32(v * 1000.0))
+                .collect();
+            let want: Vec<f32> = halves.iter().map(|h| h.to_f32()).collect();
+            let mut buf = vec![0.0; n + 3];
+            assert_eq!(best.widen(KvRows::F16(&halves), n, &mut buf), &want[..]);
+            let mut buf = vec![0.0; n];
+            let scalar = AttentionKernels::Scalar.widen(KvRows::F16(&halves), n, &mut buf);
+            assert_eq!(scalar, &want[..]);
         }
     }
 

@@ -16,14 +16,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::block::{KvBlock, KvShape, BLOCK_TOKENS};
+use super::block::{KvBlock, KvShape, KvType, BLOCK_TOKENS};
 use super::hash::BlockHash;
 
 const MAGIC: &[u8; 4] = b"HKVB";
-const VERSION: u32 = 1;
+/// Version 2 added the storage type to the header and checksums bytes.
+const VERSION: u32 = 2;
 const EXTENSION: &str = "kvb";
-/// magic, version, fingerprint, hash, parent, shape (4 u32), checksum.
-const HEADER_BYTES: usize = 4 + 4 + 32 + 16 + 16 + 16 + 8;
+/// magic, version, fingerprint, hash, parent, shape (5 u32), checksum.
+const HEADER_BYTES: usize = 4 + 4 + 32 + 16 + 16 + SHAPE_BYTES + 8;
+/// Layers, KV heads, head size, block positions, storage type.
+const SHAPE_BYTES: usize = 5 * 4;
 
 /// The disk store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +79,9 @@ impl DiskStore {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let dir = root.join(hex);
+        // Each storage type has its own directory: engines keeping f16 and
+        // f32 KV of one model never evict or reject each other's files.
+        let dir = root.join(format!("{hex}-{}", shape.dtype.name()));
         let err = |source| DiskStoreError {
             path: dir.clone(),
             source,
@@ -164,6 +169,18 @@ impl DiskStore {
         tokens: &[u32],
         block: &KvBlock,
     ) -> std::io::Result<bool> {
+        if block.dtype() != self.shape.dtype || block.len() != self.shape.block_len() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "a block of {} {} values does not fit a store of {} {} values",
+                    block.len(),
+                    block.dtype().name(),
+                    self.shape.block_len(),
+                    self.shape.dtype.name()
+                ),
+            ));
+        }
         if let Some(entry) = self.index.get_mut(&hash) {
             self.tick += 1;
             entry.last_used = self.tick;
@@ -254,9 +271,13 @@ impl DiskStore {
         }
     }
 
-    fn shape_words(&self) -> [u32; 4] {
+    fn shape_words(&self) -> [u32; 5] {
         let s = &self.shape;
-        [s.n_layers, s.n_kv_heads, s.head_dim, BLOCK_TOKENS].map(|v| v as u32)
+        let dtype = match s.dtype {
+            KvType::F32 => 0,
+            KvType::F16 => 1,
+        };
+        [s.n_layers, s.n_kv_heads, s.head_dim, BLOCK_TOKENS, dtype].map(|v| v as u32)
     }
 
     fn encode(
@@ -266,8 +287,8 @@ impl DiskStore {
         tokens: &[u32],
         block: &KvBlock,
     ) -> Vec<u8> {
-        let values = block.values();
-        let mut out = Vec::with_capacity(HEADER_BYTES + tokens.len() * 4 + values.len() * 4);
+        let value_bytes = self.shape.block_bytes();
+        let mut out = Vec::with_capacity(HEADER_BYTES + tokens.len() * 4 + value_bytes);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&self.fingerprint);
@@ -276,13 +297,15 @@ impl DiskStore {
         for w in self.shape_words() {
             out.extend_from_slice(&w.to_le_bytes());
         }
-        out.extend_from_slice(&checksum(values).to_le_bytes());
+        let checksum_at = out.len();
+        out.extend_from_slice(&[0; 8]);
         for t in tokens {
             out.extend_from_slice(&t.to_le_bytes());
         }
-        for v in values {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+        let values_at = out.len();
+        block.write_le_bytes(&mut out);
+        let sum = checksum(&out[values_at..]);
+        out[checksum_at..checksum_at + 8].copy_from_slice(&sum.to_le_bytes());
         out
     }
 
@@ -293,14 +316,13 @@ impl DiskStore {
         parent: BlockHash,
         tokens: &[u32],
     ) -> Option<KvBlock> {
-        let n_values = self.shape.block_len();
         if tokens.len() != BLOCK_TOKENS
-            || bytes.len() != HEADER_BYTES + BLOCK_TOKENS * 4 + n_values * 4
+            || bytes.len() != HEADER_BYTES + BLOCK_TOKENS * 4 + self.shape.block_bytes()
         {
             return None;
         }
         let (header, body) = bytes.split_at(HEADER_BYTES);
-        let mut shape = [0u8; 16];
+        let mut shape = [0u8; SHAPE_BYTES];
         for (i, w) in self.shape_words().iter().enumerate() {
             shape[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
         }
@@ -309,7 +331,7 @@ impl DiskStore {
             && header[8..40] == self.fingerprint
             && header[40..56] == hash.0
             && header[56..72] == parent.0
-            && header[72..88] == shape;
+            && header[72..72 + SHAPE_BYTES] == shape;
         if !header_ok || parent.chain(tokens) != hash {
             return None;
         }
@@ -320,37 +342,41 @@ impl DiskStore {
         if !stored_tokens.eq(tokens.iter().copied()) {
             return None;
         }
-        let values: Box<[f32]> = value_bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        let stored_sum = u64::from_le_bytes(header[88..96].try_into().ok()?);
-        (checksum(&values) == stored_sum).then(|| KvBlock::from_values(values))
+        let stored_sum = u64::from_le_bytes(header[HEADER_BYTES - 8..].try_into().ok()?);
+        if checksum(value_bytes) != stored_sum {
+            return None;
+        }
+        KvBlock::from_le_bytes(self.shape.dtype, value_bytes)
     }
 }
 
-/// A fast 64-bit checksum of the values' bits, against torn and corrupted
+/// A fast 64-bit checksum of the values' bytes, against torn and corrupted
 /// files (the header's hashes guard against foreign ones). Four independent
 /// lanes keep the multiplies from serializing.
-fn checksum(values: &[f32]) -> u64 {
+fn checksum(bytes: &[u8]) -> u64 {
     const K: [u64; 4] = [
         0x9e37_79b9_7f4a_7c15,
         0xc2b2_ae3d_27d4_eb4f,
         0x1656_67b1_9e37_79f9,
         0x27d4_eb2f_1656_67c5,
     ];
+    let word = |c: &[u8]| {
+        let mut w = [0u8; 8];
+        w[..c.len()].copy_from_slice(c);
+        u64::from_le_bytes(w)
+    };
     let mut lanes = K;
-    let mut chunks = values.chunks_exact(4);
+    let mut chunks = bytes.chunks_exact(32);
     for c in &mut chunks {
-        for i in 0..4 {
-            lanes[i] = (lanes[i] ^ u64::from(c[i].to_bits())).wrapping_mul(K[(i + 1) % 4]);
-            lanes[i] ^= lanes[i] >> 29;
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            *lane = (*lane ^ word(&c[i * 8..i * 8 + 8])).wrapping_mul(K[(i + 1) % 4]);
+            *lane ^= *lane >> 29;
         }
     }
-    for (i, v) in chunks.remainder().iter().enumerate() {
-        lanes[i] = (lanes[i] ^ u64::from(v.to_bits())).wrapping_mul(K[0]);
+    for (i, c) in chunks.remainder().chunks(8).enumerate() {
+        lanes[i] = (lanes[i] ^ word(c)).wrapping_mul(K[0]);
     }
-    let mut h = values.len() as u64;
+    let mut h = bytes.len() as u64;
     for lane in lanes {
         h = (h ^ lane).wrapping_mul(K[1]).rotate_left(31);
     }
@@ -366,6 +392,7 @@ mod tests {
             n_layers: 1,
             n_kv_heads: 1,
             head_dim: 2,
+            dtype: crate::kv::KvType::F32,
         }
     }
 
@@ -402,6 +429,17 @@ mod tests {
         let mut foreign = DiskStore::open(dir.path(), [2; 32], shape(), 1 << 20).unwrap();
         assert_eq!(foreign.read(hash, root, &tokens), None);
 
+        // A store of f16 KV keeps its own files, and refuses an f32 block.
+        let half_shape = shape().with_dtype(KvType::F16);
+        let mut half = DiskStore::open(dir.path(), [1; 32], half_shape, 1 << 20).unwrap();
+        assert!(half.is_empty());
+        assert!(half.write(hash, root, &tokens, &block(0.5)).is_err());
+        let mut half_block = KvBlock::zeroed(&half_shape);
+        half_block.write(0, &[0.5, 1.5]);
+        assert!(half.write(hash, root, &tokens, &half_block).unwrap());
+        assert_eq!(half.read(hash, root, &tokens), Some(half_block));
+        assert_eq!(again.read(hash, root, &tokens), Some(block(0.5)));
+
         // A torn file is ignored and removed.
         let bytes = fs::read(&path).unwrap();
         fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
@@ -416,7 +454,7 @@ mod tests {
         assert_eq!(again.read(hash, root, &tokens), None);
 
         // The bound: room for two blocks keeps the two most recent.
-        let size = (HEADER_BYTES + BLOCK_TOKENS * 4 + shape().block_len() * 4) as u64;
+        let size = (HEADER_BYTES + BLOCK_TOKENS * 4 + shape().block_bytes()) as u64;
         let mut small = DiskStore::open(dir.path(), [3; 32], shape(), 2 * size).unwrap();
         let mut parent = root;
         let mut hashes = Vec::new();

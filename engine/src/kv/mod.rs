@@ -16,7 +16,7 @@ mod hash;
 mod prefix;
 mod sequence;
 
-pub use block::{KvBlock, KvShape, BLOCK_TOKENS};
+pub use block::{KvBlock, KvRows, KvShape, KvType, BLOCK_TOKENS};
 pub use disk::{DiskStore, DiskStoreError};
 pub use hash::{block_hashes, BlockHash};
 pub use prefix::{CacheStats, PrefixCache, PrefixCacheOptions, PrefixHit};

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::block::{KvBlock, KvShape, BLOCK_TOKENS};
+use super::block::{KvBlock, KvRows, KvShape, BLOCK_TOKENS};
 
 /// The sequence would outgrow the cache's limit.
 #[derive(Debug, thiserror::Error)]
@@ -123,21 +123,21 @@ impl KvCache {
         let shape = self.shape;
         // Copies the block first if another sequence or the prefix cache
         // shares it: what they hold never changes under them.
-        let data = Arc::make_mut(&mut self.blocks[block]).values_mut();
+        let data = Arc::make_mut(&mut self.blocks[block]);
         for head in 0..shape.n_kv_heads {
             let ko = shape.offset(layer, false, head, slot);
             let vo = shape.offset(layer, true, head, slot);
-            data[ko..ko + hd].copy_from_slice(&k[head * hd..(head + 1) * hd]);
-            data[vo..vo + hd].copy_from_slice(&v[head * hd..(head + 1) * hd]);
+            data.write(ko, &k[head * hd..(head + 1) * hd]);
+            data.write(vo, &v[head * hd..(head + 1) * hd]);
         }
     }
 
     /// The keys (or values) of `head` in `layer` for the positions of block
     /// `block`: `BLOCK_TOKENS * head_dim` values, of which the first
     /// `min(BLOCK_TOKENS, len - block * BLOCK_TOKENS)` positions are held.
-    pub fn block_slice(&self, block: usize, layer: usize, value: bool, head: usize) -> &[f32] {
+    pub fn block_slice(&self, block: usize, layer: usize, value: bool, head: usize) -> KvRows<'_> {
         let o = self.shape.offset(layer, value, head, 0);
-        &self.blocks[block].values()[o..o + BLOCK_TOKENS * self.shape.head_dim]
+        self.blocks[block].rows(o, BLOCK_TOKENS * self.shape.head_dim)
     }
 }
 
@@ -150,6 +150,7 @@ mod tests {
             n_layers: 2,
             n_kv_heads: 2,
             head_dim: 4,
+            dtype: crate::kv::KvType::F32,
         }
     }
 
@@ -173,9 +174,9 @@ mod tests {
         let pos = 65;
         let (b, s) = (pos / BLOCK_TOKENS, pos % BLOCK_TOKENS);
         let keys = kv.block_slice(b, 1, false, 1);
-        assert_eq!(keys[s * 4], (pos * 100 + 10 + 4) as f32);
+        assert_eq!(keys.get(s * 4), (pos * 100 + 10 + 4) as f32);
         let vals = kv.block_slice(b, 1, true, 1);
-        assert_eq!(vals[s * 4 + 3], -((pos * 100 + 10 + 7) as f32));
+        assert_eq!(vals.get(s * 4 + 3), -((pos * 100 + 10 + 7) as f32));
         assert_eq!(kv.full_blocks().len(), 2);
         kv.truncate(33);
         assert_eq!(kv.len(), 33);
@@ -193,8 +194,8 @@ mod tests {
         let mut second = KvCache::from_blocks(shape(), 100, shared.clone()).unwrap();
         second.truncate(40);
         fill(&mut second, 40, 64, 0.5);
-        assert_eq!(first.block_slice(1, 0, false, 0)[8 * 4], 4000.0);
-        assert_eq!(second.block_slice(1, 0, false, 0)[8 * 4], 4000.5);
+        assert_eq!(first.block_slice(1, 0, false, 0).get(8 * 4), 4000.0);
+        assert_eq!(second.block_slice(1, 0, false, 0).get(8 * 4), 4000.5);
         assert!(Arc::ptr_eq(
             &first.full_blocks()[0],
             &second.full_blocks()[0]

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::cpu::attention::AttentionKernels;
 use crate::cpu::ops::{self, RopeAngles};
-use crate::kv::{ContextFull, KvCache, KvShape, BLOCK_TOKENS};
+use crate::kv::{ContextFull, KvCache, KvShape, KvType, BLOCK_TOKENS};
 use crate::model::config::ModelConfig;
 use crate::model::weights::Weights;
 
@@ -99,12 +99,14 @@ impl Transformer {
         &self.weights
     }
 
-    /// The shape of KV cache this model needs.
+    /// The shape of KV cache this model needs, stored as f16 (llama.cpp's
+    /// default); [`KvShape::with_dtype`] picks another storage type.
     pub fn kv_shape(&self) -> KvShape {
         KvShape {
             n_layers: self.config.n_layers,
             n_kv_heads: self.config.n_kv_heads,
             head_dim: self.config.head_dim,
+            dtype: KvType::default(),
         }
     }
 
@@ -117,7 +119,7 @@ impl Transformer {
         kv: &mut KvCache,
         logits: LogitsFor,
     ) -> Result<Vec<f32>, ForwardError> {
-        if kv.shape() != self.kv_shape() {
+        if !kv.shape().same_dims(&self.kv_shape()) {
             return Err(ForwardError::WrongCache {
                 cache: kv.shape(),
                 model: self.kv_shape(),
@@ -239,10 +241,14 @@ impl Transformer {
                 let n_ctx = pos0 + t + 1;
                 let n_blocks = n_ctx.div_ceil(BLOCK_TOKENS);
                 let mut scores = vec![0.0f32; group * n_ctx];
+                // f16 keys and values are widened a block at a time into
+                // this buffer, which stays in L1.
+                let mut wide = vec![0.0f32; BLOCK_TOKENS * hd];
                 for blk in 0..n_blocks {
-                    let keys = kv.block_slice(blk, layer, false, kv_head);
                     let from = blk * BLOCK_TOKENS;
                     let held = BLOCK_TOKENS.min(n_ctx - from);
+                    let stored = kv.block_slice(blk, layer, false, kv_head);
+                    let keys = kernels.widen(stored, held * hd, &mut wide);
                     for (g, qv) in qs.chunks_exact(hd).enumerate() {
                         let row = &mut scores[g * n_ctx + from..g * n_ctx + from + held];
                         kernels.scores(qv, keys, scale, row);
@@ -253,9 +259,10 @@ impl Transformer {
                 }
                 o.fill(0.0);
                 for blk in 0..n_blocks {
-                    let values = kv.block_slice(blk, layer, true, kv_head);
                     let from = blk * BLOCK_TOKENS;
                     let held = BLOCK_TOKENS.min(n_ctx - from);
+                    let stored = kv.block_slice(blk, layer, true, kv_head);
+                    let values = kernels.widen(stored, held * hd, &mut wide);
                     for (g, og) in o.chunks_exact_mut(hd).enumerate() {
                         let weights = &scores[g * n_ctx + from..g * n_ctx + from + held];
                         kernels.accumulate(og, weights, values);

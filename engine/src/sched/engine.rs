@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::api::{ApiError, Event, Request, Response, Role, StopReason, ThinkingConfig, Usage};
-use crate::kv::{CacheStats, DiskStoreError, KvCache};
+use crate::kv::{CacheStats, DiskStoreError, KvCache, KvType};
 use crate::model::load::Model;
 use crate::model::transformer::LogitsFor;
 use crate::sched::generate::{
@@ -51,6 +51,8 @@ pub struct EngineOptions {
     pub thinking_mode: Option<ThinkingMode>,
     /// How prompt prefixes are cached between requests.
     pub prompt_cache: PromptCacheSettings,
+    /// How keys and values are stored (f16 unless a caller asks for f32).
+    pub kv_type: KvType,
 }
 
 impl EngineOptions {
@@ -63,6 +65,7 @@ impl EngineOptions {
             default_sampling: SamplingParams::default(),
             thinking_mode: None,
             prompt_cache: PromptCacheSettings::default(),
+            kv_type: KvType::default(),
         }
     }
 }
@@ -93,7 +96,7 @@ impl Engine {
         let source = model.file().get(GGUF_TEMPLATE_KEY).and_then(|v| v.as_str());
         let tool_format = ToolCallFormat::detect(source, model.config().arch);
         let prompt_cache = PromptCache::new(
-            model.transformer().kv_shape(),
+            model.transformer().kv_shape().with_dtype(options.kv_type),
             model.file().fingerprint(),
             &options.prompt_cache,
         );

@@ -12,14 +12,15 @@ use crate::kv::{
     BLOCK_TOKENS,
 };
 
-/// Bytes of unreferenced KV blocks kept in memory by default: about 37,000
-/// tokens of the default model's f32 KV (56 KiB a token), many agent
+/// Bytes of unreferenced KV blocks kept in memory by default: about 75,000
+/// tokens of the default model's f16 KV (28 KiB a token), many agent
 /// sessions' prefixes.
 pub const DEFAULT_CACHE_MEMORY_BYTES: usize = 2 << 30;
 
-/// Names the KV format in every block key, so blocks written by a build that
-/// stores KV differently are never mistaken for this one's.
-const KV_FORMAT: &[u8] = b"hearth-kv-f32-v1";
+/// Names the KV format in every block key (with the storage type), so blocks
+/// written by a build that stores KV differently are never mistaken for this
+/// one's.
+const KV_FORMAT: &[u8] = b"hearth-kv-v2-";
 
 /// How the engine caches prompt prefixes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +80,7 @@ impl PromptCache {
     pub fn new(shape: KvShape, fingerprint: [u8; 32], settings: &PromptCacheSettings) -> Self {
         let mut salt = fingerprint.to_vec();
         salt.extend_from_slice(KV_FORMAT);
+        salt.extend_from_slice(shape.dtype.name().as_bytes());
         let options = PrefixCacheOptions {
             memory_bytes: settings.memory_bytes,
             salt,

@@ -5,6 +5,7 @@ fn shape() -> KvShape {
         n_layers: 1,
         n_kv_heads: 1,
         head_dim: 2,
+        dtype: crate::kv::KvType::F32,
     }
 }
 
