@@ -111,7 +111,9 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
             acc[l] += a[c * 8 + l] * b[c * 8 + l];
         }
     }
-    let mut sum: f32 = acc.iter().sum();
+    // A tree over the lanes, which SIMD versions compute with horizontal
+    // adds in the same order.
+    let mut sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     for i in chunks * 8..a.len() {
         sum += a[i] * b[i];
     }

@@ -241,14 +241,14 @@ impl Transformer {
                 let n_ctx = pos0 + t + 1;
                 let n_blocks = n_ctx.div_ceil(BLOCK_TOKENS);
                 let mut scores = vec![0.0f32; group * n_ctx];
-                // f16 keys and values are widened a block at a time into
-                // this buffer, which stays in L1.
+                // Where the scalar kernels get f16 keys and values widened,
+                // a block at a time (it stays in L1).
                 let mut wide = vec![0.0f32; BLOCK_TOKENS * hd];
                 for blk in 0..n_blocks {
                     let from = blk * BLOCK_TOKENS;
                     let held = BLOCK_TOKENS.min(n_ctx - from);
                     let stored = kv.block_slice(blk, layer, false, kv_head);
-                    let keys = kernels.widen(stored, held * hd, &mut wide);
+                    let keys = kernels.prepare(stored, held * hd, &mut wide);
                     for (g, qv) in qs.chunks_exact(hd).enumerate() {
                         let row = &mut scores[g * n_ctx + from..g * n_ctx + from + held];
                         kernels.scores(qv, keys, scale, row);
@@ -262,7 +262,7 @@ impl Transformer {
                     let from = blk * BLOCK_TOKENS;
                     let held = BLOCK_TOKENS.min(n_ctx - from);
                     let stored = kv.block_slice(blk, layer, true, kv_head);
-                    let values = kernels.widen(stored, held * hd, &mut wide);
+                    let values = kernels.prepare(stored, held * hd, &mut wide);
                     for (g, og) in o.chunks_exact_mut(hd).enumerate() {
                         let weights = &scores[g * n_ctx + from..g * n_ctx + from + held];
                         kernels.accumulate(og, weights, values);
