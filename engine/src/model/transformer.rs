@@ -247,6 +247,9 @@ impl Transformer {
                 for blk in 0..n_blocks {
                     let from = blk * BLOCK_TOKENS;
                     let held = BLOCK_TOKENS.min(n_ctx - from);
+                    if blk + 1 < n_blocks {
+                        kernels.prefetch(kv.block_slice(blk + 1, layer, false, kv_head));
+                    }
                     let stored = kv.block_slice(blk, layer, false, kv_head);
                     let keys = kernels.prepare(stored, held * hd, &mut wide);
                     for (g, qv) in qs.chunks_exact(hd).enumerate() {
@@ -261,6 +264,9 @@ impl Transformer {
                 for blk in 0..n_blocks {
                     let from = blk * BLOCK_TOKENS;
                     let held = BLOCK_TOKENS.min(n_ctx - from);
+                    if blk + 1 < n_blocks {
+                        kernels.prefetch(kv.block_slice(blk + 1, layer, true, kv_head));
+                    }
                     let stored = kv.block_slice(blk, layer, true, kv_head);
                     let values = kernels.prepare(stored, held * hd, &mut wide);
                     for (g, og) in o.chunks_exact_mut(hd).enumerate() {

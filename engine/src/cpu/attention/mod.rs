@@ -59,6 +59,27 @@ impl AttentionKernels {
         }
     }
 
+    /// Asks the CPU to start loading `rows` into cache. A sequence's blocks
+    /// lie far apart, so each block's run of one head's keys would otherwise
+    /// begin with misses the hardware prefetcher has not yet seen coming.
+    pub fn prefetch(self, rows: KvRows<'_>) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let (ptr, bytes) = match rows {
+                KvRows::F16(v) => (v.as_ptr().cast::<i8>(), std::mem::size_of_val(v)),
+                KvRows::F32(v) => (v.as_ptr().cast::<i8>(), std::mem::size_of_val(v)),
+            };
+            for offset in (0..bytes).step_by(64) {
+                // SAFETY: SSE is part of x86-64; a prefetch never faults, and
+                // the address stays inside `rows`.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(offset)) };
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = rows;
+    }
+
     /// `out[s] = dot(q, keys[s]) * scale` for each of the `out.len()` keys
     /// stored back to back in `keys`, each `q.len()` values long.
     pub fn scores(self, q: &[f32], keys: KvRows<'_>, scale: f32, out: &mut [f32]) {
