@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::cpu::attention::AttentionKernels;
 use crate::cpu::ops::{self, RopeAngles};
-use crate::kv::{ContextFull, KvCache, KvShape, KvType, BLOCK_TOKENS};
+use crate::kv::{ContextFull, KvCache, KvRows, KvShape, KvType, BLOCK_TOKENS};
 use crate::model::config::ModelConfig;
 use crate::model::weights::Weights;
 
@@ -241,19 +241,20 @@ impl Transformer {
                 let n_ctx = pos0 + t + 1;
                 let n_blocks = n_ctx.div_ceil(BLOCK_TOKENS);
                 let mut scores = vec![0.0f32; group * n_ctx];
-                // Where the scalar kernels get f16 keys and values widened,
-                // a block at a time (it stays in L1).
-                let mut wide = vec![0.0f32; BLOCK_TOKENS * hd];
+                let blocks = HeadBlocks {
+                    kv,
+                    kernels,
+                    layer,
+                    kv_head,
+                    n_ctx,
+                };
+                // Where the scalar kernels get f16 widened; left empty by
+                // the others.
+                let mut wide = Vec::new();
                 for blk in 0..n_blocks {
-                    let from = blk * BLOCK_TOKENS;
-                    let held = BLOCK_TOKENS.min(n_ctx - from);
-                    if blk + 1 < n_blocks {
-                        kernels.prefetch(kv.block_slice(blk + 1, layer, false, kv_head));
-                    }
-                    let stored = kv.block_slice(blk, layer, false, kv_head);
-                    let keys = kernels.prepare(stored, held * hd, &mut wide);
+                    let (at, keys) = blocks.rows(blk, false, &mut wide);
                     for (g, qv) in qs.chunks_exact(hd).enumerate() {
-                        let row = &mut scores[g * n_ctx + from..g * n_ctx + from + held];
+                        let row = &mut scores[g * n_ctx + at.start..g * n_ctx + at.end];
                         kernels.scores(qv, keys, scale, row);
                     }
                 }
@@ -262,15 +263,9 @@ impl Transformer {
                 }
                 o.fill(0.0);
                 for blk in 0..n_blocks {
-                    let from = blk * BLOCK_TOKENS;
-                    let held = BLOCK_TOKENS.min(n_ctx - from);
-                    if blk + 1 < n_blocks {
-                        kernels.prefetch(kv.block_slice(blk + 1, layer, true, kv_head));
-                    }
-                    let stored = kv.block_slice(blk, layer, true, kv_head);
-                    let values = kernels.prepare(stored, held * hd, &mut wide);
+                    let (at, values) = blocks.rows(blk, true, &mut wide);
                     for (g, og) in o.chunks_exact_mut(hd).enumerate() {
-                        let weights = &scores[g * n_ctx + from..g * n_ctx + from + held];
+                        let weights = &scores[g * n_ctx + at.start..g * n_ctx + at.end];
                         kernels.accumulate(og, weights, values);
                     }
                 }
@@ -287,5 +282,40 @@ impl Transformer {
         let at = out.len();
         out.resize(at + n * c.vocab_size, 0.0);
         self.weights.output.matmul(&normed, n, &mut out[at..]);
+    }
+}
+
+/// The blocks of one KV head in one layer, as attention over the first
+/// `n_ctx` positions reads them.
+struct HeadBlocks<'a> {
+    kv: &'a KvCache,
+    kernels: AttentionKernels,
+    layer: usize,
+    kv_head: usize,
+    n_ctx: usize,
+}
+
+impl HeadBlocks<'_> {
+    /// The positions block `blk` holds, and its keys (or values) in the form
+    /// the kernels read, widened into `buf` where they need it. Starts
+    /// loading the next block meanwhile: a sequence's blocks lie far apart,
+    /// so its run of this head's rows would otherwise begin cold.
+    fn rows<'b>(
+        &'b self,
+        blk: usize,
+        value: bool,
+        buf: &'b mut Vec<f32>,
+    ) -> (std::ops::Range<usize>, KvRows<'b>) {
+        let from = blk * BLOCK_TOKENS;
+        let held = BLOCK_TOKENS.min(self.n_ctx - from);
+        if from + held < self.n_ctx {
+            let next = self
+                .kv
+                .block_slice(blk + 1, self.layer, value, self.kv_head);
+            self.kernels.prefetch(next);
+        }
+        let stored = self.kv.block_slice(blk, self.layer, value, self.kv_head);
+        let len = held * self.kv.shape().head_dim;
+        (from..from + held, self.kernels.prepare(stored, len, buf))
     }
 }

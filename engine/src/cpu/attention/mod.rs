@@ -44,15 +44,13 @@ impl AttentionKernels {
     /// `rows` (the first `len` values) in the form these kernels read
     /// fastest: the AVX2 kernels widen f16 as they load it, the scalar ones
     /// read f32, widened here (exactly) into `buf` once per block rather
-    /// than once per query head.
-    pub fn prepare<'a>(self, rows: KvRows<'a>, len: usize, buf: &'a mut [f32]) -> KvRows<'a> {
+    /// than once per query head. `buf` grows only when it is used.
+    pub fn prepare<'a>(self, rows: KvRows<'a>, len: usize, buf: &'a mut Vec<f32>) -> KvRows<'a> {
         match (self, rows) {
             (AttentionKernels::Scalar, KvRows::F16(v)) => {
-                let dst = &mut buf[..len];
-                for (d, x) in dst.iter_mut().zip(&v[..len]) {
-                    *d = x.to_f32();
-                }
-                KvRows::F32(dst)
+                buf.clear();
+                buf.extend(v[..len].iter().map(|x| x.to_f32()));
+                KvRows::F32(buf)
             }
             (_, KvRows::F16(v)) => KvRows::F16(&v[..len]),
             (_, KvRows::F32(v)) => KvRows::F32(&v[..len]),
@@ -91,9 +89,10 @@ impl AttentionKernels {
                     *o = ops::dot(q, &keys[s * hd..(s + 1) * hd]) * scale;
                 }
             }
-            (AttentionKernels::Scalar, KvRows::F16(keys)) => {
-                let wide: Vec<f32> = keys[..out.len() * hd].iter().map(|x| x.to_f32()).collect();
-                AttentionKernels::Scalar.scores(q, KvRows::F32(&wide), scale, out);
+            (AttentionKernels::Scalar, KvRows::F16(_)) => {
+                let mut wide = Vec::new();
+                let keys = self.prepare(keys, out.len() * hd, &mut wide);
+                self.scores(q, keys, scale, out);
             }
             // SAFETY (both): `Avx2` is only built once AVX2, FMA and F16C
             // were detected, the kernels' only precondition.
@@ -133,10 +132,10 @@ impl AttentionKernels {
                     ops::axpy(out, w, &values[s * hd..(s + 1) * hd]);
                 }
             }
-            (AttentionKernels::Scalar, KvRows::F16(values)) => {
-                let n = weights.len() * hd;
-                let wide: Vec<f32> = values[..n].iter().map(|x| x.to_f32()).collect();
-                AttentionKernels::Scalar.accumulate(out, weights, KvRows::F32(&wide));
+            (AttentionKernels::Scalar, KvRows::F16(_)) => {
+                let mut wide = Vec::new();
+                let values = self.prepare(values, weights.len() * hd, &mut wide);
+                self.accumulate(out, weights, values);
             }
             // SAFETY (both): as in `scores`.
             #[cfg(target_arch = "x86_64")]
@@ -197,7 +196,7 @@ mod tests {
             "accumulate, head size {hd}, {held} values, f16 {half}"
         );
         // Widening for the scalar kernels changes nothing either.
-        let mut buf = vec![0.0; hd * held];
+        let mut buf = Vec::new();
         let prepared = AttentionKernels::Scalar.prepare(rows, hd * held, &mut buf);
         let mut again = vec![0.0; held];
         AttentionKernels::Scalar.scores(&q, prepared, 0.125, &mut again);
