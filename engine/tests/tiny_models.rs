@@ -68,8 +68,13 @@ fn relative_error(ours: &[f32], theirs: &[f32]) -> f32 {
 const TIGHT: f32 = 1e-5;
 /// A few positions may differ by one 8-bit step of an activation: llama.cpp's
 /// AVX2 Q8_0 quantizer computes its inverse scale as 127/max, the reference
-/// (which we follow) as 1/(max/127), and the two round a rare value apart.
-const LOOSE: f32 = 5e-3;
+/// (which we follow) as 1/(max/127), and the two round a rare value apart;
+/// and kernels that sum a block's float terms in another order than
+/// llama.cpp's (the packed VNNI kernels) move an activation by an ulp, which
+/// can round it to the next 8-bit step. On these tiny models one such step
+/// moves a logit row by up to about 1% of its scale (observed: 6.6e-3 and
+/// 9.8e-3, at 2 of 40 positions); a wrong kernel errs at every position.
+const LOOSE: f32 = 1.2e-2;
 
 fn check_batch(arch: &str) {
     let (model, r) = load(arch);

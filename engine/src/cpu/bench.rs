@@ -185,7 +185,9 @@ pub fn threads() -> usize {
 
 /// The kernel family the quantized matrix products run on this CPU.
 pub fn kernel_family() -> &'static str {
-    if crate::cpu::quant::has_avx2() {
+    if crate::cpu::quant::has_avx512_vnni() {
+        "avx512-vnni (packed K-quants), avx2"
+    } else if crate::cpu::quant::has_avx2() {
         "avx2"
     } else {
         "scalar"

@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::cpu::quant::{self, GgmlType, Q8KBlock, Q8KDot, Q8_0Block, Q8_0Dot, Q8K_COLS};
+use crate::cpu::quant::{
+    self, GgmlType, PackedMatrix, Q8KBlock, Q8KDot, Q8_0Block, Q8_0Dot, PACKED_COLS, PACK_ROWS,
+    Q8K_COLS,
+};
 use crate::model::gguf::Gguf;
 
 /// Where a weight matrix's bytes live.
@@ -48,6 +51,9 @@ pub struct QMatrix {
     row_bytes: usize,
     data: WeightData,
     kernel: DotKernel,
+    /// The rows repacked for the VNNI kernels, where this CPU has them: the
+    /// products then read these, and `data` only serves row lookups.
+    packed: Option<PackedMatrix>,
 }
 
 /// The dot product kernel for a matrix's type, chosen once for this CPU.
@@ -106,6 +112,7 @@ impl QMatrix {
         } else {
             DotKernel::F32
         };
+        let packed = PackedMatrix::new(ty, rows, cols, data.bytes());
         Ok(QMatrix {
             ty,
             rows,
@@ -113,6 +120,7 @@ impl QMatrix {
             row_bytes,
             data,
             kernel,
+            packed,
         })
     }
 
@@ -156,31 +164,94 @@ impl QMatrix {
         assert_eq!(x.len(), n * self.cols, "activation size");
         assert_eq!(out.len(), n * self.rows, "output size");
         let acts = Activations::quantize(self.kernel, self.ty, x, n, self.cols);
+        if let (Some(packed), Activations::Q8K { blocks, per_row }) = (&self.packed, &acts) {
+            self.packed_matmul(packed, blocks, *per_row, n, out);
+            return;
+        }
         if n == 1 {
             self.rows_into(&acts, 0, out);
             return;
         }
-        // Work on row tiles so a tile's weights stay in cache across the batch,
-        // writing a transposed tile that is scattered into `out` afterwards.
+        self.by_row_tiles(n, out, |tile, chunk| {
+            let first = tile * ROW_TILE;
+            let tile_rows = chunk.len() / n;
+            let done = self.tile_cols(&acts, first, tile_rows, n, chunk);
+            for t in done..n {
+                for i in 0..tile_rows {
+                    chunk[i * n + t] = self.dot_row(first + i, &acts, t);
+                }
+            }
+        });
+    }
+
+    /// Runs `tile_fn(tile, chunk)` in parallel over tiles of [`ROW_TILE`]
+    /// rows, where `chunk[i * n + t]` is row `tile * ROW_TILE + i` times
+    /// activation row `t`, then scatters the results into `out`
+    /// (`out[t * rows + r]`). Row tiles keep a tile's weights in cache across
+    /// the whole batch.
+    fn by_row_tiles(&self, n: usize, out: &mut [f32], tile_fn: impl Fn(usize, &mut [f32]) + Sync) {
         let mut transposed = vec![0.0f32; n * self.rows];
         transposed
             .par_chunks_mut(ROW_TILE * n)
             .enumerate()
-            .for_each(|(tile, chunk)| {
-                let first = tile * ROW_TILE;
-                let tile_rows = chunk.len() / n;
-                let done = self.tile_cols(&acts, first, tile_rows, n, chunk);
-                for t in done..n {
-                    for i in 0..tile_rows {
-                        chunk[i * n + t] = self.dot_row(first + i, &acts, t);
-                    }
-                }
-            });
+            .for_each(|(tile, chunk)| tile_fn(tile, chunk));
         for (t, out_row) in out.chunks_exact_mut(self.rows).enumerate() {
             for (r, o) in out_row.iter_mut().enumerate() {
                 *o = transposed[r * n + t];
             }
         }
+    }
+
+    /// [`QMatrix::matmul`] on the packed rows: tasks of [`ROW_TILE`] rows,
+    /// each taking the activation rows [`PACKED_COLS`] at a time (then the
+    /// tail), so every weight vector is unpacked once per group of columns.
+    fn packed_matmul(
+        &self,
+        packed: &PackedMatrix,
+        blocks: &[Q8KBlock],
+        per_row: usize,
+        n: usize,
+        out: &mut [f32],
+    ) {
+        let act = |t: usize| &blocks[t * per_row..(t + 1) * per_row];
+        if n == 1 {
+            out.par_chunks_mut(ROW_TILE)
+                .enumerate()
+                .for_each(|(tile, chunk)| {
+                    for (i, lanes) in chunk.chunks_exact_mut(PACK_ROWS).enumerate() {
+                        let group = tile * ROW_TILE / PACK_ROWS + i;
+                        lanes.copy_from_slice(&packed.dot_group::<1>(group, &[act(0)])[0]);
+                    }
+                });
+            return;
+        }
+        self.by_row_tiles(n, out, |tile, chunk| {
+            for (i, group_out) in chunk.chunks_exact_mut(PACK_ROWS * n).enumerate() {
+                let group = tile * ROW_TILE / PACK_ROWS + i;
+                let mut put = |t0: usize, dots: &[[f32; PACK_ROWS]]| {
+                    for (j, lanes) in dots.iter().enumerate() {
+                        for (r, &v) in lanes.iter().enumerate() {
+                            group_out[r * n + t0 + j] = v;
+                        }
+                    }
+                };
+                let mut t0 = 0;
+                while t0 + PACKED_COLS <= n {
+                    let ys: [&[Q8KBlock]; PACKED_COLS] = std::array::from_fn(|j| act(t0 + j));
+                    put(t0, &packed.dot_group(group, &ys));
+                    t0 += PACKED_COLS;
+                }
+                match n - t0 {
+                    1 => put(t0, &packed.dot_group(group, &[act(t0)])),
+                    2 => put(t0, &packed.dot_group(group, &[act(t0), act(t0 + 1)])),
+                    3 => put(
+                        t0,
+                        &packed.dot_group(group, &[act(t0), act(t0 + 1), act(t0 + 2)]),
+                    ),
+                    _ => {}
+                }
+            }
+        });
     }
 
     /// Fills `chunk[i * n + t]` for the `tile_rows` rows from `first` and
@@ -243,8 +314,10 @@ impl QMatrix {
 }
 
 /// Rows of output computed by one task: large enough to amortize scheduling,
-/// small enough that two cores stay balanced on the smallest matrices.
+/// small enough that two cores stay balanced on the smallest matrices. A
+/// whole number of packed groups.
 const ROW_TILE: usize = 16;
+const _: () = assert!(ROW_TILE.is_multiple_of(PACK_ROWS));
 
 /// Activations in the form the weight type's dot product wants.
 enum Activations<'a> {
@@ -345,9 +418,17 @@ mod tests {
 
     #[test]
     fn batched_products_equal_one_row_products_bit_for_bit_at_every_tail() {
-        let (rows, cols) = (37, 512);
-        for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
+        // 37 rows take the row-wise kernels, 40 the packed ones (where this
+        // CPU has them).
+        for (ty, rows) in [
+            (GgmlType::Q4_K, 37),
+            (GgmlType::Q6_K, 37),
+            (GgmlType::Q4_K, 40),
+            (GgmlType::Q6_K, 40),
+        ] {
+            let cols = 512;
             let m = random_matrix(ty, rows, cols, 3);
+            assert_eq!(m.packed.is_some(), rows == 40 && quant::has_avx512_vnni());
             for n in 1..=9 {
                 let x: Vec<f32> = (0..n * cols)
                     .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0)

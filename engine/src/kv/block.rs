@@ -172,7 +172,7 @@ impl KvBlock {
     /// A block of `dtype` from its values' little-endian bytes, or `None`
     /// when `bytes` is not a whole number of values.
     pub fn from_le_bytes(dtype: KvType, bytes: &[u8]) -> Option<KvBlock> {
-        if bytes.len() % dtype.bytes() != 0 {
+        if !bytes.len().is_multiple_of(dtype.bytes()) {
             return None;
         }
         let data = match dtype {

@@ -106,7 +106,11 @@ fn strftime_utc(format: &str, unix_seconds: i64) -> String {
             out.push('%');
             break;
         };
-        let hour12 = if t.hour % 12 == 0 { 12 } else { t.hour % 12 };
+        let hour12 = if t.hour.is_multiple_of(12) {
+            12
+        } else {
+            t.hour % 12
+        };
         let piece = match directive {
             'a' => WEEKDAYS[t.weekday as usize][..3].to_owned(),
             'A' => WEEKDAYS[t.weekday as usize].to_owned(),

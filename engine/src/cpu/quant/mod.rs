@@ -13,16 +13,22 @@
 mod avx2;
 mod dequant;
 mod dispatch;
+mod packed;
 mod q8;
+mod repack;
 mod types;
 mod vec_dot;
+#[cfg(target_arch = "x86_64")]
+mod vnni;
 
 pub use dispatch::{
     has_avx2, q8_0_dot_kernel, q8k_dot_kernel, quantize_row_q8_k_fast, Q8KDot, Q8_0Dot, Q8K_COLS,
 };
+pub use packed::{has_avx512_vnni, PackedMatrix, PACKED_COLS};
 pub use q8::{
     dequantize_q8_0, dequantize_q8_k, quantize_row_q8_0, quantize_row_q8_k, Q8KBlock, Q8_0Block,
 };
+pub use repack::PACK_ROWS;
 pub use types::{
     ggml_type_name, GgmlType, Q4_0_BLOCK_BYTES, Q4_K_BLOCK_BYTES, Q5_K_BLOCK_BYTES,
     Q6_K_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK32, QK_K,

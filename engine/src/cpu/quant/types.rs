@@ -115,7 +115,7 @@ impl GgmlType {
     /// Bytes holding `n_elements` elements, or `None` unless `n_elements`
     /// is a multiple of [`GgmlType::block_len`] (or the size overflows).
     pub fn row_bytes(self, n_elements: usize) -> Option<usize> {
-        if n_elements % self.block_len() != 0 {
+        if !n_elements.is_multiple_of(self.block_len()) {
             return None;
         }
         (n_elements / self.block_len()).checked_mul(self.block_bytes())
