@@ -84,8 +84,8 @@ impl PackedMatrix {
             // returned true (see `new`), the kernels' only precondition.
             unsafe {
                 match self.ty {
-                    GgmlType::Q4_K => super::vnni::q4_k_x8::<N>(bytes, ys),
-                    _ => super::vnni::q6_k_x8::<N>(bytes, ys),
+                    GgmlType::Q4_K => super::vnni::q4_k_packed::<N>(bytes, ys),
+                    _ => super::vnni::q6_k_packed::<N>(bytes, ys),
                 }
             }
         }
@@ -151,7 +151,7 @@ mod tests {
         m: &PackedMatrix,
         group: usize,
         acts: &[Vec<Q8KBlock>],
-    ) -> [[f32; 8]; N] {
+    ) -> [[f32; PACK_ROWS]; N] {
         let ys: [&[Q8KBlock]; N] = std::array::from_fn(|j| acts[j].as_slice());
         m.dot_group::<N>(group, &ys)
     }
@@ -164,7 +164,7 @@ mod tests {
         }
         for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
             for blocks in [1, 2, 5] {
-                let (rows, cols) = (24, blocks * QK_K);
+                let (rows, cols) = (3 * PACK_ROWS, blocks * QK_K);
                 let src = random_rows(ty, rows, cols, 11 + blocks as u64);
                 let m = PackedMatrix::new(ty, rows, cols, &src).unwrap();
                 let acts = random_activations(PACKED_COLS, cols, 5);

@@ -1,11 +1,11 @@
-//! K-quant weights repacked at load into groups of 8 interleaved rows, the
+//! K-quant weights repacked at load into groups of 16 interleaved rows, the
 //! layout of the VNNI kernels in `vnni`.
 //!
-//! One `vpdpbusd` multiplies 32 unsigned bytes by 32 signed bytes and adds
-//! each run of 4 products into one of 8 i32 lanes. With 8 rows interleaved
-//! 4 bytes at a time, lane `r` of one such instruction is 4 consecutive
-//! weights of row `r` times the same 4 activations (broadcast): 8 rows
-//! advance together and no horizontal sums are needed until a row's end,
+//! One 512-bit `vpdpbusd` multiplies 64 unsigned bytes by 64 signed bytes
+//! and adds each run of 4 products into one of 16 i32 lanes. With 16 rows
+//! interleaved 4 bytes at a time, lane `r` of one such instruction is 4
+//! consecutive weights of row `r` times the same 4 activations (broadcast
+//! from memory): 16 rows advance together for one load of activations and no horizontal sums are needed until a row's end,
 //! where each lane already holds its row's result. The row-wise `vec_dot`
 //! kernels instead pay two multiply-adds and an add per 32 weights and sum
 //! lanes at the end.
@@ -19,56 +19,61 @@ use super::dequant::scale_min_k4;
 use super::types::{GgmlType, Q4_K_BLOCK_BYTES, Q6_K_BLOCK_BYTES, QK_K};
 
 /// Rows interleaved in one packed group.
-pub const PACK_ROWS: usize = 8;
+pub const PACK_ROWS: usize = 16;
+
+/// Bytes of one chunk: 4 bytes of every row of a group.
+const CHUNK: usize = 4 * PACK_ROWS;
 
 /// Bytes of one packed `Q4_K` block of [`PACK_ROWS`] rows:
-/// `d` (8 f16), `dmin` (8 f16), scales `[sub][row]` (64 bytes), mins
-/// `[sub pair][row][2]` (64 bytes), then 32 chunks of quants, each 4
-/// bytes of every row.
-pub const Q4_K_X8_BYTES: usize = 16 + 16 + 64 + 64 + PACK_ROWS * QK_K / 2;
+/// `d` and `dmin` (f16 per row), scales `[sub][row]`, mins
+/// `[sub pair][row][2]`, then 32 chunks of quants.
+pub const Q4_K_PACKED_BYTES: usize = q4_k_packed::QS + PACK_ROWS * QK_K / 2;
 
 /// Offsets inside a packed `Q4_K` block.
-pub(crate) mod q4_k_x8 {
+pub(crate) mod q4_k_packed {
+    use super::PACK_ROWS;
     /// The rows' `d`, as f16 bits.
     pub const D: usize = 0;
     /// The rows' `dmin`, as f16 bits.
-    pub const DMIN: usize = 16;
+    pub const DMIN: usize = D + 2 * PACK_ROWS;
     /// Six-bit scales, `[sub-block][row]`.
-    pub const SCALES: usize = 32;
+    pub const SCALES: usize = DMIN + 2 * PACK_ROWS;
     /// Six-bit mins, `[sub-block pair][row][2]`: the pairs `vpdpwssd` wants.
-    pub const MINS: usize = 96;
-    /// Quant chunk `c` (original bytes `4c..4c+4`) of row `r` at `QS + 32c + 4r`.
-    pub const QS: usize = 160;
+    pub const MINS: usize = SCALES + 8 * PACK_ROWS;
+    /// Quant chunk `c` (original bytes `4c..4c+4`) of row `r` at
+    /// `QS + 4 * PACK_ROWS * c + 4r`.
+    pub const QS: usize = MINS + 8 * PACK_ROWS;
 }
 
 /// Bytes of one packed `Q6_K` block of [`PACK_ROWS`] rows: 16 steps of
-/// quants, the scales `[sub][row]` (128 bytes) and `d` (8 f16).
-pub const Q6_K_X8_BYTES: usize = PACK_ROWS * (QK_K / 2 + QK_K / 4) + 16 * PACK_ROWS + 16;
+/// quants, the scales `[sub][row]` and `d` (f16 per row).
+pub const Q6_K_PACKED_BYTES: usize = q6_k_packed::D + 2 * PACK_ROWS;
 
 /// Offsets inside a packed `Q6_K` block.
 ///
 /// The quants come in the order the kernel reads them, so a block streams
 /// front to back (scattered reads within a block halved the speed of
 /// decode, which is bound by memory). Step `s = 8 * half + k` (k in 0..8)
-/// is 96 bytes: chunk `16 * half + k` of the low bits (original
+/// is 3 chunks: chunk `16 * half + k` of the low bits (original
 /// `ql[4c..4c+4]`, 4 bytes of every row), chunk `16 * half + 8 + k` of the
 /// low bits, and chunk `8 * half + k` of the high bits.
-pub(crate) mod q6_k_x8 {
+pub(crate) mod q6_k_packed {
+    use super::PACK_ROWS;
     /// Step `s` of the quants at `QS + STEP * s`.
     pub const QS: usize = 0;
     /// Bytes of one step.
-    pub const STEP: usize = 96;
+    pub const STEP: usize = 3 * 4 * PACK_ROWS;
     /// Signed 8-bit scales, `[sub-block][row]`.
-    pub const SCALES: usize = 1536;
+    pub const SCALES: usize = QS + 16 * STEP;
     /// The rows' `d`, as f16 bits.
-    pub const D: usize = 1664;
+    pub const D: usize = SCALES + 16 * PACK_ROWS;
 }
 
 /// The packed block size of `ty`, or `None` if it has no packed layout.
 pub fn packed_block_bytes(ty: GgmlType) -> Option<usize> {
     match ty {
-        GgmlType::Q4_K => Some(Q4_K_X8_BYTES),
-        GgmlType::Q6_K => Some(Q6_K_X8_BYTES),
+        GgmlType::Q4_K => Some(Q4_K_PACKED_BYTES),
+        GgmlType::Q6_K => Some(Q6_K_PACKED_BYTES),
         _ => None,
     }
 }
@@ -110,11 +115,11 @@ pub fn repack(ty: GgmlType, rows: usize, cols: usize, src: &[u8]) -> Option<Vec<
 }
 
 /// Copies 4-byte chunks `0..len/4` of `field(r)` of every row to `out`, chunk
-/// `c` of row `r` at `out[32c + 4r..]`.
+/// `c` of row `r` at `out[CHUNK * c + 4r..]`.
 fn interleave_chunks(blocks: &[&[u8]; PACK_ROWS], field: std::ops::Range<usize>, out: &mut [u8]) {
     for (r, block) in blocks.iter().enumerate() {
         for (c, chunk) in block[field.clone()].chunks_exact(4).enumerate() {
-            let at = 32 * c + 4 * r;
+            let at = CHUNK * c + 4 * r;
             out[at..at + 4].copy_from_slice(chunk);
         }
     }
@@ -123,15 +128,15 @@ fn interleave_chunks(blocks: &[&[u8]; PACK_ROWS], field: std::ops::Range<usize>,
 fn pack_q4_k(blocks: &[&[u8]; PACK_ROWS], out: &mut [u8]) {
     debug_assert!(blocks.iter().all(|b| b.len() == Q4_K_BLOCK_BYTES));
     for (r, block) in blocks.iter().enumerate() {
-        out[q4_k_x8::D + 2 * r..q4_k_x8::D + 2 * r + 2].copy_from_slice(&block[0..2]);
-        out[q4_k_x8::DMIN + 2 * r..q4_k_x8::DMIN + 2 * r + 2].copy_from_slice(&block[2..4]);
+        out[q4_k_packed::D + 2 * r..q4_k_packed::D + 2 * r + 2].copy_from_slice(&block[0..2]);
+        out[q4_k_packed::DMIN + 2 * r..q4_k_packed::DMIN + 2 * r + 2].copy_from_slice(&block[2..4]);
         for sub in 0..QK_K / 32 {
             let (scale, min) = scale_min_k4(sub, &block[4..16]);
-            out[q4_k_x8::SCALES + PACK_ROWS * sub + r] = scale;
-            out[q4_k_x8::MINS + 2 * PACK_ROWS * (sub / 2) + 2 * r + sub % 2] = min;
+            out[q4_k_packed::SCALES + PACK_ROWS * sub + r] = scale;
+            out[q4_k_packed::MINS + 2 * PACK_ROWS * (sub / 2) + 2 * r + sub % 2] = min;
         }
     }
-    interleave_chunks(blocks, 16..16 + QK_K / 2, &mut out[q4_k_x8::QS..]);
+    interleave_chunks(blocks, 16..16 + QK_K / 2, &mut out[q4_k_packed::QS..]);
 }
 
 fn pack_q6_k(blocks: &[&[u8]; PACK_ROWS], out: &mut [u8]) {
@@ -143,19 +148,19 @@ fn pack_q6_k(blocks: &[&[u8]; PACK_ROWS], out: &mut [u8]) {
     interleave_chunks(blocks, QK_K / 2..QK_K * 3 / 4, &mut qh);
     for half in 0..2 {
         for k in 0..8 {
-            let step = q6_k_x8::QS + q6_k_x8::STEP * (8 * half + k);
-            let chunk = |c: usize| 32 * c..32 * c + 32;
-            out[step..step + 32].copy_from_slice(&ql[chunk(16 * half + k)]);
-            out[step + 32..step + 64].copy_from_slice(&ql[chunk(16 * half + 8 + k)]);
-            out[step + 64..step + 96].copy_from_slice(&qh[chunk(8 * half + k)]);
+            let step = q6_k_packed::QS + q6_k_packed::STEP * (8 * half + k);
+            let chunk = |c: usize| CHUNK * c..CHUNK * (c + 1);
+            out[step..step + CHUNK].copy_from_slice(&ql[chunk(16 * half + k)]);
+            out[step + CHUNK..step + 2 * CHUNK].copy_from_slice(&ql[chunk(16 * half + 8 + k)]);
+            out[step + 2 * CHUNK..step + 3 * CHUNK].copy_from_slice(&qh[chunk(8 * half + k)]);
         }
     }
     for (r, block) in blocks.iter().enumerate() {
         for sub in 0..QK_K / 16 {
-            out[q6_k_x8::SCALES + PACK_ROWS * sub + r] = block[scales + sub];
+            out[q6_k_packed::SCALES + PACK_ROWS * sub + r] = block[scales + sub];
         }
         let d = scales + QK_K / 16;
-        out[q6_k_x8::D + 2 * r..q6_k_x8::D + 2 * r + 2].copy_from_slice(&block[d..d + 2]);
+        out[q6_k_packed::D + 2 * r..q6_k_packed::D + 2 * r + 2].copy_from_slice(&block[d..d + 2]);
     }
 }
 
@@ -185,22 +190,22 @@ mod tests {
         match ty {
             GgmlType::Q4_K => {
                 let (sub, l) = (e / 32, e % 32);
-                let byte = p[q4_k_x8::QS + 32 * (8 * (sub / 2) + l / 4) + 4 * r + l % 4];
+                let byte = p[q4_k_packed::QS + CHUNK * (8 * (sub / 2) + l / 4) + 4 * r + l % 4];
                 let q = if sub % 2 == 0 { byte & 0x0F } else { byte >> 4 };
-                let scale = p[q4_k_x8::SCALES + 8 * sub + r];
-                let min = p[q4_k_x8::MINS + 16 * (sub / 2) + 2 * r + sub % 2];
-                f16(q4_k_x8::D + 2 * r) * f32::from(scale) * f32::from(q)
-                    - f16(q4_k_x8::DMIN + 2 * r) * f32::from(min)
+                let scale = p[q4_k_packed::SCALES + PACK_ROWS * sub + r];
+                let min = p[q4_k_packed::MINS + 2 * PACK_ROWS * (sub / 2) + 2 * r + sub % 2];
+                f16(q4_k_packed::D + 2 * r) * f32::from(scale) * f32::from(q)
+                    - f16(q4_k_packed::DMIN + 2 * r) * f32::from(min)
             }
             _ => {
                 let (half, quarter, l) = (e / 128, e % 128 / 32, e % 32);
-                let step = q6_k_x8::QS + q6_k_x8::STEP * (8 * half + l / 4);
-                let ql = p[step + 32 * (quarter % 2) + 4 * r + l % 4];
-                let qh = p[step + 64 + 4 * r + l % 4];
+                let step = q6_k_packed::QS + q6_k_packed::STEP * (8 * half + l / 4);
+                let ql = p[step + CHUNK * (quarter % 2) + 4 * r + l % 4];
+                let qh = p[step + 2 * CHUNK + 4 * r + l % 4];
                 let low = if quarter < 2 { ql & 0x0F } else { ql >> 4 };
                 let q = low | (((qh >> (2 * quarter)) & 3) << 4);
-                let scale = p[q6_k_x8::SCALES + 8 * (e / 16) + r] as i8;
-                f16(q6_k_x8::D + 2 * r) * f32::from(scale) * f32::from(i16::from(q) - 32)
+                let scale = p[q6_k_packed::SCALES + PACK_ROWS * (e / 16) + r] as i8;
+                f16(q6_k_packed::D + 2 * r) * f32::from(scale) * f32::from(i16::from(q) - 32)
             }
         }
     }
@@ -208,7 +213,7 @@ mod tests {
     #[test]
     fn packed_blocks_hold_every_element_of_the_original() {
         for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
-            let (rows, cols) = (16, 512);
+            let (rows, cols) = (2 * PACK_ROWS, 512);
             let mut src = random_bytes(ty.row_bytes(cols).unwrap() * rows, 7);
             // Finite, modest f16 scales (random bits can be NaN).
             let scale_at: &[usize] = if ty == GgmlType::Q4_K {
@@ -234,10 +239,10 @@ mod tests {
                 )
                 .unwrap();
                 for b in 0..cols / QK_K {
-                    let at = ((row / 8) * (cols / QK_K) + b) * packed_bytes;
+                    let at = ((row / PACK_ROWS) * (cols / QK_K) + b) * packed_bytes;
                     let p = &packed[at..at + packed_bytes];
                     for e in 0..QK_K {
-                        let got = packed_element(ty, p, row % 8, e);
+                        let got = packed_element(ty, p, row % PACK_ROWS, e);
                         let want = expected[b * QK_K + e];
                         assert!(
                             (got - want).abs() <= 1e-6 * want.abs().max(1.0),
@@ -252,10 +257,11 @@ mod tests {
     #[test]
     fn only_whole_groups_of_k_quant_rows_are_packed() {
         let cols = 256;
-        let q4 = vec![0u8; GgmlType::Q4_K.row_bytes(cols).unwrap() * 12];
-        assert!(repack(GgmlType::Q4_K, 12, cols, &q4).is_none());
-        assert!(repack(GgmlType::Q4_K, 8, cols, &q4[..8 * 144]).is_some());
-        assert!(repack(GgmlType::Q4_K, 8, cols, &q4[..8 * 144 - 1]).is_none());
-        assert!(repack(GgmlType::Q8_0, 8, cols, &vec![0u8; 8 * 272]).is_none());
+        let (whole, part) = (PACK_ROWS, PACK_ROWS + 4);
+        let q4 = vec![0u8; GgmlType::Q4_K.row_bytes(cols).unwrap() * part];
+        assert!(repack(GgmlType::Q4_K, part, cols, &q4).is_none());
+        assert!(repack(GgmlType::Q4_K, whole, cols, &q4[..whole * 144]).is_some());
+        assert!(repack(GgmlType::Q4_K, whole, cols, &q4[..whole * 144 - 1]).is_none());
+        assert!(repack(GgmlType::Q8_0, whole, cols, &vec![0u8; whole * 272]).is_none());
     }
 }
