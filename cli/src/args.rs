@@ -240,6 +240,11 @@ pub struct BenchCacheArgs {
     /// Skip timing two `hearth exec` processes sharing a fresh disk cache.
     #[arg(long)]
     pub no_second_process: bool,
+    /// Replay only the requests: do not feed each recorded reply into the
+    /// cache as its generation would have (the worst case, where the chat
+    /// template renders every reply differently from how the model wrote it).
+    #[arg(long)]
+    pub prompts_only: bool,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -5,6 +5,16 @@
 //! against) and, for some turns, an engine without a cache (cold). Then two
 //! `hearth exec` processes share a fresh disk cache: how soon the second one
 //! reaches its first token.
+//!
+//! A live session generates each reply, and the engine caches the reply's KV
+//! with the prompt's. The replay generates one token per request, so after
+//! each request it feeds the recorded reply's tokens (as the next request's
+//! prompt renders them, up to the end-of-turn token that generation would
+//! have stopped at) into the warm engine's cache: what decoding it would
+//! have left there. That is exact where the model emits its reply as the
+//! chat template renders it back; where it does not (e.g. a tool call in a
+//! fenced block, rendered back as `<tool_call>`), the next turn recomputes
+//! the reply, which `--prompts-only` measures as the worst case.
 
 use std::io::{BufRead as _, BufReader};
 use std::ops::ControlFlow;
@@ -38,6 +48,8 @@ const SECOND_PROCESS_TASK: &str = "What does this repository do? Answer in one s
 /// One replayed request.
 struct Turn {
     prompt: usize,
+    /// Tokens of the recorded reply fed as if generated.
+    reply: usize,
     cached: u32,
     new_tokens: usize,
     warm: Duration,
@@ -101,8 +113,31 @@ pub fn run(env: &Environment, a: BenchCacheArgs) -> Result<(), CliError> {
         } else {
             None
         };
+        let reply = match requests.get(i + 1) {
+            Some(next) if !a.prompts_only => {
+                let next = warm
+                    .prompt_tokens(next)
+                    .map_err(|e| CliError::usage(anyhow!("{e}")))?;
+                generated_reply(&tokens, &next, |t| {
+                    model.tokenizer().is_end_of_generation(t)
+                })
+                .to_vec()
+            }
+            _ => Vec::new(),
+        };
+        if !reply.is_empty() {
+            let mut sequence = tokens.clone();
+            sequence.extend_from_slice(&reply);
+            warm.warm_cache(&sequence)
+                .map_err(|e| CliError::failure(anyhow!("{e}")))?;
+            transformer
+                .forward(&reply, &mut reference_kv, LogitsFor::From(reply.len()))
+                .map_err(CliError::failure)?;
+            reference_tokens = sequence;
+        }
         let turn = Turn {
             prompt: tokens.len(),
+            reply: reply.len(),
             cached: response.usage.cache_read_input_tokens,
             new_tokens: tokens.len() - common,
             warm: warm_time,
@@ -163,6 +198,18 @@ fn timed_run(
         .run(req, &mut |_| ControlFlow::Continue(()))
         .map_err(|e| CliError::failure(anyhow!("{e}")))?;
     Ok((started.elapsed(), response))
+}
+
+/// The tokens a model generated for the request whose prompt is `prompt`,
+/// read from the `next` request's prompt: what follows `prompt` up to the
+/// first end-of-generation token (which generation samples but never
+/// feeds back). Empty when `next` does not extend `prompt`.
+fn generated_reply<'a>(prompt: &[u32], next: &'a [u32], is_end: impl Fn(u32) -> bool) -> &'a [u32] {
+    let Some(rest) = next.strip_prefix(prompt) else {
+        return &[];
+    };
+    let end = rest.iter().position(|&t| is_end(t)).unwrap_or(0);
+    &rest[..end]
 }
 
 fn shared_prefix(a: &[u32], b: &[u32]) -> usize {
@@ -282,6 +329,7 @@ fn report(turns: &[Turn], second: Option<&SecondProcess>, warm: &Engine, as_json
                     "prompt_tokens": t.prompt,
                     "cached_tokens": t.cached,
                     "new_tokens": t.new_tokens,
+                    "reply_tokens_fed": t.reply,
                     "warm_ttft_ms": ms(t.warm),
                     "reference_prefill_ms": ms(t.reference),
                     "cold_ttft_ms": t.cold.map(ms),
@@ -309,12 +357,12 @@ fn report(turns: &[Turn], second: Option<&SecondProcess>, warm: &Engine, as_json
         return;
     }
     println!(
-        "{:>4} {:>7} {:>7} {:>6} {:>10} {:>10} {:>10}",
-        "turn", "prompt", "cached", "new", "warm ms", "new-only", "cold ms"
+        "{:>4} {:>7} {:>7} {:>6} {:>10} {:>10} {:>10} {:>6}",
+        "turn", "prompt", "cached", "new", "warm ms", "new-only", "cold ms", "reply"
     );
     for (i, t) in turns.iter().enumerate() {
         println!(
-            "{:>4} {:>7} {:>7} {:>6} {:>10.0} {:>10.0} {:>10}{}",
+            "{:>4} {:>7} {:>7} {:>6} {:>10.0} {:>10.0} {:>10} {:>6}{}",
             i + 1,
             t.prompt,
             t.cached,
@@ -322,6 +370,7 @@ fn report(turns: &[Turn], second: Option<&SecondProcess>, warm: &Engine, as_json
             ms(t.warm),
             ms(t.reference),
             t.cold.map_or("-".to_string(), |d| format!("{:.0}", ms(d))),
+            t.reply,
             if i > 0 && !t.within_target() {
                 "  *"
             } else {
@@ -349,5 +398,24 @@ fn report(turns: &[Turn], second: Option<&SecondProcess>, warm: &Engine, as_json
             s.second_cached,
             s.prompt
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generated_reply_is_what_follows_the_prompt_up_to_the_end_of_turn() {
+        let end = |t: u32| t == 99;
+        assert_eq!(
+            generated_reply(&[1, 2], &[1, 2, 5, 6, 99, 7, 8], end),
+            &[5, 6]
+        );
+        // Nothing before the end of turn, or no end of turn at all.
+        assert!(generated_reply(&[1, 2], &[1, 2, 99, 7], end).is_empty());
+        assert!(generated_reply(&[1, 2], &[1, 2, 5, 6], end).is_empty());
+        // A template that rewrote the prompt: nothing is known to be generated.
+        assert!(generated_reply(&[1, 2], &[1, 3, 5, 99], end).is_empty());
     }
 }

@@ -9,6 +9,7 @@ use crate::cpu::attention::AttentionKernels;
 use crate::cpu::ops::{self, RopeAngles};
 use crate::kv::{ContextFull, KvCache, KvRows, KvShape, KvType, BLOCK_TOKENS};
 use crate::model::config::ModelConfig;
+use crate::model::linear::Linear;
 use crate::model::weights::Weights;
 
 /// Tokens run through the layers together; bounds the activation buffers
@@ -177,9 +178,15 @@ impl Transformer {
         let (gate, up) = (&mut b.gate[..n * ff], &mut b.up[..n * ff]);
         for (li, layer) in self.weights.layers.iter().enumerate() {
             ops::rms_norm_into(x, &layer.attn_norm, c.rms_eps, h);
-            layer.wq.forward(h, n, q);
-            layer.wk.forward(h, n, k);
-            layer.wv.forward(h, n, v);
+            Linear::forward_many(
+                &mut [
+                    (&layer.wq, &mut *q),
+                    (&layer.wk, &mut *k),
+                    (&layer.wv, &mut *v),
+                ],
+                h,
+                n,
+            );
             if let Some(w) = &layer.q_norm {
                 ops::rms_norm(q, w, c.rms_eps);
             }
@@ -201,8 +208,11 @@ impl Transformer {
             ops::add_assign(x, proj);
 
             ops::rms_norm_into(x, &layer.ffn_norm, c.rms_eps, h);
-            layer.w_gate.forward(h, n, gate);
-            layer.w_up.forward(h, n, up);
+            Linear::forward_many(
+                &mut [(&layer.w_gate, &mut *gate), (&layer.w_up, &mut *up)],
+                h,
+                n,
+            );
             ops::swiglu(gate, up);
             layer.w_down.forward(gate, n, proj);
             ops::add_assign(x, proj);
@@ -247,9 +257,10 @@ impl Transformer {
                     layer,
                     kv_head,
                     n_ctx,
+                    readers: group,
                 };
-                // Where the scalar kernels get f16 widened; left empty by
-                // the others.
+                // Where f16 keys and values are widened once for all the
+                // group's query heads.
                 let mut wide = Vec::new();
                 for blk in 0..n_blocks {
                     let (at, keys) = blocks.rows(blk, false, &mut wide);
@@ -293,6 +304,8 @@ struct HeadBlocks<'a> {
     layer: usize,
     kv_head: usize,
     n_ctx: usize,
+    /// Query heads that read each block.
+    readers: usize,
 }
 
 impl HeadBlocks<'_> {
@@ -316,6 +329,7 @@ impl HeadBlocks<'_> {
         }
         let stored = self.kv.block_slice(blk, self.layer, value, self.kv_head);
         let len = held * self.kv.shape().head_dim;
-        (from..from + held, self.kernels.prepare(stored, len, buf))
+        let rows = self.kernels.prepare(stored, len, self.readers, buf);
+        (from..from + held, rows)
     }
 }

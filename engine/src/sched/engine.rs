@@ -357,6 +357,33 @@ impl Engine {
         Ok(response)
     }
 
+    /// Computes and caches the KV of all of `tokens`, starting from their
+    /// longest cached prefix, as a request would whose prompt and generated
+    /// tokens they were: a later request that starts with them is then
+    /// served from the cache. A server can warm a shared prefix (system text
+    /// and tools) before its first request; a replayed session
+    /// (`hearth bench cache`) stands in for the replies it generated.
+    /// Returns how many of `tokens` came from the cache.
+    pub fn warm_cache(&self, tokens: &[u32]) -> Result<usize, ApiError> {
+        let context = self.options.context_tokens;
+        if tokens.len() > context {
+            return Err(ApiError::invalid_request(format!(
+                "{} tokens to cache are over the context window of {context} tokens",
+                tokens.len()
+            )));
+        }
+        let Resumed { mut kv, cached, .. } = self.prompt_cache.resume(tokens, context);
+        while kv.len() < tokens.len() {
+            let chunk = &tokens[kv.len()..tokens.len().min(kv.len() + PREFILL_CHUNK)];
+            self.model
+                .transformer()
+                .forward(chunk, &mut kv, LogitsFor::From(chunk.len()))
+                .map_err(|e| ApiError::internal(format!("the forward pass failed: {e}")))?;
+        }
+        self.prompt_cache.store(tokens, &kv);
+        Ok(cached)
+    }
+
     /// Computes the KV of all of `prompt` but its last token (whose logits
     /// start generation) after the `kv.len()` positions already held, in
     /// chunks with a `ping` event after each; stops early when the caller

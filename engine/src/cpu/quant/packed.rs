@@ -40,7 +40,8 @@ pub const PACKED_COLS: usize = 4;
 pub struct PackedMatrix {
     ty: GgmlType,
     group_bytes: usize,
-    data: Arc<[u8]>,
+    /// A `Vec`, not an `Arc<[u8]>`: converting would copy the whole matrix.
+    data: Arc<Vec<u8>>,
 }
 
 impl PackedMatrix {
@@ -56,7 +57,7 @@ impl PackedMatrix {
         Some(PackedMatrix {
             ty,
             group_bytes,
-            data: data.into(),
+            data: Arc::new(data),
         })
     }
 

@@ -15,6 +15,8 @@
 //! scales are unpacked to a byte each, so a kernel can widen them with one
 //! instruction.
 
+use rayon::prelude::*;
+
 use super::dequant::scale_min_k4;
 use super::types::{GgmlType, Q4_K_BLOCK_BYTES, Q6_K_BLOCK_BYTES, QK_K};
 
@@ -95,22 +97,22 @@ pub fn repack(ty: GgmlType, rows: usize, cols: usize, src: &[u8]) -> Option<Vec<
     let blocks_per_row = cols / QK_K;
     let block_bytes = ty.block_bytes();
     let mut out = vec![0u8; rows / PACK_ROWS * blocks_per_row * packed_bytes];
-    for (g, group_out) in out
-        .chunks_exact_mut(blocks_per_row * packed_bytes)
+    // In parallel: repacking the default model's 1 GB is on every start's path.
+    out.par_chunks_exact_mut(blocks_per_row * packed_bytes)
         .enumerate()
-    {
-        for (b, packed) in group_out.chunks_exact_mut(packed_bytes).enumerate() {
-            let block = |r: usize| {
-                let at = (g * PACK_ROWS + r) * row_bytes + b * block_bytes;
-                &src[at..at + block_bytes]
-            };
-            let blocks: [&[u8]; PACK_ROWS] = std::array::from_fn(block);
-            match ty {
-                GgmlType::Q4_K => pack_q4_k(&blocks, packed),
-                _ => pack_q6_k(&blocks, packed),
+        .for_each(|(g, group_out)| {
+            for (b, packed) in group_out.chunks_exact_mut(packed_bytes).enumerate() {
+                let block = |r: usize| {
+                    let at = (g * PACK_ROWS + r) * row_bytes + b * block_bytes;
+                    &src[at..at + block_bytes]
+                };
+                let blocks: [&[u8]; PACK_ROWS] = std::array::from_fn(block);
+                match ty {
+                    GgmlType::Q4_K => pack_q4_k(&blocks, packed),
+                    _ => pack_q6_k(&blocks, packed),
+                }
             }
-        }
-    }
+        });
     Some(out)
 }
 
