@@ -379,8 +379,9 @@ fn report(turns: &[Turn], second: Option<&SecondProcess>, warm: &Engine, as_json
         );
     }
     println!(
-        "after the first turn: {:.1}% of prompt tokens served from cache; {within} of {} warm \
-         turns within 10% + 50 ms of prefilling only their new tokens (* marks the others)",
+        "after the first turn: {:.2}% of prompt tokens served from cache ({later_cached} of \
+         {later_prompt}); {within} of {} warm turns within 10% + 50 ms of prefilling only their \
+         new tokens (* marks the others)",
         share * 100.0,
         later.len()
     );

@@ -384,17 +384,22 @@ impl Engine {
         Ok(cached)
     }
 
-    /// Computes the KV of all of `prompt` but its last token (whose logits
-    /// start generation) after the `kv.len()` positions already held, in
-    /// chunks with a `ping` event after each; stops early when the caller
-    /// cancels, leaving `kv` holding the chunks computed.
+    /// Computes the KV of `prompt` after the `kv.len()` positions already
+    /// held, in whole chunks with a `ping` event after each, up to its last
+    /// chunk (1 to [`PREFILL_CHUNK`] tokens): generation computes that one,
+    /// with the logits it starts from, in the same pass. (Leaving only the
+    /// last token to generation cost a second pass over the weights and the
+    /// context on every request: tens of milliseconds on a short warm turn.)
+    /// Stops early when the caller cancels, leaving `kv` holding the chunks
+    /// computed.
     fn prefill(
         &self,
         prompt: &[u32],
         kv: &mut KvCache,
         writer: &mut MessageWriter<'_>,
     ) -> Result<(), ApiError> {
-        let last = prompt.len().saturating_sub(1);
+        let remaining = prompt.len().saturating_sub(kv.len());
+        let last = prompt.len() - (remaining.saturating_sub(1) % PREFILL_CHUNK + 1).min(remaining);
         while kv.len() < last && !writer.cancelled {
             let chunk = &prompt[kv.len()..last.min(kv.len() + PREFILL_CHUNK)];
             self.model
