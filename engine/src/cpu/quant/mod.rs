@@ -1,13 +1,17 @@
 //! Tensor element types: ggml's quantized block layouts, their
 //! dequantization, and the dot products the linear layers are built on.
 //!
-//! Two paths compute a quantized row times activations:
+//! Three paths compute a quantized row times activations:
 //! - [`dot_f32`]: the row against f32 activations, one block dequantized at a
 //!   time. Simple and obviously correct; the reference for everything else.
 //! - `vec_dot_*`: the row against activations quantized to 8 bits
 //!   ([`quantize_row_q8_k`], [`quantize_row_q8_0`]), summed in integers as
 //!   llama.cpp does. [`q8k_dot_kernel`] and [`q8_0_dot_kernel`] pick the
-//!   fastest implementation this CPU has (AVX2 or the scalar reference).
+//!   fastest row-wise implementation this CPU has (AVX2 or the scalar
+//!   reference).
+//! - [`PackedMatrix`]: `Q4_K`/`Q6_K` rows repacked at load into interleaved
+//!   groups for the AVX-512 VNNI kernels, used in place of the row-wise
+//!   kernels where the CPU has them (tested against the scalar references).
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
