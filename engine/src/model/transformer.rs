@@ -139,14 +139,22 @@ impl Transformer {
         };
         let mut out = Vec::with_capacity((tokens.len() - first_scored) * vocab);
         let mut bufs = Buffers::new(&self.config, tokens.len().min(UBATCH));
-        for (c, chunk) in tokens.chunks(UBATCH).enumerate() {
-            let offset = c * UBATCH;
-            self.run_layers(chunk, start + offset, kv, &mut bufs);
-            let from = first_scored.saturating_sub(offset);
-            if from < chunk.len() {
-                self.head(&bufs.x[..chunk.len() * self.config.n_embd], from, &mut out);
+        // The layers run on one of the pool's workers, which then does its
+        // share of every parallel product itself. Called from outside the
+        // pool, each of a token's ~200 parallel regions would otherwise hand
+        // its work to the workers and put this thread to sleep until they
+        // finish: a wake-up per region, and one thread more than cores
+        // contending while it runs the serial steps in between.
+        rayon::scope(|_| {
+            for (c, chunk) in tokens.chunks(UBATCH).enumerate() {
+                let offset = c * UBATCH;
+                self.run_layers(chunk, start + offset, kv, &mut bufs);
+                let from = first_scored.saturating_sub(offset);
+                if from < chunk.len() {
+                    self.head(&bufs.x[..chunk.len() * self.config.n_embd], from, &mut out);
+                }
             }
-        }
+        });
         Ok(out)
     }
 
