@@ -304,6 +304,9 @@ impl Transformer {
     }
 }
 
+/// How many blocks ahead attention prefetches a head's keys (values).
+const PREFETCH_BLOCKS: usize = 2;
+
 /// The blocks of one KV head in one layer, as attention over the first
 /// `n_ctx` positions reads them.
 struct HeadBlocks<'a> {
@@ -329,11 +332,20 @@ impl HeadBlocks<'_> {
     ) -> (std::ops::Range<usize>, KvRows<'b>) {
         let from = blk * BLOCK_TOKENS;
         let held = BLOCK_TOKENS.min(self.n_ctx - from);
-        if from + held < self.n_ctx {
-            let next = self
-                .kv
-                .block_slice(blk + 1, self.layer, value, self.kv_head);
-            self.kernels.prefetch(next);
+        // Two blocks ahead (both at the first): one block's arithmetic is
+        // shorter than the latency of fetching the next from memory.
+        let ahead = if blk == 0 {
+            1..=PREFETCH_BLOCKS
+        } else {
+            PREFETCH_BLOCKS..=PREFETCH_BLOCKS
+        };
+        for next in ahead {
+            if (blk + next) * BLOCK_TOKENS < self.n_ctx {
+                let rows = self
+                    .kv
+                    .block_slice(blk + next, self.layer, value, self.kv_head);
+                self.kernels.prefetch(rows);
+            }
         }
         let stored = self.kv.block_slice(blk, self.layer, value, self.kv_head);
         let len = held * self.kv.shape().head_dim;
