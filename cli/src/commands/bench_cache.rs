@@ -88,12 +88,14 @@ pub fn run(env: &Environment, a: BenchCacheArgs) -> Result<(), CliError> {
     let mut reference_kv = KvCache::new(transformer.kv_shape(), context);
     let mut reference_tokens: Vec<u32> = Vec::new();
 
+    let prompts = requests
+        .iter()
+        .map(|req| warm.prompt_tokens(req))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CliError::usage(anyhow!("{e}")))?;
     let mut turns = Vec::new();
-    for (i, req) in requests.iter().enumerate() {
-        let tokens = warm
-            .prompt_tokens(req)
-            .map_err(|e| CliError::usage(anyhow!("{e}")))?;
-        let common = shared_prefix(&reference_tokens, &tokens).min(tokens.len() - 1);
+    for (i, (req, tokens)) in requests.iter().zip(&prompts).enumerate() {
+        let common = shared_prefix(&reference_tokens, tokens).min(tokens.len() - 1);
         reference_kv.truncate(common);
         let started = Instant::now();
         transformer
@@ -113,25 +115,19 @@ pub fn run(env: &Environment, a: BenchCacheArgs) -> Result<(), CliError> {
         } else {
             None
         };
-        let reply = match requests.get(i + 1) {
+        let reply = match prompts.get(i + 1) {
             Some(next) if !a.prompts_only => {
-                let next = warm
-                    .prompt_tokens(next)
-                    .map_err(|e| CliError::usage(anyhow!("{e}")))?;
-                generated_reply(&tokens, &next, |t| {
-                    model.tokenizer().is_end_of_generation(t)
-                })
-                .to_vec()
+                generated_reply(tokens, next, |t| model.tokenizer().is_end_of_generation(t))
             }
-            _ => Vec::new(),
+            _ => &[],
         };
         if !reply.is_empty() {
             let mut sequence = tokens.clone();
-            sequence.extend_from_slice(&reply);
+            sequence.extend_from_slice(reply);
             warm.warm_cache(&sequence)
                 .map_err(|e| CliError::failure(anyhow!("{e}")))?;
             transformer
-                .forward(&reply, &mut reference_kv, LogitsFor::From(reply.len()))
+                .forward(reply, &mut reference_kv, LogitsFor::From(reply.len()))
                 .map_err(CliError::failure)?;
             reference_tokens = sequence;
         }

@@ -236,13 +236,9 @@ impl QMatrix {
                 );
             }
         }
-        let y: &[Q8KBlock] = &blocks;
-        tiles.into_par_iter().for_each(|(packed, tile, chunk)| {
-            for (i, lanes) in chunk.chunks_exact_mut(PACK_ROWS).enumerate() {
-                let group = tile * ROW_TILE / PACK_ROWS + i;
-                lanes.copy_from_slice(&packed.dot_group::<1>(group, &[y])[0]);
-            }
-        });
+        tiles
+            .into_par_iter()
+            .for_each(|(packed, tile, chunk)| packed_tile(packed, tile, &blocks, chunk));
     }
 
     /// [`QMatrix::matmul`] on the packed rows: tasks of [`ROW_TILE`] rows,
@@ -260,12 +256,7 @@ impl QMatrix {
         if n == 1 {
             out.par_chunks_mut(ROW_TILE)
                 .enumerate()
-                .for_each(|(tile, chunk)| {
-                    for (i, lanes) in chunk.chunks_exact_mut(PACK_ROWS).enumerate() {
-                        let group = tile * ROW_TILE / PACK_ROWS + i;
-                        lanes.copy_from_slice(&packed.dot_group::<1>(group, &[act(0)])[0]);
-                    }
-                });
+                .for_each(|(tile, chunk)| packed_tile(packed, tile, act(0), chunk));
             return;
         }
         self.by_row_tiles(n, out, |tile, chunk| {
@@ -356,6 +347,15 @@ impl QMatrix {
     }
 }
 
+/// The rows of tile `tile` ([`ROW_TILE`] rows, fewer at the end) of a packed
+/// matrix times one activation row `y`, into `out`.
+fn packed_tile(packed: &PackedMatrix, tile: usize, y: &[Q8KBlock], out: &mut [f32]) {
+    for (i, lanes) in out.chunks_exact_mut(PACK_ROWS).enumerate() {
+        let group = tile * ROW_TILE / PACK_ROWS + i;
+        lanes.copy_from_slice(&packed.dot_group::<1>(group, &[y])[0]);
+    }
+}
+
 /// Rows of output computed by one task: large enough to amortize scheduling,
 /// small enough that two cores stay balanced on the smallest matrices. A
 /// whole number of packed groups.
@@ -433,29 +433,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// `rows` rows of random `ty` blocks whose f16 scales are small and finite.
     fn random_matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> QMatrix {
-        let mut state = seed;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) as u8
-        };
-        let mut bytes: Vec<u8> = (0..ty.row_bytes(cols).unwrap() * rows)
-            .map(|_| next())
-            .collect();
-        let scale_at: &[usize] = match ty {
-            GgmlType::Q4_K => &[0, 2],
-            GgmlType::Q6_K => &[208],
-            _ => &[],
-        };
-        for block in bytes.chunks_exact_mut(ty.block_bytes()) {
-            for &at in scale_at {
-                let v = half::f16::from_f32(0.01 + f32::from(block[at] ^ block[at + 1]) / 5000.0);
-                block[at..at + 2].copy_from_slice(&v.to_bits().to_le_bytes());
-            }
-        }
+        let bytes = quant::random_k_quant_rows(ty, rows, cols, seed);
         QMatrix::new(ty, rows, cols, WeightData::Owned(bytes.into())).unwrap()
     }
 

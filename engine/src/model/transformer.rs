@@ -265,10 +265,9 @@ impl Transformer {
                     layer,
                     kv_head,
                     n_ctx,
-                    readers: group,
                 };
-                // Where f16 keys and values are widened once for all the
-                // group's query heads.
+                // Where the scalar kernels get f16 widened; left empty by
+                // the others.
                 let mut wide = Vec::new();
                 for blk in 0..n_blocks {
                     let (at, keys) = blocks.rows(blk, false, &mut wide);
@@ -315,8 +314,6 @@ struct HeadBlocks<'a> {
     layer: usize,
     kv_head: usize,
     n_ctx: usize,
-    /// Query heads that read each block.
-    readers: usize,
 }
 
 impl HeadBlocks<'_> {
@@ -349,7 +346,6 @@ impl HeadBlocks<'_> {
         }
         let stored = self.kv.block_slice(blk, self.layer, value, self.kv_head);
         let len = held * self.kv.shape().head_dim;
-        let rows = self.kernels.prepare(stored, len, self.readers, buf);
-        (from..from + held, rows)
+        (from..from + held, self.kernels.prepare(stored, len, buf))
     }
 }

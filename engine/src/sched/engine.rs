@@ -373,13 +373,9 @@ impl Engine {
             )));
         }
         let Resumed { mut kv, cached, .. } = self.prompt_cache.resume(tokens, context);
-        while kv.len() < tokens.len() {
-            let chunk = &tokens[kv.len()..tokens.len().min(kv.len() + PREFILL_CHUNK)];
-            self.model
-                .transformer()
-                .forward(chunk, &mut kv, LogitsFor::From(chunk.len()))
-                .map_err(|e| ApiError::internal(format!("the forward pass failed: {e}")))?;
-        }
+        self.compute_kv(tokens, tokens.len(), &mut kv, &mut || {
+            ControlFlow::Continue(())
+        })?;
         self.prompt_cache.store(tokens, &kv);
         Ok(cached)
     }
@@ -399,14 +395,39 @@ impl Engine {
         writer: &mut MessageWriter<'_>,
     ) -> Result<(), ApiError> {
         let remaining = prompt.len().saturating_sub(kv.len());
-        let last = prompt.len() - (remaining.saturating_sub(1) % PREFILL_CHUNK + 1).min(remaining);
-        while kv.len() < last && !writer.cancelled {
-            let chunk = &prompt[kv.len()..last.min(kv.len() + PREFILL_CHUNK)];
+        if remaining == 0 || writer.cancelled {
+            return Ok(());
+        }
+        let last_chunk = (remaining - 1) % PREFILL_CHUNK + 1;
+        self.compute_kv(prompt, prompt.len() - last_chunk, kv, &mut || {
+            writer.send(Event::Ping);
+            if writer.cancelled {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+    }
+
+    /// Extends `kv` with the KV of `tokens[kv.len()..upto]`, in chunks of
+    /// [`PREFILL_CHUNK`] tokens, computing no logits; `after_chunk` runs
+    /// after each and stops the work when it breaks.
+    fn compute_kv(
+        &self,
+        tokens: &[u32],
+        upto: usize,
+        kv: &mut KvCache,
+        after_chunk: &mut dyn FnMut() -> ControlFlow<()>,
+    ) -> Result<(), ApiError> {
+        while kv.len() < upto {
+            let chunk = &tokens[kv.len()..upto.min(kv.len() + PREFILL_CHUNK)];
             self.model
                 .transformer()
                 .forward(chunk, kv, LogitsFor::From(chunk.len()))
                 .map_err(|e| ApiError::internal(format!("the forward pass failed: {e}")))?;
-            writer.send(Event::Ping);
+            if after_chunk().is_break() {
+                break;
+            }
         }
         Ok(())
     }

@@ -252,17 +252,3 @@ pub(super) fn softmax(x: &mut [f32]) {
         *v *= inv;
     }
 }
-
-/// Widens `halves` into `out` (replacing its contents), exactly.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn widen(halves: &[f16], out: &mut Vec<f32>) {
-    out.clear();
-    out.resize(halves.len(), 0.0);
-    let whole = halves.len() - halves.len() % 8;
-    for at in (0..whole).step_by(8) {
-        store(out, at, load_half(halves, at));
-    }
-    for (o, h) in out[whole..].iter_mut().zip(&halves[whole..]) {
-        *o = h.to_f32();
-    }
-}

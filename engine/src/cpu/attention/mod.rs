@@ -42,30 +42,14 @@ impl AttentionKernels {
     }
 
     /// `rows` (the first `len` values) in the form these kernels read
-    /// fastest when the `readers` query heads that share a KV head all read
-    /// them: f16 is widened here (exactly) into `buf` once per block rather
-    /// than once per head where more than one head reads it (the scalar
-    /// kernels always read f32); a lone reader's AVX2 kernels widen f16 in
-    /// registers as they load it. Both forms give the same results. `buf`
-    /// grows only when it is used.
-    pub fn prepare<'a>(
-        self,
-        rows: KvRows<'a>,
-        len: usize,
-        readers: usize,
-        buf: &'a mut Vec<f32>,
-    ) -> KvRows<'a> {
+    /// fastest: the AVX2 kernels widen f16 as they load it, the scalar ones
+    /// read f32, widened here (exactly) into `buf` once per block rather
+    /// than once per query head. `buf` grows only when it is used.
+    pub fn prepare<'a>(self, rows: KvRows<'a>, len: usize, buf: &'a mut Vec<f32>) -> KvRows<'a> {
         match (self, rows) {
             (AttentionKernels::Scalar, KvRows::F16(v)) => {
                 buf.clear();
                 buf.extend(v[..len].iter().map(|x| x.to_f32()));
-                KvRows::F32(buf)
-            }
-            // SAFETY: `Avx2` is only built once AVX2, FMA and F16C were
-            // detected, the kernel's only precondition.
-            #[cfg(target_arch = "x86_64")]
-            (AttentionKernels::Avx2, KvRows::F16(v)) if readers > 1 => {
-                unsafe { avx2::widen(&v[..len], buf) };
                 KvRows::F32(buf)
             }
             (_, KvRows::F16(v)) => KvRows::F16(&v[..len]),
@@ -107,7 +91,7 @@ impl AttentionKernels {
             }
             (AttentionKernels::Scalar, KvRows::F16(_)) => {
                 let mut wide = Vec::new();
-                let keys = self.prepare(keys, out.len() * hd, 1, &mut wide);
+                let keys = self.prepare(keys, out.len() * hd, &mut wide);
                 self.scores(q, keys, scale, out);
             }
             // SAFETY (both): `Avx2` is only built once AVX2, FMA and F16C
@@ -150,7 +134,7 @@ impl AttentionKernels {
             }
             (AttentionKernels::Scalar, KvRows::F16(_)) => {
                 let mut wide = Vec::new();
-                let values = self.prepare(values, weights.len() * hd, 1, &mut wide);
+                let values = self.prepare(values, weights.len() * hd, &mut wide);
                 self.accumulate(out, weights, values);
             }
             // SAFETY (both): as in `scores`.
@@ -213,18 +197,12 @@ mod tests {
         );
         // Widening for the scalar kernels changes nothing either.
         let mut buf = Vec::new();
-        let prepared = AttentionKernels::Scalar.prepare(rows, hd * held, 1, &mut buf);
+        let prepared = AttentionKernels::Scalar.prepare(rows, hd * held, &mut buf);
         let mut again = vec![0.0; held];
         AttentionKernels::Scalar.scores(&q, prepared, 0.125, &mut again);
         let mut reference = vec![0.0; held];
         AttentionKernels::Scalar.scores(&q, rows, 0.125, &mut reference);
         assert_eq!(again, reference);
-        // Nor does widening once for several query heads.
-        let mut shared_buf = Vec::new();
-        let shared = best.prepare(rows, hd * held, 6, &mut shared_buf);
-        let mut shared_scores = vec![0.0; held];
-        best.scores(&q, shared, 0.125, &mut shared_scores);
-        assert_eq!(shared_scores, reference);
     }
 
     #[test]

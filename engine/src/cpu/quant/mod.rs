@@ -146,6 +146,38 @@ pub fn dot_f32(ty: GgmlType, row: &[u8], x: &[f32]) -> f32 {
     sum
 }
 
+/// Random rows of a K-quant type `ty` for kernel tests: random quants and
+/// packed scales, with each block's f16 scales (`d`, and `dmin` where the
+/// type has one) replaced by finite, modest values, since random bits can
+/// be NaN or huge.
+///
+/// # Panics
+/// If `ty` is not `Q4_K` or `Q6_K`, or `cols` is not a whole number of blocks.
+#[cfg(test)]
+pub(crate) fn random_k_quant_rows(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as u8
+    };
+    let row_bytes = ty.row_bytes(cols).expect("whole blocks");
+    let mut bytes: Vec<u8> = (0..row_bytes * rows).map(|_| next()).collect();
+    let scales_at: &[usize] = match ty {
+        GgmlType::Q4_K => &[0, 2],
+        GgmlType::Q6_K => &[208],
+        other => panic!("random_k_quant_rows: {other} is not Q4_K or Q6_K"),
+    };
+    for block in bytes.chunks_exact_mut(ty.block_bytes()) {
+        for &at in scales_at {
+            let v = half::f16::from_f32(0.01 + f32::from(next()) / 5000.0);
+            block[at..at + 2].copy_from_slice(&v.to_bits().to_le_bytes());
+        }
+    }
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,7 +102,9 @@ impl PackedMatrix {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::cpu::quant::{quantize_row_q8_k, vec_dot_q4_k_q8_k, vec_dot_q6_k_q8_k};
+    use crate::cpu::quant::{
+        quantize_row_q8_k, random_k_quant_rows, vec_dot_q4_k_q8_k, vec_dot_q6_k_q8_k,
+    };
 
     fn lcg(seed: u64) -> impl FnMut() -> u64 {
         let mut state = seed;
@@ -112,26 +114,6 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             state >> 33
         }
-    }
-
-    /// `rows` random rows of `ty` with finite, modest scales; quants of every value.
-    fn random_rows(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
-        let mut next = lcg(seed);
-        let mut bytes: Vec<u8> = (0..ty.row_bytes(cols).unwrap() * rows)
-            .map(|_| next() as u8)
-            .collect();
-        let scale_at: &[usize] = if ty == GgmlType::Q4_K {
-            &[0, 2]
-        } else {
-            &[208]
-        };
-        for block in bytes.chunks_exact_mut(ty.block_bytes()) {
-            for &at in scale_at {
-                let v = half::f16::from_f32(0.001 + (next() % 1000) as f32 / 50_000.0);
-                block[at..at + 2].copy_from_slice(&v.to_bits().to_le_bytes());
-            }
-        }
-        bytes
     }
 
     fn random_activations(n: usize, cols: usize, seed: u64) -> Vec<Vec<Q8KBlock>> {
@@ -166,7 +148,7 @@ mod tests {
         for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
             for blocks in [1, 2, 5] {
                 let (rows, cols) = (3 * PACK_ROWS, blocks * QK_K);
-                let src = random_rows(ty, rows, cols, 11 + blocks as u64);
+                let src = random_k_quant_rows(ty, rows, cols, 11 + blocks as u64);
                 let m = PackedMatrix::new(ty, rows, cols, &src).unwrap();
                 let acts = random_activations(PACKED_COLS, cols, 5);
                 let row_bytes = ty.row_bytes(cols).unwrap();

@@ -170,19 +170,7 @@ fn pack_q6_k(blocks: &[&[u8]; PACK_ROWS], out: &mut [u8]) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::cpu::quant::dequantize;
-
-    fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-        let mut state = seed;
-        (0..len)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (state >> 33) as u8
-            })
-            .collect()
-    }
+    use crate::cpu::quant::{dequantize, random_k_quant_rows};
 
     /// Element `e` of row `r` of block `b`, read back from the packed layout by
     /// the formulas the kernels use; the packing is right if every element
@@ -216,19 +204,7 @@ mod tests {
     fn packed_blocks_hold_every_element_of_the_original() {
         for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
             let (rows, cols) = (2 * PACK_ROWS, 512);
-            let mut src = random_bytes(ty.row_bytes(cols).unwrap() * rows, 7);
-            // Finite, modest f16 scales (random bits can be NaN).
-            let scale_at: &[usize] = if ty == GgmlType::Q4_K {
-                &[0, 2]
-            } else {
-                &[208]
-            };
-            for block in src.chunks_exact_mut(ty.block_bytes()) {
-                for &at in scale_at {
-                    let v = half::f16::from_f32(0.01 + f32::from(block[at]) / 1000.0);
-                    block[at..at + 2].copy_from_slice(&v.to_bits().to_le_bytes());
-                }
-            }
+            let src = random_k_quant_rows(ty, rows, cols, 7);
             let packed = repack(ty, rows, cols, &src).unwrap();
             let packed_bytes = packed_block_bytes(ty).unwrap();
             let row_bytes = ty.row_bytes(cols).unwrap();
