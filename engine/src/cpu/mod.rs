@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod bench;
+pub mod huge;
 pub mod matmul;
 pub mod ops;
 pub mod quant;

@@ -106,7 +106,7 @@ pub enum KvRows<'a> {
     F32(&'a [f32]),
 }
 
-impl KvRows<'_> {
+impl<'a> KvRows<'a> {
     /// Values held.
     pub fn len(&self) -> usize {
         match self {
@@ -118,6 +118,17 @@ impl KvRows<'_> {
     /// Whether no value is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The first `len` values.
+    ///
+    /// # Panics
+    /// If fewer than `len` values are held.
+    pub fn prefix(self, len: usize) -> KvRows<'a> {
+        match self {
+            KvRows::F16(v) => KvRows::F16(&v[..len]),
+            KvRows::F32(v) => KvRows::F32(&v[..len]),
+        }
     }
 
     /// The value at `i`, widened to f32 (exactly).

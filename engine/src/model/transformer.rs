@@ -3,11 +3,13 @@
 //! Every supported architecture runs through [`Transformer::forward`]; the
 //! differences between them are flags of [`ModelConfig`].
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
-use crate::cpu::attention::AttentionKernels;
+use crate::cpu::attention::{AttentionKernels, KvRun};
 use crate::cpu::ops::{self, RopeAngles};
-use crate::kv::{ContextFull, KvCache, KvRows, KvShape, KvType, BLOCK_TOKENS};
+use crate::kv::{ContextFull, KvCache, KvShape, KvType, BLOCK_TOKENS};
 use crate::model::config::ModelConfig;
 use crate::model::linear::Linear;
 use crate::model::weights::Weights;
@@ -270,22 +272,16 @@ impl Transformer {
                 // the others.
                 let mut wide = Vec::new();
                 for blk in 0..n_blocks {
-                    let (at, keys) = blocks.rows(blk, false, &mut wide);
-                    for (g, qv) in qs.chunks_exact(hd).enumerate() {
-                        let row = &mut scores[g * n_ctx + at.start..g * n_ctx + at.end];
-                        kernels.scores(qv, keys, scale, row);
-                    }
+                    let (at, keys) = blocks.run(blk, false, &mut wide);
+                    kernels.scores(qs, hd, keys, scale, &mut scores[at.start..], n_ctx);
                 }
                 for head_scores in scores.chunks_exact_mut(n_ctx) {
                     kernels.softmax(head_scores);
                 }
                 o.fill(0.0);
                 for blk in 0..n_blocks {
-                    let (at, values) = blocks.rows(blk, true, &mut wide);
-                    for (g, og) in o.chunks_exact_mut(hd).enumerate() {
-                        let weights = &scores[g * n_ctx + at.start..g * n_ctx + at.end];
-                        kernels.accumulate(og, weights, values);
-                    }
+                    let (at, values) = blocks.run(blk, true, &mut wide);
+                    kernels.accumulate(o, hd, &scores[at.start..], n_ctx, values);
                 }
             });
     }
@@ -303,9 +299,6 @@ impl Transformer {
     }
 }
 
-/// How many blocks ahead attention prefetches a head's keys (values).
-const PREFETCH_BLOCKS: usize = 2;
-
 /// The blocks of one KV head in one layer, as attention over the first
 /// `n_ctx` positions reads them.
 struct HeadBlocks<'a> {
@@ -318,34 +311,34 @@ struct HeadBlocks<'a> {
 
 impl HeadBlocks<'_> {
     /// The positions block `blk` holds, and its keys (or values) in the form
-    /// the kernels read, widened into `buf` where they need it. Starts
-    /// loading the next block meanwhile: a sequence's blocks lie far apart,
-    /// so its run of this head's rows would otherwise begin cold.
-    fn rows<'b>(
+    /// the kernels read, widened into `buf` where they need it, with the
+    /// next run attention reads: the next block's, or after the last keys
+    /// the first values. The kernels start loading that run while they
+    /// work, since a sequence's blocks lie far apart and each run of this
+    /// head's rows would otherwise begin cold.
+    fn run<'b>(
         &'b self,
         blk: usize,
         value: bool,
         buf: &'b mut Vec<f32>,
-    ) -> (std::ops::Range<usize>, KvRows<'b>) {
+    ) -> (Range<usize>, KvRun<'b>) {
         let from = blk * BLOCK_TOKENS;
         let held = BLOCK_TOKENS.min(self.n_ctx - from);
-        // Two blocks ahead (both at the first): one block's arithmetic is
-        // shorter than the latency of fetching the next from memory.
-        let ahead = if blk == 0 {
-            1..=PREFETCH_BLOCKS
-        } else {
-            PREFETCH_BLOCKS..=PREFETCH_BLOCKS
+        let hd = self.kv.shape().head_dim;
+        let block = |blk: usize, value: bool| {
+            let held = BLOCK_TOKENS.min(self.n_ctx - blk * BLOCK_TOKENS);
+            let rows = self.kv.block_slice(blk, self.layer, value, self.kv_head);
+            rows.prefix(held * hd)
         };
-        for next in ahead {
-            if (blk + next) * BLOCK_TOKENS < self.n_ctx {
-                let rows = self
-                    .kv
-                    .block_slice(blk + next, self.layer, value, self.kv_head);
-                self.kernels.prefetch(rows);
-            }
-        }
+        let next = if from + held < self.n_ctx {
+            Some(block(blk + 1, value))
+        } else if !value {
+            Some(block(0, true))
+        } else {
+            None
+        };
         let stored = self.kv.block_slice(blk, self.layer, value, self.kv_head);
-        let len = held * self.kv.shape().head_dim;
-        (from..from + held, self.kernels.prepare(stored, len, buf))
+        let rows = self.kernels.prepare(stored, held * hd, buf);
+        (from..from + held, KvRun { rows, next })
     }
 }

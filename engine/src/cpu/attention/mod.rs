@@ -9,6 +9,26 @@
 use super::ops;
 use crate::kv::KvRows;
 
+/// A run of stored keys (or values) for the kernels to read, and the run
+/// attention reads after it, which the vector kernels start loading while
+/// they work. They spread that run's prefetches over their inner loop: a
+/// sequence's blocks lie far apart, so each run would otherwise begin with
+/// misses, and a burst of prefetches stalls the core about as long as the
+/// loads themselves take.
+#[derive(Clone, Copy, Debug)]
+pub struct KvRun<'a> {
+    /// The rows read now.
+    pub rows: KvRows<'a>,
+    /// The rows read next, if any.
+    pub next: Option<KvRows<'a>>,
+}
+
+impl<'a> From<KvRows<'a>> for KvRun<'a> {
+    fn from(rows: KvRows<'a>) -> KvRun<'a> {
+        KvRun { rows, next: None }
+    }
+}
+
 /// The attention kernels this CPU runs, chosen once per call site.
 ///
 /// Invariant: the `Avx2` variant is only built after
@@ -57,52 +77,50 @@ impl AttentionKernels {
         }
     }
 
-    /// Asks the CPU to start loading `rows` into cache. A sequence's blocks
-    /// lie far apart, so each block's run of one head's keys would otherwise
-    /// begin with misses the hardware prefetcher has not yet seen coming.
-    pub fn prefetch(self, rows: KvRows<'_>) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let (ptr, bytes) = match rows {
-                KvRows::F16(v) => (v.as_ptr().cast::<i8>(), std::mem::size_of_val(v)),
-                KvRows::F32(v) => (v.as_ptr().cast::<i8>(), std::mem::size_of_val(v)),
-            };
-            for offset in (0..bytes).step_by(64) {
-                // SAFETY: SSE is part of x86-64; a prefetch never faults, and
-                // the address stays inside `rows`.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(offset)) };
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = rows;
-    }
-
-    /// `out[s] = dot(q, keys[s]) * scale` for each of the `out.len()` keys
-    /// stored back to back in `keys`, each `q.len()` values long.
-    pub fn scores(self, q: &[f32], keys: KvRows<'_>, scale: f32, out: &mut [f32]) {
-        let hd = q.len();
-        assert!(keys.len() >= out.len() * hd, "fewer keys than scores");
-        match (self, keys) {
+    /// Scores of a group of query heads against one run of keys: for head
+    /// `g` (row `g` of `qs`, each `hd` values) and key `s` (row `s` of
+    /// `keys`), `out[g * stride + s] = dot(q_g, key_s) * scale`. The heads
+    /// of a grouped-query layer share their KV head's keys, so the vector
+    /// kernels load (and widen) each key once for all of them.
+    ///
+    /// # Panics
+    /// If `qs` or `keys` is not whole rows of `hd`, or `out` cannot hold
+    /// the last head's scores.
+    pub fn scores(
+        self,
+        qs: &[f32],
+        hd: usize,
+        keys: KvRun<'_>,
+        scale: f32,
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        let next = keys.next;
+        match (self, keys.rows) {
             (AttentionKernels::Scalar, KvRows::F32(keys)) => {
-                for (s, o) in out.iter_mut().enumerate() {
-                    *o = ops::dot(q, &keys[s * hd..(s + 1) * hd]) * scale;
+                let n = keys.len() / hd;
+                assert_eq!(keys.len(), n * hd, "keys are not whole rows");
+                for (g, q) in qs.chunks_exact(hd).enumerate() {
+                    let row = &mut out[g * stride..g * stride + n];
+                    for (s, o) in row.iter_mut().enumerate() {
+                        *o = ops::dot(q, &keys[s * hd..(s + 1) * hd]) * scale;
+                    }
                 }
             }
-            (AttentionKernels::Scalar, KvRows::F16(_)) => {
+            (AttentionKernels::Scalar, rows @ KvRows::F16(_)) => {
                 let mut wide = Vec::new();
-                let keys = self.prepare(keys, out.len() * hd, &mut wide);
-                self.scores(q, keys, scale, out);
+                let keys = self.prepare(rows, rows.len(), &mut wide);
+                self.scores(qs, hd, keys.into(), scale, out, stride);
             }
             // SAFETY (both): `Avx2` is only built once AVX2, FMA and F16C
             // were detected, the kernels' only precondition.
             #[cfg(target_arch = "x86_64")]
             (AttentionKernels::Avx2, KvRows::F32(keys)) => unsafe {
-                avx2::scores(q, keys, scale, out)
+                avx2::scores(qs, hd, keys, next, scale, out, stride)
             },
             #[cfg(target_arch = "x86_64")]
             (AttentionKernels::Avx2, KvRows::F16(keys)) => unsafe {
-                avx2::scores_half(q, keys, scale, out)
+                avx2::scores(qs, hd, keys, next, scale, out, stride)
             },
         }
     }
@@ -118,33 +136,47 @@ impl AttentionKernels {
         }
     }
 
-    /// `out += Σ_s weights[s] * values[s]` over the `weights.len()` value
-    /// rows stored back to back in `values`, each `out.len()` values long.
-    pub fn accumulate(self, out: &mut [f32], weights: &[f32], values: KvRows<'_>) {
-        let hd = out.len();
-        assert!(
-            values.len() >= weights.len() * hd,
-            "fewer values than weights"
-        );
-        match (self, values) {
+    /// Weighted sums of one run of values for a group of query heads: for
+    /// head `g` (row `g` of `out`, each `hd` values), `out_g += Σ_s
+    /// weights[g * stride + s] * value_s` over the rows of `values`, each
+    /// element's terms added in row order. As in [`Self::scores`], the
+    /// vector kernels load each value once for all the heads.
+    ///
+    /// # Panics
+    /// If `out` or `values` is not whole rows of `hd`, or `weights` does
+    /// not reach the last head's weights.
+    pub fn accumulate(
+        self,
+        out: &mut [f32],
+        hd: usize,
+        weights: &[f32],
+        stride: usize,
+        values: KvRun<'_>,
+    ) {
+        let next = values.next;
+        match (self, values.rows) {
             (AttentionKernels::Scalar, KvRows::F32(values)) => {
-                for (s, &w) in weights.iter().enumerate() {
-                    ops::axpy(out, w, &values[s * hd..(s + 1) * hd]);
+                let n = values.len() / hd;
+                assert_eq!(values.len(), n * hd, "values are not whole rows");
+                for (g, o) in out.chunks_exact_mut(hd).enumerate() {
+                    for (s, &w) in weights[g * stride..g * stride + n].iter().enumerate() {
+                        ops::axpy(o, w, &values[s * hd..(s + 1) * hd]);
+                    }
                 }
             }
-            (AttentionKernels::Scalar, KvRows::F16(_)) => {
+            (AttentionKernels::Scalar, rows @ KvRows::F16(_)) => {
                 let mut wide = Vec::new();
-                let values = self.prepare(values, weights.len() * hd, &mut wide);
-                self.accumulate(out, weights, values);
+                let values = self.prepare(rows, rows.len(), &mut wide);
+                self.accumulate(out, hd, weights, stride, values.into());
             }
             // SAFETY (both): as in `scores`.
             #[cfg(target_arch = "x86_64")]
             (AttentionKernels::Avx2, KvRows::F32(values)) => unsafe {
-                avx2::accumulate(out, weights, values)
+                avx2::accumulate(out, hd, weights, stride, values, next)
             },
             #[cfg(target_arch = "x86_64")]
             (AttentionKernels::Avx2, KvRows::F16(values)) => unsafe {
-                avx2::accumulate_half(out, weights, values)
+                avx2::accumulate(out, hd, weights, stride, values, next)
             },
         }
     }
@@ -170,11 +202,12 @@ mod tests {
             .collect()
     }
 
-    /// The scores and weighted sums of `rows` by the best kernels and by
-    /// the scalar reference, which must agree bit for bit.
-    fn assert_bit_identical(hd: usize, held: usize, half: bool) {
+    /// The scores and weighted sums of `heads` query heads over `held`
+    /// rows by the best kernels and by the scalar reference, which must
+    /// agree bit for bit.
+    fn assert_bit_identical(hd: usize, held: usize, heads: usize, half: bool) {
         let best = AttentionKernels::best();
-        let q = noise(hd, hd as u64);
+        let qs = noise(heads * hd, hd as u64);
         let raw = noise(hd * held, 7 + hd as u64);
         let halves: Vec<half::f16> = raw.iter().map(|&v| half::f16::from_f32(v)).collect();
         let rows = if half {
@@ -182,26 +215,47 @@ mod tests {
         } else {
             KvRows::F32(&raw)
         };
-        let (mut want, mut got) = (vec![0.0; held], vec![0.0; held]);
-        AttentionKernels::Scalar.scores(&q, rows, 0.125, &mut want);
-        best.scores(&q, rows, 0.125, &mut got);
-        assert_eq!(want, got, "scores, head size {hd}, {held} keys, f16 {half}");
-        let weights = noise(held, 3);
-        let mut want = noise(hd, 5);
+        // Rows of scores at a stride wider than a block, as attention lays
+        // them out; the gaps must stay untouched.
+        let stride = held + 3;
+        let (mut want, mut got) = (vec![0.5; heads * stride], vec![0.5; heads * stride]);
+        AttentionKernels::Scalar.scores(&qs, hd, rows.into(), 0.125, &mut want, stride);
+        best.scores(&qs, hd, rows.into(), 0.125, &mut got, stride);
+        let what = format!("head size {hd}, {held} rows, {heads} heads, f16 {half}");
+        assert_eq!(want, got, "scores, {what}");
+        let want_scores = want;
+        let weights = noise(heads * stride, 3);
+        let mut want = noise(heads * hd, 5);
         let mut got = want.clone();
-        AttentionKernels::Scalar.accumulate(&mut want, &weights, rows);
-        best.accumulate(&mut got, &weights, rows);
-        assert_eq!(
-            want, got,
-            "accumulate, head size {hd}, {held} values, f16 {half}"
-        );
+        AttentionKernels::Scalar.accumulate(&mut want, hd, &weights, stride, rows.into());
+        best.accumulate(&mut got, hd, &weights, stride, rows.into());
+        assert_eq!(want, got, "accumulate, {what}");
+        // Prefetching the next run (here the same rows) changes nothing.
+        let ahead = KvRun {
+            rows,
+            next: Some(rows),
+        };
+        let mut again = vec![0.5; heads * stride];
+        best.scores(&qs, hd, ahead, 0.125, &mut again, stride);
+        assert_eq!(again, want_scores, "scores with prefetching, {what}");
+        let mut again = noise(heads * hd, 5);
+        best.accumulate(&mut again, hd, &weights, stride, ahead);
+        assert_eq!(again, got, "accumulate with prefetching, {what}");
+        // Each head's result is its own: a head alone gets the same.
+        if heads > 1 {
+            let mut alone = vec![0.0; held];
+            best.scores(&qs[hd..2 * hd], hd, rows.into(), 0.125, &mut alone, held);
+            let mut together = vec![0.0; heads * stride];
+            best.scores(&qs, hd, rows.into(), 0.125, &mut together, stride);
+            assert_eq!(alone, together[stride..stride + held], "{what}");
+        }
         // Widening for the scalar kernels changes nothing either.
         let mut buf = Vec::new();
         let prepared = AttentionKernels::Scalar.prepare(rows, hd * held, &mut buf);
-        let mut again = vec![0.0; held];
-        AttentionKernels::Scalar.scores(&q, prepared, 0.125, &mut again);
-        let mut reference = vec![0.0; held];
-        AttentionKernels::Scalar.scores(&q, rows, 0.125, &mut reference);
+        let mut again = vec![0.0; heads * stride];
+        AttentionKernels::Scalar.scores(&qs, hd, prepared.into(), 0.125, &mut again, stride);
+        let mut reference = vec![0.0; heads * stride];
+        AttentionKernels::Scalar.scores(&qs, hd, rows.into(), 0.125, &mut reference, stride);
         assert_eq!(again, reference);
     }
 
@@ -209,8 +263,17 @@ mod tests {
     fn scores_and_sums_equal_the_scalar_reference_bit_for_bit_at_every_tail() {
         for hd in 1..=136 {
             for held in [1, 3, 4, 8, 17, 32] {
-                assert_bit_identical(hd, held, false);
-                assert_bit_identical(hd, held, true);
+                for heads in [1, 2, 6] {
+                    assert_bit_identical(hd, held, heads, false);
+                    assert_bit_identical(hd, held, heads, true);
+                }
+            }
+        }
+        // Every head count, across the kernels' groups of up to eight.
+        for heads in 1..=17 {
+            for hd in [7, 64, 128] {
+                assert_bit_identical(hd, 5, heads, false);
+                assert_bit_identical(hd, 5, heads, true);
             }
         }
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::q8::Q8KBlock;
 use super::repack::{self, PACK_ROWS};
 use super::types::{GgmlType, QK_K};
+use crate::cpu::huge::HugePageBuffer;
 
 /// True when this CPU has what the packed (VNNI) kernels need: AVX2, FMA,
 /// F16C, AVX-512F/BW/VL and AVX-512 VNNI (Intel since Ice Lake, AMD since
@@ -40,8 +41,7 @@ pub const PACKED_COLS: usize = 4;
 pub struct PackedMatrix {
     ty: GgmlType,
     group_bytes: usize,
-    /// A `Vec`, not an `Arc<[u8]>`: converting would copy the whole matrix.
-    data: Arc<Vec<u8>>,
+    data: Arc<HugePageBuffer>,
 }
 
 impl PackedMatrix {

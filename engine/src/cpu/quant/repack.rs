@@ -19,6 +19,7 @@ use rayon::prelude::*;
 
 use super::dequant::scale_min_k4;
 use super::types::{GgmlType, Q4_K_BLOCK_BYTES, Q6_K_BLOCK_BYTES, QK_K};
+use crate::cpu::huge::HugePageBuffer;
 
 /// Rows interleaved in one packed group.
 pub const PACK_ROWS: usize = 16;
@@ -84,8 +85,9 @@ pub fn packed_block_bytes(ty: GgmlType) -> Option<usize> {
 /// `src`) into groups of [`PACK_ROWS`] rows: group `g`'s blocks are
 /// contiguous, block `b` of the group at `(g * blocks_per_row + b) *
 /// packed_block_bytes`. Returns `None` when `ty` has no packed layout, the
-/// rows are not a whole number of groups, or `src` is not the matrix's size.
-pub fn repack(ty: GgmlType, rows: usize, cols: usize, src: &[u8]) -> Option<Vec<u8>> {
+/// rows are not a whole number of groups, `src` is not the matrix's size, or
+/// the OS cannot map the buffer.
+pub fn repack(ty: GgmlType, rows: usize, cols: usize, src: &[u8]) -> Option<HugePageBuffer> {
     let packed_bytes = packed_block_bytes(ty)?;
     let row_bytes = ty.row_bytes(cols)?;
     if !rows.is_multiple_of(PACK_ROWS)
@@ -96,7 +98,8 @@ pub fn repack(ty: GgmlType, rows: usize, cols: usize, src: &[u8]) -> Option<Vec<
     }
     let blocks_per_row = cols / QK_K;
     let block_bytes = ty.block_bytes();
-    let mut out = vec![0u8; rows / PACK_ROWS * blocks_per_row * packed_bytes];
+    // Huge pages: decode streams the packed weights once per token.
+    let mut out = HugePageBuffer::zeroed(rows / PACK_ROWS * blocks_per_row * packed_bytes).ok()?;
     // In parallel: repacking the default model's 1 GB is on every start's path.
     out.par_chunks_exact_mut(blocks_per_row * packed_bytes)
         .enumerate()
