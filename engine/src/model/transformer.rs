@@ -322,23 +322,21 @@ impl HeadBlocks<'_> {
         value: bool,
         buf: &'b mut Vec<f32>,
     ) -> (Range<usize>, KvRun<'b>) {
-        let from = blk * BLOCK_TOKENS;
-        let held = BLOCK_TOKENS.min(self.n_ctx - from);
-        let hd = self.kv.shape().head_dim;
+        let held = |blk: usize| BLOCK_TOKENS.min(self.n_ctx - blk * BLOCK_TOKENS);
         let block = |blk: usize, value: bool| {
-            let held = BLOCK_TOKENS.min(self.n_ctx - blk * BLOCK_TOKENS);
             let rows = self.kv.block_slice(blk, self.layer, value, self.kv_head);
-            rows.prefix(held * hd)
+            rows.prefix(held(blk) * self.kv.shape().head_dim)
         };
-        let next = if from + held < self.n_ctx {
+        let from = blk * BLOCK_TOKENS;
+        let next = if from + held(blk) < self.n_ctx {
             Some(block(blk + 1, value))
         } else if !value {
             Some(block(0, true))
         } else {
             None
         };
-        let stored = self.kv.block_slice(blk, self.layer, value, self.kv_head);
-        let rows = self.kernels.prepare(stored, held * hd, buf);
-        (from..from + held, KvRun { rows, next })
+        let stored = block(blk, value);
+        let rows = self.kernels.prepare(stored, stored.len(), buf);
+        (from..from + held(blk), KvRun { rows, next })
     }
 }
