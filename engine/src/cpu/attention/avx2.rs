@@ -1,7 +1,10 @@
 //! The AVX2 versions of the attention kernels (with FMA and F16C, which
 //! every AVX2 CPU has). Each is an `unsafe fn` whose only precondition is
-//! that the CPU has those features; every load and store goes through a
-//! bounds-checked slice. Scores and weighted sums are bit-identical to the
+//! that the CPU has those features. The score and weighted-sum kernels check
+//! their slices' lengths once per call and then read through raw pointers
+//! (per-load bounds checks and the register spills they caused bound their
+//! inner loops); the softmax loads through bounds-checked slices. Memory
+//! safety never depends on the caller. Scores and weighted sums are bit-identical to the
 //! scalar references: a multiply then an add (never fused), in the
 //! references' order. f16 keys and values are widened in registers as they
 //! are loaded, which is exact.
@@ -258,8 +261,15 @@ pub(super) fn scores<T: Lanes>(
     stride: usize,
 ) {
     let (heads, n) = (qs.len() / hd.max(1), keys.len() / hd.max(1));
-    assert!(hd > 0 && qs.len() == heads * hd && keys.len() == n * hd);
-    assert!(heads == 0 || n == 0 || (heads - 1) * stride + n <= out.len());
+    assert!(
+        hd > 0 && qs.len() == heads * hd && keys.len() == n * hd,
+        "queries and keys must be whole rows of the head size {hd}"
+    );
+    assert!(
+        heads == 0 || n == 0 || (heads - 1) * stride + n <= out.len(),
+        "{heads} rows of {n} scores at stride {stride} do not fit {} values",
+        out.len()
+    );
     assert!(heads <= 1 || stride >= n, "score rows overlap");
     // The first group of heads does the prefetching: it alone reads every
     // row of `keys`, in order.
@@ -299,8 +309,15 @@ pub(super) fn accumulate<T: Lanes>(
     next: Option<KvRows<'_>>,
 ) {
     let (heads, n) = (out.len() / hd.max(1), values.len() / hd.max(1));
-    assert!(hd > 0 && out.len() == heads * hd && values.len() == n * hd);
-    assert!(heads == 0 || n == 0 || (heads - 1) * stride + n <= weights.len());
+    assert!(
+        hd > 0 && out.len() == heads * hd && values.len() == n * hd,
+        "outputs and values must be whole rows of the head size {hd}"
+    );
+    assert!(
+        heads == 0 || n == 0 || (heads - 1) * stride + n <= weights.len(),
+        "{heads} rows of {n} weights at stride {stride} do not fit {} values",
+        weights.len()
+    );
     let mut next = Trickle::new(next, n * (hd / 8));
     let mut g = 0;
     while g < heads {
