@@ -4,10 +4,10 @@
 //! their slices' lengths once per call and then read through raw pointers
 //! (per-load bounds checks and the register spills they caused bound their
 //! inner loops); the softmax loads through bounds-checked slices. Memory
-//! safety never depends on the caller. Scores and weighted sums are bit-identical to the
-//! scalar references: a multiply then an add (never fused), in the
-//! references' order. f16 keys and values are widened in registers as they
-//! are loaded, which is exact.
+//! safety never depends on the caller. Scores and weighted sums are
+//! bit-identical to the scalar references: a multiply then an add (never
+//! fused), in the references' order. f16 keys and values are widened in
+//! registers as they are loaded, which is exact.
 
 use std::arch::x86_64::*;
 
