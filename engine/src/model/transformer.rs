@@ -336,7 +336,7 @@ impl HeadBlocks<'_> {
             None
         };
         let stored = block(blk, value);
-        let rows = self.kernels.prepare(stored, stored.len(), buf);
+        let rows = self.kernels.prepare(stored, buf);
         (from..from + held(blk), KvRun { rows, next })
     }
 }

@@ -224,6 +224,14 @@ unsafe fn accumulate_of<T: Lanes, const G: usize>(
     }
 }
 
+/// The groups of at most [`MAX_HEADS`] heads one call's `heads` split into,
+/// as (first head, heads in the group).
+fn head_groups(heads: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..heads)
+        .step_by(MAX_HEADS)
+        .map(move |g| (g, (heads - g).min(MAX_HEADS)))
+}
+
 /// Calls `$f::<T, G>` with `G` the const equal to `$heads` (1..=8).
 macro_rules! by_heads {
     ($heads:expr, $f:ident::<$t:ty>($($arg:expr),*)) => {
@@ -274,9 +282,7 @@ pub(super) fn scores<T: Lanes>(
     // The first group of heads does the prefetching: it alone reads every
     // row of `keys`, in order.
     let mut next = Trickle::new(next, n * (hd / 8));
-    let mut g = 0;
-    while g < heads {
-        let chunk = (heads - g).min(MAX_HEADS);
+    for (g, chunk) in head_groups(heads) {
         // SAFETY: the checks above bound every access; the features are
         // this function's own.
         unsafe {
@@ -287,7 +293,6 @@ pub(super) fn scores<T: Lanes>(
                 scores_of::<T>(q, hd, keys, scale, o, stride, &mut next)
             );
         }
-        g += chunk;
     }
 }
 
@@ -319,9 +324,7 @@ pub(super) fn accumulate<T: Lanes>(
         weights.len()
     );
     let mut next = Trickle::new(next, n * (hd / 8));
-    let mut g = 0;
-    while g < heads {
-        let chunk = (heads - g).min(MAX_HEADS);
+    for (g, chunk) in head_groups(heads) {
         // SAFETY: as in `scores`.
         unsafe {
             let (o, w) = (
@@ -334,7 +337,6 @@ pub(super) fn accumulate<T: Lanes>(
                 accumulate_of::<T>(o, hd, w, stride, values, &mut next)
             );
         }
-        g += chunk;
     }
 }
 

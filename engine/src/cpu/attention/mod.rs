@@ -1,6 +1,6 @@
-//! The inner loops of attention over the KV cache: query-key scores for one
-//! block of keys, a softmax over a row of scores, and the weighted sum of one
-//! block of values. At depth these dominate decode (a 2048-token context
+//! The inner loops of attention over the KV cache: the query-key scores of a
+//! KV head's query heads for one block of keys, a softmax over a row of
+//! scores, and those heads' weighted sums of one block of values. At depth these dominate decode (a 2048-token context
 //! costs the default model ~350 MFLOP and ~690k `exp` per token), so each has
 //! an AVX2+FMA version chosen once at run time, with the scalar one kept as
 //! the reference the tests hold it to. AVX-512 and NEON versions would be
@@ -61,19 +61,18 @@ impl AttentionKernels {
         }
     }
 
-    /// `rows` (the first `len` values) in the form these kernels read
-    /// fastest: the AVX2 kernels widen f16 as they load it, the scalar ones
-    /// read f32, widened here (exactly) into `buf` once per block rather
-    /// than once per query head. `buf` grows only when it is used.
-    pub fn prepare<'a>(self, rows: KvRows<'a>, len: usize, buf: &'a mut Vec<f32>) -> KvRows<'a> {
+    /// `rows` in the form these kernels read fastest: the AVX2 kernels
+    /// widen f16 as they load it, the scalar ones read f32, widened here
+    /// (exactly) into `buf` once per block rather than once per query head.
+    /// `buf` grows only when it is used.
+    pub fn prepare<'a>(self, rows: KvRows<'a>, buf: &'a mut Vec<f32>) -> KvRows<'a> {
         match (self, rows) {
             (AttentionKernels::Scalar, KvRows::F16(v)) => {
                 buf.clear();
-                buf.extend(v[..len].iter().map(|x| x.to_f32()));
+                buf.extend(v.iter().map(|x| x.to_f32()));
                 KvRows::F32(buf)
             }
-            (_, KvRows::F16(v)) => KvRows::F16(&v[..len]),
-            (_, KvRows::F32(v)) => KvRows::F32(&v[..len]),
+            _ => rows,
         }
     }
 
@@ -109,7 +108,7 @@ impl AttentionKernels {
             }
             (AttentionKernels::Scalar, rows @ KvRows::F16(_)) => {
                 let mut wide = Vec::new();
-                let keys = self.prepare(rows, rows.len(), &mut wide);
+                let keys = self.prepare(rows, &mut wide);
                 self.scores(qs, hd, keys.into(), scale, out, stride);
             }
             // SAFETY (both): `Avx2` is only built once AVX2, FMA and F16C
@@ -166,7 +165,7 @@ impl AttentionKernels {
             }
             (AttentionKernels::Scalar, rows @ KvRows::F16(_)) => {
                 let mut wide = Vec::new();
-                let values = self.prepare(rows, rows.len(), &mut wide);
+                let values = self.prepare(rows, &mut wide);
                 self.accumulate(out, hd, weights, stride, values.into());
             }
             // SAFETY (both): as in `scores`.
@@ -251,7 +250,7 @@ mod tests {
         }
         // Widening for the scalar kernels changes nothing either.
         let mut buf = Vec::new();
-        let prepared = AttentionKernels::Scalar.prepare(rows, hd * held, &mut buf);
+        let prepared = AttentionKernels::Scalar.prepare(rows, &mut buf);
         let mut again = vec![0.0; heads * stride];
         AttentionKernels::Scalar.scores(&qs, hd, prepared.into(), 0.125, &mut again, stride);
         let mut reference = vec![0.0; heads * stride];
