@@ -3,7 +3,8 @@
 //! mechanics are checked: events, usage, stop reasons, cancellation), and on
 //! the default model where it is present (a real tool call). The default
 //! model is found through `HEARTH_TEST_MODEL` or the standard cache path;
-//! without it those checks say so loudly and pass.
+//! that check is ignored unless asked for (`.ci/run` asks, once the model is
+//! fetched).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::ops::ControlFlow;
@@ -354,10 +355,9 @@ fn prompt_tokens_render_the_conversation_like_the_template() {
 }
 
 #[test]
+#[ignore = "needs the default model (1.1 GB): run with --ignored after `hearth model pull`, or set HEARTH_TEST_MODEL"]
 fn default_model_calls_read_file() {
-    let Some(path) = common::default_model("the default-model engine test") else {
-        return;
-    };
+    let path = common::default_model();
     let model = Arc::new(Model::load(&path).unwrap());
     let engine = Engine::new(
         model.clone(),
