@@ -1,12 +1,76 @@
 //! Helpers for the end-to-end tests that run the built `hearth` binary.
 //!
-//! The binary is built once per test process with the same cargo that runs
-//! the tests; the default model is fetched once per machine into the user's
-//! cache dir by `hearth model pull`, exactly as a user would get it.
+//! The tests under `tests/tests/` are integration tests of the `hearth` package
+//! (declared in `cli/Cargo.toml`), so cargo builds the binary before them and
+//! names it in `CARGO_BIN_EXE_hearth`, whatever the profile and target dir;
+//! [`hearth!`] hands that path to these helpers. The default model is fetched
+//! once per machine into the user's cache dir by `hearth model pull`, exactly as
+//! a user would get it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+
+/// The `hearth` binary cargo built for the calling test, as a [`Hearth`].
+///
+/// Only integration tests of the `hearth` package see `CARGO_BIN_EXE_hearth`,
+/// and only at compile time, so the lookup expands in the test itself.
+#[macro_export]
+macro_rules! hearth {
+    () => {
+        $crate::Hearth::at(::std::path::Path::new(env!("CARGO_BIN_EXE_hearth")))
+    };
+}
+
+/// The built `hearth` binary: what the tests run.
+#[derive(Clone, Copy, Debug)]
+pub struct Hearth {
+    bin: &'static Path,
+}
+
+impl Hearth {
+    /// The binary at `bin`; tests get it from [`hearth!`].
+    pub fn at(bin: &'static Path) -> Hearth {
+        Hearth { bin }
+    }
+
+    /// The binary's path.
+    pub fn path(self) -> &'static Path {
+        self.bin
+    }
+
+    /// A `hearth` command with a clean, predictable environment.
+    pub fn command(self) -> Command {
+        let mut cmd = Command::new(self.bin);
+        cmd.env_remove("RUST_LOG").env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Runs `hearth` with `args` and returns its output.
+    pub fn run(self, args: &[&str]) -> Output {
+        self.command()
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {} {args:?}: {e}", self.bin.display()))
+    }
+
+    /// The default model's local path, pulled on first use (once per machine:
+    /// later runs find it in the cache).
+    ///
+    /// Panics (failing the test) when the pull fails.
+    pub fn default_model(self) -> &'static Path {
+        static MODEL: OnceLock<PathBuf> = OnceLock::new();
+        MODEL.get_or_init(|| {
+            let out = self.run(&["model", "pull"]);
+            assert!(
+                out.status.success(),
+                "hearth model pull failed:\n{}",
+                stderr_of(&out)
+            );
+            PathBuf::from(stdout_of(&out).trim())
+        })
+    }
+}
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -16,65 +80,7 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".."))
 }
 
-/// The path of the `hearth` binary, building it on first use.
-///
-/// Panics (failing the test) when the build fails.
-pub fn hearth_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "hearth", "--bin", "hearth"])
-            .current_dir(workspace_root())
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run cargo to build hearth: {e}"));
-        assert!(status.success(), "building the hearth binary failed");
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| workspace_root().join("target"));
-        let bin = target
-            .join("debug")
-            .join(format!("hearth{}", std::env::consts::EXE_SUFFIX));
-        assert!(bin.is_file(), "{} was not built", bin.display());
-        bin
-    })
-}
-
-/// A `hearth` command with a clean, predictable environment.
-pub fn hearth() -> Command {
-    let mut cmd = Command::new(hearth_bin());
-    cmd.env_remove("RUST_LOG").env("NO_COLOR", "1");
-    cmd
-}
-
-/// Runs `hearth` with `args` and returns its output.
-pub fn run_hearth(args: &[&str]) -> Output {
-    hearth()
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run hearth {args:?}: {e}"))
-}
-
-/// The default model's local path, pulled on first use (once per machine:
-/// later runs find it in the cache).
-pub fn default_model() -> &'static Path {
-    static MODEL: OnceLock<PathBuf> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        let out = hearth()
-            .args(["model", "pull"])
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run hearth model pull: {e}"));
-        assert!(
-            out.status.success(),
-            "hearth model pull failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        PathBuf::from(path)
-    })
-}
-
-/// The text of a test fixture under `tests/fixtures/`.
+/// The path of a test fixture under `tests/fixtures/`.
 pub fn fixture(name: &str) -> PathBuf {
     workspace_root().join("tests").join("fixtures").join(name)
 }
@@ -87,4 +93,31 @@ pub fn stdout_of(out: &Output) -> String {
 /// stderr as UTF-8 text.
 pub fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::workspace_root;
+
+    /// This crate has `autotests = false`, so a file added to `tests/tests/` runs only
+    /// once `cli/Cargo.toml` declares it; forgetting that would leave it silently unrun.
+    #[test]
+    fn every_end_to_end_test_file_is_declared_in_the_hearth_package() {
+        let root = workspace_root();
+        let manifest = std::fs::read_to_string(root.join("cli/Cargo.toml")).unwrap();
+        let mut undeclared = Vec::new();
+        for entry in std::fs::read_dir(root.join("tests/tests")).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            let declared = format!("path = \"../tests/tests/{name}\"");
+            if name.ends_with(".rs") && !manifest.contains(&declared) {
+                undeclared.push(name);
+            }
+        }
+        assert!(
+            undeclared.is_empty(),
+            "tests/tests/ files with no [[test]] entry in cli/Cargo.toml (so never run): \
+             {undeclared:?}"
+        );
+    }
 }

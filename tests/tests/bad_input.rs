@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use hearth_engine::cpu::quant::GgmlType;
 use hearth_engine::model::gguf::{GgufWriter, MetaValue};
-use hearth_tests::{run_hearth, stderr_of, workspace_root};
+use hearth_tests::{hearth, stderr_of, workspace_root};
 
 fn tiny(arch: &str) -> PathBuf {
     workspace_root().join(format!("engine/tests/fixtures/tiny/{arch}.gguf"))
@@ -16,7 +16,7 @@ fn tiny(arch: &str) -> PathBuf {
 /// Runs hearth, expects exit code 2 and a single error line containing
 /// every one of `needles`.
 fn expect_usage_error(args: &[&str], needles: &[&str]) {
-    let out = run_hearth(args);
+    let out = hearth!().run(args);
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(2), "args {args:?}\nstderr: {err}");
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -153,9 +153,9 @@ fn an_unknown_model_name() {
 
 #[test]
 fn bad_flags_are_usage_errors() {
-    let out = run_hearth(&["generate", "--prompt", "x", "--top-p", "7"]);
+    let out = hearth!().run(&["generate", "--prompt", "x", "--top-p", "7"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("top-p"));
-    let out = run_hearth(&["generate"]);
+    let out = hearth!().run(&["generate"]);
     assert_eq!(out.status.code(), Some(2));
 }

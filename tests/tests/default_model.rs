@@ -11,7 +11,7 @@ use hearth_engine::kv::KvCache;
 use hearth_engine::model::load::Model;
 use hearth_engine::model::transformer::LogitsFor;
 use hearth_engine::sched::sampler::argmax;
-use hearth_tests::{default_model, fixture, run_hearth, stderr_of, stdout_of};
+use hearth_tests::{fixture, hearth, stderr_of, stdout_of};
 
 /// Where llama.cpp's two best logits are closer than this, the two engines'
 /// different rounding may pick either: the sequences may part there. Two
@@ -36,7 +36,7 @@ fn ids(v: &serde_json::Value) -> Vec<u32> {
 
 #[test]
 fn greedy_continuations_agree_with_llama_cpp() {
-    let model = Model::load(default_model()).unwrap();
+    let model = Model::load(hearth!().default_model()).unwrap();
     let t = model.transformer();
     let reference = json("llamacpp_greedy.json");
     let mut compared = 0;
@@ -92,9 +92,9 @@ fn greedy_continuations_agree_with_llama_cpp() {
 fn perplexity_is_within_one_percent_of_llama_cpp() {
     let reference = json("llamacpp_perplexity.json");
     let ctx = reference["ctx"].as_u64().unwrap().to_string();
-    let model = default_model().display().to_string();
+    let model = hearth!().default_model().display().to_string();
     let file = fixture("perplexity.txt").display().to_string();
-    let out = run_hearth(&[
+    let out = hearth!().run(&[
         "perplexity",
         "--model",
         &model,
@@ -117,7 +117,7 @@ fn perplexity_is_within_one_percent_of_llama_cpp() {
 
 #[test]
 fn chat_answers_on_the_default_model() {
-    let out = run_hearth(&[
+    let out = hearth!().run(&[
         "generate",
         "--chat",
         "What is 2 + 3? Reply with just the number.",

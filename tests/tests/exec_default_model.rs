@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use hearth_tests::{default_model, hearth, stderr_of, stdout_of};
+use hearth_tests::{hearth, stderr_of, stdout_of};
 use serde_json::Value;
 
 /// Names say nothing of what the functions do: only their bodies do.
@@ -17,10 +17,10 @@ const CALC_PY: &str =
 
 #[test]
 fn the_default_model_answers_a_question_that_needs_a_tool() {
-    let model = default_model();
+    let model = hearth!().default_model();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("calc.py"), CALC_PY).unwrap();
-    let out = hearth()
+    let out = hearth!().command()
         .args(["exec", "--json", "--ephemeral", "--max-turns", "4", "--max-tokens", "128"])
         .arg("--model")
         .arg(model)
@@ -48,7 +48,7 @@ fn the_default_model_answers_a_question_that_needs_a_tool() {
 /// A one-line fix the model must make with `edit_file`; the fixture's own test then passes.
 #[test]
 fn the_default_model_makes_a_one_line_edit_that_the_fixture_test_checks() {
-    let model = default_model();
+    let model = hearth!().default_model();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("shapes.py"),
@@ -60,7 +60,8 @@ fn the_default_model_makes_a_one_line_edit_that_the_fixture_test_checks() {
         "from shapes import area\n\nassert area(3, 4) == 12, area(3, 4)\nprint(\"ok\")\n",
     )
     .unwrap();
-    let out = hearth()
+    let out = hearth!()
+        .command()
         .args([
             "exec",
             "--json",

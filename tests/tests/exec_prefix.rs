@@ -12,7 +12,7 @@ use hearth_agent::{Approval, ScriptedBackend, ScriptedReply, Session, SessionCon
 use hearth_engine::api::ContentBlock;
 use hearth_engine::model::load::Model;
 use hearth_engine::sched::engine::{Engine, EngineOptions};
-use hearth_tests::default_model;
+use hearth_tests::hearth;
 use serde_json::json;
 
 struct Quiet;
@@ -69,7 +69,7 @@ fn consecutive_requests_are_token_prefixes_of_each_other() {
     let requests = backend.requests();
     assert_eq!(requests.len(), 4);
 
-    let model = Model::load(default_model()).unwrap();
+    let model = Model::load(hearth!().default_model()).unwrap();
     let options = EngineOptions::for_model(&model, "default");
     let engine = Engine::new(Arc::new(model), options);
     let tokens: Vec<Vec<u32>> = requests

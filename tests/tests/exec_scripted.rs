@@ -41,7 +41,7 @@ fn call(id: &str, name: &str, input: Value) -> Value {
 }
 
 fn exec(f: &Fixture, args: &[&str]) -> Output {
-    let mut cmd = hearth();
+    let mut cmd = hearth!().command();
     cmd.arg("exec")
         .arg("--backend-script")
         .arg(&f.script)

@@ -8,17 +8,18 @@
 
 use std::path::Path;
 
-use hearth_tests::{default_model, hearth, stderr_of, stdout_of};
+use hearth_tests::{hearth, stderr_of, stdout_of};
 use serde_json::Value;
 
 const QUESTION: &str = "What is 17 plus 25? Reply with the number only.";
 
 /// Runs exec with `--think think` and returns its JSON-lines events.
 fn exec(repo: &Path, cache: &Path, think: &str) -> Vec<Value> {
-    let out = hearth()
+    let out = hearth!()
+        .command()
         .args(["exec", "--json", "--ephemeral", "--max-tokens", "24"])
         .args(["--think", think, "--model"])
-        .arg(default_model())
+        .arg(hearth!().default_model())
         .arg("--cd")
         .arg(repo)
         .arg("--kv-cache-dir")

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use hearth_tests::{run_hearth, stderr_of, stdout_of, workspace_root};
+use hearth_tests::{hearth, stderr_of, stdout_of, workspace_root};
 
 fn tiny(arch: &str) -> String {
     workspace_root()
@@ -26,9 +26,9 @@ fn greedy_generation_is_deterministic_and_streams_to_stdout() {
         "-n",
         "12",
     ];
-    let a = run_hearth(&args);
+    let a = hearth!().run(&args);
     assert!(a.status.success(), "{}", stderr_of(&a));
-    let b = run_hearth(&args);
+    let b = hearth!().run(&args);
     assert_eq!(stdout_of(&a), stdout_of(&b));
     assert!(!stdout_of(&a).trim().is_empty());
     // Timings go to stderr, never into the result.
@@ -40,7 +40,7 @@ fn greedy_generation_is_deterministic_and_streams_to_stdout() {
 fn a_seed_reproduces_a_sampled_run() {
     let m = tiny("qwen2");
     let run = |seed: &str| {
-        let out = run_hearth(&[
+        let out = hearth!().run(&[
             "generate",
             "--model",
             &m,
@@ -70,7 +70,7 @@ fn a_seed_reproduces_a_sampled_run() {
 #[test]
 fn chat_goes_through_the_template() {
     let m = tiny("qwen3");
-    let out = run_hearth(&[
+    let out = hearth!().run(&[
         "generate",
         "--model",
         &m,
@@ -96,7 +96,7 @@ fn chat_goes_through_the_template() {
 #[test]
 fn model_info_describes_a_file() {
     let m = tiny("qwen2");
-    let out = run_hearth(&["model", "info", &m, "--json"]);
+    let out = hearth!().run(&["model", "info", &m, "--json"]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
     assert_eq!(v["architecture"], "qwen2");
@@ -109,7 +109,7 @@ fn model_info_describes_a_file() {
             "{ty} in {v}"
         );
     }
-    let text = run_hearth(&["model", "info", &m]);
+    let text = hearth!().run(&["model", "info", &m]);
     assert!(
         stdout_of(&text).contains("architecture:    qwen2"),
         "{}",

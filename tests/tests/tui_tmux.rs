@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hearth_tests::hearth_bin;
+use hearth_tests::hearth;
 use serde_json::json;
 
 /// How long a screen may take to show what the test waits for (a debug build on a busy
@@ -128,7 +128,7 @@ fn a_question_an_approved_edit_and_quit() {
         "env NO_COLOR=1 XDG_DATA_HOME={data} {bin} --backend-script {script} --cd {repo}; \
          echo \"hearth exited $?\"; sleep 60",
         data = quoted(&dir.path().join("data")),
-        bin = quoted(hearth_bin()),
+        bin = quoted(hearth!().path()),
         script = quoted(&script),
         repo = quoted(&repo),
     );
@@ -171,7 +171,8 @@ fn a_question_an_approved_edit_and_quit() {
 
 #[test]
 fn without_a_terminal_hearth_points_to_exec() {
-    let out = hearth_tests::hearth()
+    let out = hearth!()
+        .command()
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
