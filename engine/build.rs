@@ -5,7 +5,9 @@
 //! the host CPU's features as cfgs and those tests carry
 //! `#[cfg_attr(not(hearth_host_…), ignore = "this CPU lacks …")]`: reported as
 //! ignored, with the reason, instead of passing without running. The cfgs only
-//! steer test attributes; the kernels themselves still choose at run time.
+//! steer test attributes; the kernels themselves still choose at run time. A
+//! test binary carried to a CPU without the feature fails (its first assert)
+//! rather than passing.
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");

@@ -16,6 +16,7 @@ pub fn default_model() -> PathBuf {
     let candidates = [
         std::env::var_os("HEARTH_TEST_MODEL").map(PathBuf::from),
         std::env::var_os("XDG_CACHE_HOME")
+            .filter(|d| !d.is_empty())
             .map(|d| PathBuf::from(d).join("hearth/models").join(MODEL_FILE)),
         std::env::var_os("HOME").map(|d| {
             PathBuf::from(d)
