@@ -43,14 +43,9 @@ pub struct TuiArgs {
     pub max_tokens: u32,
     #[command(flatten)]
     pub session: SessionArgs,
-    #[command(flatten)]
-    pub cache: CacheArgs,
-    /// Testing aid: replay model replies from this JSON file instead of running a model.
-    #[arg(long, hide = true, value_name = "FILE")]
-    pub backend_script: Option<PathBuf>,
 }
 
-/// The session flags every agent front end takes (the TUI, `hearth exec`).
+/// The session and backend flags every agent front end takes (the TUI, `hearth exec`).
 #[derive(Debug, Args)]
 pub struct SessionArgs {
     /// Allow shell commands matching this prefix or glob without approval (repeatable).
@@ -79,6 +74,12 @@ pub struct SessionArgs {
     /// Do not save the session.
     #[arg(long)]
     pub ephemeral: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// Testing aid: replay model replies from this JSON file instead of running a model
+    /// (a JSON array of replies; see `hearth_agent::ScriptedReply`).
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub backend_script: Option<PathBuf>,
 }
 
 impl SessionArgs {
@@ -385,12 +386,6 @@ pub struct ExecArgs {
     pub output_last_message: Option<PathBuf>,
     #[command(flatten)]
     pub session: SessionArgs,
-    #[command(flatten)]
-    pub cache: CacheArgs,
-    /// Testing aid: replay model replies from this JSON file instead of running a model
-    /// (a JSON array of replies; see `hearth_agent::ScriptedReply`).
-    #[arg(long, hide = true, value_name = "FILE")]
-    pub backend_script: Option<PathBuf>,
 }
 
 #[cfg(test)]

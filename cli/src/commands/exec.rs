@@ -139,13 +139,19 @@ fn read_task(task: &str) -> Result<String, CliError> {
 }
 
 fn backend(env: &Environment, a: &ExecArgs) -> Result<Box<dyn Backend>, CliError> {
-    if let Some(script) = &a.backend_script {
+    if let Some(script) = &a.session.backend_script {
         let scripted = ScriptedBackend::from_file(script).map_err(CliError::usage)?;
         return Ok(Box::new(scripted));
     }
     let model = load_model(env, &a.model.model)?;
     let context = context_window(a.session.ctx, model.config().context_length);
-    let (engine, warning) = local_engine(&env.cache_dir, model, &a.model.model, context, &a.cache);
+    let (engine, warning) = local_engine(
+        &env.cache_dir,
+        model,
+        &a.model.model,
+        context,
+        &a.session.cache,
+    );
     if let Some(warning) = warning {
         eprintln!("hearth: warning: {warning}");
     }

@@ -37,7 +37,7 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
     let root = plan.root().to_path_buf();
 
     // Resolved here, while stderr is still the user's: a first run fetches the model.
-    let model = match &a.backend_script {
+    let model = match &a.session.backend_script {
         Some(script) => ModelSource::Script(script.clone()),
         None => ModelSource::File(resolve_model(env, &a.model.model)?),
     };
@@ -53,7 +53,7 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
         files: repository_files(&root),
     };
     let ctx = a.session.ctx;
-    let cache = a.cache.clone();
+    let cache = a.session.cache.clone();
     let cache_dir = env.cache_dir.clone();
     let opener = ModelOpener {
         hub: HubOptions {
@@ -62,7 +62,7 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
             ..env.hub_options()
         },
         ctx,
-        cache: a.cache.clone(),
+        cache: a.session.cache.clone(),
     };
     let startup: Startup = Box::new(move || {
         let backend = model.backend(ctx, &cache_dir, &cache)?;
