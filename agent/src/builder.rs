@@ -182,7 +182,7 @@ impl Resume {
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     /// The repository directory does not exist or cannot be read.
-    #[error("{}: not a directory that exists ({source})", .root.display())]
+    #[error("{}: expected a directory that exists", .root.display())]
     Root {
         /// The directory as given.
         root: PathBuf,
