@@ -3,9 +3,11 @@
 //! A front end (the TUI, `hearth exec`) submits [`protocol::Op`]s and receives
 //! [`protocol::Event`]s: directly through [`Session::handle`] with its own [`TurnIo`], or
 //! through the channels of [`spawn`]. The session talks to a model through a [`Backend`],
-//! and to the repository through `hearth_tools`.
+//! and to the repository through `hearth_tools`. Front ends set sessions up through one
+//! [`SessionBuilder`], which also sizes every request ([`RequestBudget`]).
 
 mod backend;
+mod builder;
 mod checkpoint;
 mod compaction;
 mod error;
@@ -23,6 +25,10 @@ mod store;
 mod turn;
 
 pub use backend::{Backend, BackendFactory};
+pub use builder::{
+    context_window, parse_thinking, BadThinking, RequestBudget, Resume, SessionBuilder,
+    SessionPlan, SetupError, DEFAULT_MAX_CONTEXT, THINKING_DELIMITER_TOKENS,
+};
 pub use checkpoint::{Checkpoint, Checkpoints, UndoError};
 pub use error::AgentError;
 pub use local::LocalBackend;

@@ -8,10 +8,10 @@
 
 use std::path::Path;
 
-use hearth_engine::api::{
-    Message, Request, SystemPrompt, TextBlock, ThinkingConfig, ToolDefinition,
-};
+use hearth_engine::api::{Message, Request, SystemPrompt, TextBlock, ToolDefinition};
 use hearth_tools::ToolRegistry;
+
+use crate::builder::RequestBudget;
 
 /// The system text: lean, because a small local model prefills it on every cold start.
 pub const DEFAULT_SYSTEM_TEXT: &str = "You are hearth, a coding assistant working inside a \
@@ -34,19 +34,17 @@ pub struct PromptPrefix {
     pub tools: Vec<ToolDefinition>,
 }
 
-/// How requests are sampled.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// How requests are sized and sampled.
+#[derive(Clone, Debug, PartialEq)]
 pub struct RequestSettings {
     /// The model id to ask for (`None`: the backend's).
     pub model: Option<String>,
-    /// The most tokens per reply.
-    pub max_tokens: u32,
+    /// The answer and thinking budgets, hence `max_tokens` and the thinking setting.
+    pub budget: RequestBudget,
     /// Sampling temperature (`None`: the backend's default).
     pub temperature: Option<f32>,
     /// Sampling seed.
     pub seed: Option<u64>,
-    /// Extended thinking (`None`: the model's default, no thinking).
-    pub thinking: Option<ThinkingConfig>,
 }
 
 fn block(text: String) -> TextBlock {
@@ -113,10 +111,10 @@ impl PromptPrefix {
             system: self.system.clone(),
             messages: history.to_vec(),
             tools: self.tools.clone(),
-            max_tokens: settings.max_tokens,
+            max_tokens: settings.budget.max_tokens(),
             temperature: settings.temperature,
             seed: settings.seed,
-            thinking: settings.thinking.clone(),
+            thinking: settings.budget.thinking(),
             stream: true,
             ..Request::default()
         }

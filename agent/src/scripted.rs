@@ -94,7 +94,9 @@ impl ScriptedBackend {
         Ok(ScriptedBackend::new(replies))
     }
 
-    /// Reports this context window, so tests can make compaction happen.
+    /// Reports this context window, so tests can make compaction happen, and refuses, as
+    /// the engine does, a request whose prompt (counted as its usage is) and `max_tokens`
+    /// together exceed it.
     pub fn with_context_tokens(mut self, tokens: u32) -> ScriptedBackend {
         self.context_tokens = Some(tokens);
         self
@@ -201,6 +203,16 @@ impl Backend for ScriptedBackend {
         if let Ok(mut requests) = self.requests.lock() {
             requests.push(request.clone());
         }
+        let prompt = json_tokens(request);
+        if let Some(window) = self.context_tokens {
+            if prompt.saturating_add(request.max_tokens) > window {
+                return Err(ApiError::invalid_request(format!(
+                    "the prompt is {prompt} tokens and max_tokens is {}: together more than \
+                     the context window of {window} tokens",
+                    request.max_tokens
+                )));
+            }
+        }
         let reply = self
             .replies
             .lock()
@@ -230,7 +242,7 @@ impl Backend for ScriptedBackend {
             StopReason::EndTurn
         });
         let usage = usage.unwrap_or(Usage {
-            input_tokens: json_tokens(request),
+            input_tokens: prompt,
             output_tokens: json_tokens(&content),
             ..Usage::default()
         });

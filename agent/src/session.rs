@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hearth_engine::api::{Message, ThinkingConfig, Usage};
+use hearth_engine::api::{Message, Usage};
 use hearth_tools::{repo_map, ShellPolicy, ToolContext, ToolRegistry};
 
 use crate::backend::Backend;
+use crate::builder::RequestBudget;
 use crate::checkpoint::{Checkpoint, Checkpoints};
 use crate::compaction::{plan_cut, rebuild, summary_request};
 use crate::error::AgentError;
@@ -20,6 +21,13 @@ use crate::protocol::{
 use crate::store::{
     new_session_id, Record, Replay, SessionHeader, SessionStore, SESSION_FORMAT_VERSION,
 };
+
+/// The most tokens of a compaction summary: enough for goals, decisions and open work.
+const SUMMARY_TOKENS: u32 = 512;
+
+/// The window assumed for `/compact` when neither the configuration nor the backend knows
+/// it: a small one, so a manual compaction keeps little.
+const DEFAULT_WINDOW: u32 = 8_192;
 
 /// How a front end answers a request for approval.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,14 +61,12 @@ pub struct SessionConfig {
     pub system_text: String,
     /// The repository map's budget in characters (0: no map).
     pub repo_map_chars: usize,
-    /// Sampling settings of every request.
+    /// The budget and sampling settings of every request.
     pub request: RequestSettings,
     /// The most model requests one turn may make.
     pub max_requests_per_turn: u32,
     /// The context window, overriding the backend's.
     pub context_tokens: Option<u32>,
-    /// Compact when the prompt is estimated above this fraction of the context window.
-    pub compact_ratio: f32,
     /// The environment shell commands start from (secrets are scrubbed from it).
     pub shell_env: Vec<(String, String)>,
 }
@@ -75,12 +81,13 @@ impl SessionConfig {
             system_text: crate::prompt::DEFAULT_SYSTEM_TEXT.to_string(),
             repo_map_chars: 2_000,
             request: RequestSettings {
-                max_tokens: 1_024,
-                ..RequestSettings::default()
+                model: None,
+                budget: RequestBudget::new(1_024),
+                temperature: None,
+                seed: None,
             },
             max_requests_per_turn: 20,
             context_tokens: None,
-            compact_ratio: 0.75,
             shell_env: Vec::new(),
         }
     }
@@ -245,10 +252,12 @@ impl Session {
 
     /// The thinking budget of the next requests; `None` when thinking is off.
     pub fn thinking_budget(&self) -> Option<u32> {
-        match ThinkingConfig::budget(self.config.request.thinking.as_ref()) {
-            0 => None,
-            n => Some(n),
-        }
+        self.config.request.budget.thinking_tokens()
+    }
+
+    /// The token budget of the next requests.
+    pub fn budget(&self) -> RequestBudget {
+        self.config.request.budget
     }
 
     /// Lets [`Op::SetModel`] open other models through `factory`.
@@ -279,13 +288,11 @@ impl Session {
         }
     }
 
-    /// Sets the thinking budget of the next requests (`None` or 0: off). The prompt prefix
-    /// does not change, so the prefix cache still serves the history.
+    /// Sets the thinking budget of the next requests (`None` or 0: off); their
+    /// `max_tokens` grows by it, so the answer keeps its share ([`RequestBudget`]). The prompt
+    /// prefix does not change, so the prefix cache still serves the history.
     pub fn set_thinking(&mut self, budget_tokens: Option<u32>) {
-        self.config.request.thinking = match budget_tokens {
-            Some(n) if n > 0 => Some(ThinkingConfig::enabled(n)),
-            _ => None,
-        };
+        self.config.request.budget.set_thinking(budget_tokens);
     }
 
     /// The file changes tools made, oldest first.
@@ -364,18 +371,30 @@ impl Session {
 
     /// The estimated size of the next request's prompt.
     pub(crate) fn estimated_prompt_tokens(&self) -> u32 {
+        let (measured, estimated) = self.prompt_tokens();
+        measured.saturating_add(estimated)
+    }
+
+    /// The next request's prompt size in two parts: what the backend measured for an
+    /// earlier request, and an estimate of the rest.
+    fn prompt_tokens(&self) -> (u32, u32) {
         match self.measured {
             Some((covered, tokens)) if covered <= self.history.len() => {
-                tokens.saturating_add(estimate_tokens(&self.history[covered..]))
+                (tokens, estimate_tokens(&self.history[covered..]))
             }
-            _ => {
-                let prefix_chars = self.prefix.system.joined().len()
-                    + serde_json::to_string(&self.prefix.tools).map_or(0, |s| s.len());
-                u32::try_from(prefix_chars / 4)
-                    .unwrap_or(u32::MAX)
-                    .saturating_add(estimate_tokens(&self.history))
-            }
+            _ => (
+                0,
+                self.prefix_tokens()
+                    .saturating_add(estimate_tokens(&self.history)),
+            ),
         }
+    }
+
+    /// An estimate of the prompt prefix's size, a token per four bytes as for messages.
+    fn prefix_tokens(&self) -> u32 {
+        let prefix_chars = self.prefix.system.joined().len()
+            + serde_json::to_string(&self.prefix.tools).map_or(0, |s| s.len());
+        u32::try_from(prefix_chars / 4).unwrap_or(u32::MAX)
     }
 
     /// The context window, when known.
@@ -385,13 +404,19 @@ impl Session {
             .or_else(|| self.backend.context_tokens())
     }
 
-    /// Compacts when the next prompt nears the context window.
+    /// Compacts when the next prompt might not leave the request's `max_tokens` free in
+    /// the context window ([`RequestBudget::needs_compaction`]).
     pub(crate) fn compact_if_needed(&mut self, io: &mut dyn TurnIo) -> Result<(), AgentError> {
         let Some(window) = self.context_window() else {
             return Ok(());
         };
-        let limit = (window as f32 * self.config.compact_ratio) as u32;
-        if self.estimated_prompt_tokens() > limit {
+        let (measured, estimated) = self.prompt_tokens();
+        if self
+            .config
+            .request
+            .budget
+            .needs_compaction(window, measured, estimated)
+        {
             self.compact(io)?;
         }
         Ok(())
@@ -399,14 +424,30 @@ impl Session {
 
     /// Replaces older history by a summary the model writes.
     pub fn compact(&mut self, io: &mut dyn TurnIo) -> Result<(), AgentError> {
-        let keep = self.context_window().unwrap_or(8_192) / 4;
-        let Some(cut) = plan_cut(&self.history, keep) else {
+        let summary_tokens = self
+            .config
+            .request
+            .budget
+            .answer_tokens()
+            .min(SUMMARY_TOKENS);
+        let window = self.context_window().unwrap_or(DEFAULT_WINDOW);
+        // The history's share of the prompt room; the kept tail takes at most half of what
+        // the summary leaves, so that the next requests have room to grow before the next
+        // compaction.
+        let history_room = self
+            .config
+            .request
+            .budget
+            .prompt_room(window)
+            .saturating_sub(self.prefix_tokens())
+            .saturating_sub(summary_tokens);
+        let Some(cut) = plan_cut(&self.history, history_room / 2) else {
             return Ok(());
         };
         let tokens_before = self.estimated_prompt_tokens();
         let request = summary_request(
             &self.history[..cut],
-            self.config.request.max_tokens.min(512),
+            summary_tokens,
             self.config.request.temperature,
         );
         let response = self

@@ -298,30 +298,10 @@ fn read_header(path: &Path) -> Option<SessionHeader> {
 /// ids sort by time and two sessions started in one second differ.
 pub fn new_session_id(now: SystemTime) -> String {
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let rest = secs % 86_400;
+    // A clock outside jiff's range (years -9999 to 9999) is broken; the epoch still sorts.
+    let time = jiff::Timestamp::try_from(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let tag = (since.subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xff_ffff;
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}-{tag:06x}",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
-    )
-}
-
-/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    format!("{}-{tag:06x}", time.strftime("%Y%m%dT%H%M%S"))
 }
 
 #[cfg(test)]
@@ -338,8 +318,9 @@ mod tests {
             "{}",
             new_session_id(t)
         );
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        let leap_day = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29 00:00:00
+        assert!(new_session_id(leap_day).starts_with("20000229T000000-"));
+        assert!(new_session_id(UNIX_EPOCH).starts_with("19700101T000000-"));
     }
 
     #[test]

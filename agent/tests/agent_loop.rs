@@ -381,14 +381,15 @@ fn a_prompt_near_the_context_window_is_compacted_by_a_summary_request() {
     let mut config = SessionConfig::new(&root);
     config.repo_map_chars = 0;
     // The prefix's size as the scripted backend counts it, so the window can be set to fit
-    // the first two turns (each about 1,000 tokens) but not the third.
+    // the first two turns (each about 1,000 tokens) and the default max_tokens (1,024),
+    // but not the third.
     let probe = Arc::new(ScriptedBackend::new(vec![answer("probe")]));
     let mut probe_session = Session::start(config.clone(), Box::new(Arc::clone(&probe))).unwrap();
     probe_session
         .run_turn("first", &mut Recorder::default())
         .unwrap();
     let prefix_tokens = probe_session.usage().input_tokens;
-    let window = ((prefix_tokens + 1_500) as f32 / 0.75) as u32;
+    let window = prefix_tokens + 1_500 + 1_024;
 
     let long = "x".repeat(4_000);
     let backend = Arc::new(

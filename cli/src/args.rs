@@ -2,7 +2,12 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
+use hearth_agent::{BadThinking, Mode, Resume, SessionBuilder};
+
+use crate::config::Environment;
+use crate::error::CliError;
 
 /// hearth: a terminal-first coding assistant with its own inference engine.
 ///
@@ -30,21 +35,30 @@ pub struct Cli {
 pub struct TuiArgs {
     #[command(flatten)]
     pub model: ModelChoice,
-    /// What tools may do without asking: read-only, ask, auto-edit or full-auto.
-    #[arg(long, default_value = "ask", value_name = "MODE")]
-    pub mode: String,
+    /// What tools may do without asking.
+    #[arg(long, default_value = "ask", value_name = "MODE", value_parser = mode_parser())]
+    pub mode: Mode,
+    /// The most tokens of a model reply's answer, after any thinking.
+    #[arg(long, default_value_t = 2048, value_name = "N")]
+    pub max_tokens: u32,
+    #[command(flatten)]
+    pub session: SessionArgs,
+}
+
+/// The session and backend flags every agent front end takes (the TUI, `hearth exec`).
+#[derive(Debug, Args)]
+pub struct SessionArgs {
     /// Allow shell commands matching this prefix or glob without approval (repeatable).
     #[arg(long, value_name = "RULE")]
     pub allow: Vec<String>,
     /// Never run shell commands matching this prefix or glob, in any mode (repeatable).
     #[arg(long, value_name = "RULE")]
     pub deny: Vec<String>,
-    /// Thinking budget in tokens for models that think (default: off).
-    #[arg(long, value_name = "N")]
-    pub think: Option<u32>,
-    /// The most tokens per model reply.
-    #[arg(long, default_value_t = 2048, value_name = "N")]
-    pub max_tokens: u32,
+    /// Let the model think for up to N tokens before it answers, on top of --max-tokens
+    /// (`off` or 0: no thinking). exec shows thinking on stderr, dimmed (with --json:
+    /// `thinking.delta` events).
+    #[arg(long, default_value = "off", value_name = "N|off", value_parser = parse_think)]
+    pub think: u32,
     /// Context window in tokens (default: the model's, at most 16384).
     #[arg(long, value_name = "N")]
     pub ctx: Option<usize>,
@@ -62,9 +76,45 @@ pub struct TuiArgs {
     pub ephemeral: bool,
     #[command(flatten)]
     pub cache: CacheArgs,
-    /// Testing aid: replay model replies from this JSON file instead of running a model.
+    /// Testing aid: replay model replies from this JSON file instead of running a model
+    /// (a JSON array of replies; see `hearth_agent::ScriptedReply`).
     #[arg(long, hide = true, value_name = "FILE")]
     pub backend_script: Option<PathBuf>,
+}
+
+impl SessionArgs {
+    /// The session these flags ask for, in `mode` with `max_tokens` for each answer; the
+    /// front end adds its own settings.
+    pub fn builder(
+        &self,
+        env: &Environment,
+        mode: Mode,
+        max_tokens: u32,
+    ) -> Result<SessionBuilder, CliError> {
+        let cwd = std::env::current_dir().map_err(CliError::failure)?;
+        let root = self
+            .cd
+            .as_ref()
+            .map_or_else(|| cwd.clone(), |d| cwd.join(d));
+        let mut builder = SessionBuilder::new(root, &env.sessions_dir, mode, max_tokens);
+        builder.allow.clone_from(&self.allow);
+        builder.deny.clone_from(&self.deny);
+        builder.budget = builder.budget.with_thinking(Some(self.think));
+        builder.save = !self.ephemeral;
+        builder.resume = Resume::from_flags(self.resume.clone(), self.last);
+        builder.shell_env = Environment::shell_environment();
+        Ok(builder)
+    }
+}
+
+/// `--mode`: one of the permission modes, by name.
+fn mode_parser() -> impl TypedValueParser<Value = Mode> {
+    PossibleValuesParser::new(Mode::ALL.map(Mode::name)).try_map(|name| name.parse::<Mode>())
+}
+
+/// `--think`: a budget in tokens, or `off` (0).
+fn parse_think(text: &str) -> Result<u32, BadThinking> {
+    Ok(hearth_agent::parse_thinking(text)?.unwrap_or(0))
 }
 
 /// The subcommands.
@@ -311,26 +361,16 @@ pub struct ExecArgs {
     /// Write JSON-lines events to stdout (schema: docs/exec-json.md) instead of the answer.
     #[arg(long)]
     pub json: bool,
-    /// What tools may do: read-only, ask, auto-edit or full-auto. exec never asks: a call
-    /// that would need approval is refused and the model is told so.
-    #[arg(long, default_value = "auto-edit", value_name = "MODE")]
-    pub mode: String,
-    /// Allow shell commands matching this prefix or glob without approval (repeatable).
-    #[arg(long, value_name = "RULE")]
-    pub allow: Vec<String>,
-    /// Never run shell commands matching this prefix or glob, in any mode (repeatable).
-    #[arg(long, value_name = "RULE")]
-    pub deny: Vec<String>,
+    /// What tools may do. exec never asks: a call that would need approval is refused and
+    /// the model is told so.
+    #[arg(long, default_value = "auto-edit", value_name = "MODE", value_parser = mode_parser())]
+    pub mode: Mode,
     /// The most model requests the task may take (exit code 3 when reached).
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub max_turns: u32,
-    /// The most tokens per model reply (the answer after any thinking).
+    /// The most tokens of a model reply's answer, after any thinking.
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub max_tokens: u32,
-    /// Let the model think for up to N tokens before it answers (`off`: no thinking).
-    /// Thinking goes to stderr, dimmed (with --json: `thinking.delta` events).
-    #[arg(long, default_value = "off", value_name = "N|off")]
-    pub think: String,
     /// Budget forcing: when the model ends its thinking before N tokens, "Wait" is
     /// inserted and it thinks on (up to the --think budget).
     #[arg(long, value_name = "N", requires = "think")]
@@ -341,35 +381,50 @@ pub struct ExecArgs {
     /// Sampling seed.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// Context window in tokens (default: the model's, at most 16384).
-    #[arg(long, value_name = "N")]
-    pub ctx: Option<usize>,
-    /// Run in this repository (default: the current directory).
-    #[arg(long = "cd", short = 'C', value_name = "DIR")]
-    pub cd: Option<PathBuf>,
     /// Also write the final answer to this file.
     #[arg(long, value_name = "FILE")]
     pub output_last_message: Option<PathBuf>,
-    /// Continue the session with this id.
-    #[arg(long, value_name = "ID", conflicts_with = "last")]
-    pub resume: Option<String>,
-    /// Continue the latest session of this repository.
-    #[arg(long)]
-    pub last: bool,
-    /// Do not save the session.
-    #[arg(long)]
-    pub ephemeral: bool,
     #[command(flatten)]
-    pub cache: CacheArgs,
-    /// Testing aid: replay model replies from this JSON file instead of running a model
-    /// (a JSON array of replies; see `hearth_agent::ScriptedReply`).
-    #[arg(long, hide = true, value_name = "FILE")]
-    pub backend_script: Option<PathBuf>,
+    pub session: SessionArgs,
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    #![allow(clippy::unwrap_used)]
+    use super::{parse_size, Cli, Command};
+    use clap::Parser as _;
+
+    #[test]
+    fn mode_and_think_are_parsed_by_clap() {
+        let cli = Cli::try_parse_from(["hearth", "--mode", "full-auto", "--think", "off"]).unwrap();
+        assert_eq!(cli.tui.mode, hearth_agent::Mode::FullAuto);
+        assert_eq!(cli.tui.session.think, 0);
+        let cli = Cli::try_parse_from(["hearth", "exec", "--think", "512", "task"]).unwrap();
+        let Some(Command::Exec(exec)) = cli.command else {
+            panic!("not parsed as exec");
+        };
+        assert_eq!(exec.mode, hearth_agent::Mode::AutoEdit);
+        assert_eq!(exec.session.think, 512);
+        for (args, flag, expected) in [
+            (
+                ["hearth", "exec", "--mode", "yolo", "task"],
+                "--mode",
+                "auto-edit",
+            ),
+            (
+                ["hearth", "exec", "--think", "lots", "task"],
+                "--think",
+                "off",
+            ),
+        ] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "a usage error");
+            let text = err.to_string();
+            assert!(text.contains(flag) && text.contains(expected), "{text}");
+        }
+        let err = Cli::try_parse_from(["hearth", "--mode", "yolo"]).unwrap_err();
+        assert!(err.to_string().contains("read-only"), "{err}");
+    }
 
     #[test]
     fn sizes_parse_with_binary_units() {

@@ -564,18 +564,15 @@ impl App {
         }
     }
 
+    /// `/think N|off`: parsed as `--think` is; the session sizes its requests from it
+    /// with the same budget code (`hearth_agent::RequestBudget`).
     fn think(&mut self, arg: &str) {
-        let budget = match arg {
-            "off" | "0" => None,
-            n => match n.parse::<u32>() {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    self.entries.push(Entry::Error(format!(
-                        "/think {arg}: expected a number of tokens or `off`"
-                    )));
-                    return;
-                }
-            },
+        let budget = match hearth_agent::parse_thinking(arg) {
+            Ok(budget) => budget,
+            Err(e) => {
+                self.entries.push(Entry::Error(format!("/think: {e}")));
+                return;
+            }
         };
         self.settings.thinking_budget = budget;
         self.outbox.push(Op::SetThinking {

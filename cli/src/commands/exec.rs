@@ -10,10 +10,10 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context as _};
 use hearth_agent::protocol::{Event, ToolCall, TurnStop, UsageReport, PROTOCOL_VERSION};
 use hearth_agent::{
-    Approval, Backend, CommandRule, LocalBackend, Mode, Permissions, Replay, RequestSettings,
-    ScriptedBackend, Session, SessionConfig, StoreError, TurnIo,
+    context_window, Approval, Backend, LocalBackend, Mode, ScriptedBackend, SessionBuilder,
+    SetupError, TurnIo,
 };
-use hearth_engine::api::{ThinkingConfig, Usage};
+use hearth_engine::api::Usage;
 use serde_json::{json, Value};
 
 use crate::args::ExecArgs;
@@ -24,83 +24,15 @@ use crate::error::CliError;
 /// The exit code when the task reached `--max-turns`.
 const EXIT_TURN_LIMIT: u8 = 3;
 
-/// Room for the tokens that close a thinking segment (`</think>` and a paragraph break in
-/// the prompted mode): they are neither thinking nor answer.
-const THINKING_DELIMITER_TOKENS: u32 = 8;
-
-/// The largest context window exec asks the engine for by default: the KV cache of a
-/// 32k window costs memory a CPU-only CI runner may not have.
-const DEFAULT_MAX_CONTEXT: usize = 16_384;
-
 /// Runs `hearth exec`.
 pub fn run(env: &Environment, a: ExecArgs) -> Result<(), CliError> {
     let task = read_task(&a.task)?;
-    let mode: Mode = a.mode.parse().map_err(CliError::usage)?;
-    let mut permissions = Permissions::new(mode);
-    for rule in &a.allow {
-        permissions
-            .allow
-            .push(CommandRule::new(rule).map_err(CliError::usage)?);
-    }
-    for rule in &a.deny {
-        permissions
-            .deny
-            .push(CommandRule::new(rule).map_err(CliError::usage)?);
-    }
-    let root = match &a.cd {
-        Some(dir) => dir.clone(),
-        None => std::env::current_dir().map_err(CliError::failure)?,
-    };
-    let root = root
-        .canonicalize()
-        .with_context(|| format!("--cd {}: not a directory that exists", root.display()))
-        .map_err(CliError::usage)?;
-    if !(0.0..=2.0).contains(&a.temperature) {
-        return Err(CliError::usage(anyhow!(
-            "--temperature {}: expected a value from 0 to 2",
-            a.temperature
-        )));
-    }
-
-    let think = parse_think(&a.think)?;
+    let plan = session_builder(env, &a)?.build().map_err(setup_error)?;
+    let root = plan.root().to_path_buf();
     let backend = backend(env, &a)?;
-    let mut config = SessionConfig::new(&root);
-    config.sessions_dir = (!a.ephemeral).then(|| env.sessions_dir.clone());
-    config.permissions = permissions;
-    config.request = RequestSettings {
-        model: None,
-        // The request's limit covers thinking too; --max-tokens bounds the answer after it.
-        max_tokens: a
-            .max_tokens
-            .saturating_add(think.map_or(0, |n| n.saturating_add(THINKING_DELIMITER_TOKENS))),
-        temperature: Some(a.temperature),
-        seed: a.seed,
-        thinking: think.map(|budget_tokens| ThinkingConfig::Enabled {
-            budget_tokens,
-            min_tokens: a.think_min.filter(|&n| n > 0),
-        }),
-    };
-    config.max_requests_per_turn = a.max_turns.max(1);
-    config.shell_env = Environment::shell_environment();
-
-    let resume_from = if let Some(id) = &a.resume {
-        Some(Replay::find(&env.sessions_dir, id).map_err(CliError::usage)?)
-    } else if a.last {
-        Some(
-            Replay::find_last(&env.sessions_dir, &root).map_err(|e| match e {
-                StoreError::NotFound { .. } => CliError::usage(e),
-                other => CliError::failure(other),
-            })?,
-        )
-    } else {
-        None
-    };
     let model_id = backend.model_id();
-    let mut session = match resume_from {
-        Some(path) => Session::resume(config, backend, &path),
-        None => Session::start(config, backend),
-    }
-    .map_err(CliError::failure)?;
+    let mut session = plan.open(backend).map_err(CliError::failure)?;
+    let mode = a.mode;
 
     let mut io = ExecIo {
         json: a.json,
@@ -168,15 +100,22 @@ pub fn run(env: &Environment, a: ExecArgs) -> Result<(), CliError> {
     }
 }
 
-/// `--think`: a budget in tokens, or `off` (also 0).
-fn parse_think(value: &str) -> Result<Option<u32>, CliError> {
-    match value.trim() {
-        "off" | "0" => Ok(None),
-        n => n.parse::<u32>().map(Some).map_err(|_| {
-            CliError::usage(anyhow!(
-                "--think {value}: expected a number of tokens (e.g. 256) or `off`"
-            ))
-        }),
+/// exec's flags as a session setup.
+pub(crate) fn session_builder(env: &Environment, a: &ExecArgs) -> Result<SessionBuilder, CliError> {
+    let mut builder = a.session.builder(env, a.mode, a.max_tokens)?;
+    builder.budget = builder.budget.with_thinking_min(a.think_min);
+    builder.temperature = Some(a.temperature);
+    builder.seed = a.seed;
+    builder.max_requests_per_turn = a.max_turns;
+    Ok(builder)
+}
+
+/// A setup error as the user sees it: their input's fault (exit 2) or the machine's.
+pub(crate) fn setup_error(error: SetupError) -> CliError {
+    if error.is_usage() {
+        CliError::usage(error)
+    } else {
+        CliError::failure(error)
     }
 }
 
@@ -200,15 +139,19 @@ fn read_task(task: &str) -> Result<String, CliError> {
 }
 
 fn backend(env: &Environment, a: &ExecArgs) -> Result<Box<dyn Backend>, CliError> {
-    if let Some(script) = &a.backend_script {
+    if let Some(script) = &a.session.backend_script {
         let scripted = ScriptedBackend::from_file(script).map_err(CliError::usage)?;
         return Ok(Box::new(scripted));
     }
     let model = load_model(env, &a.model.model)?;
-    let context = a
-        .ctx
-        .unwrap_or_else(|| model.config().context_length.min(DEFAULT_MAX_CONTEXT));
-    let (engine, warning) = local_engine(&env.cache_dir, model, &a.model.model, context, &a.cache);
+    let context = context_window(a.session.ctx, model.config().context_length);
+    let (engine, warning) = local_engine(
+        &env.cache_dir,
+        model,
+        &a.model.model,
+        context,
+        &a.session.cache,
+    );
     if let Some(warning) = warning {
         eprintln!("hearth: warning: {warning}");
     }

@@ -10,22 +10,17 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context as _};
 use hearth_agent::{
-    Backend, BackendFactory, CommandRule, LocalBackend, Mode, Permissions, Replay, RequestSettings,
-    ScriptedBackend, Session, SessionConfig,
+    context_window, Backend, BackendFactory, LocalBackend, ScriptedBackend, SessionBuilder,
 };
-use hearth_engine::api::ThinkingConfig;
 use hearth_engine::hub::{self, HubOptions};
 use hearth_engine::model::load::Model;
 use hearth_tui::{App, Loaded, Settings, Startup};
 
 use crate::args::{CacheArgs, TuiArgs};
+use crate::commands::exec::setup_error;
 use crate::commands::{local_engine, resolve_model};
 use crate::config::Environment;
 use crate::error::CliError;
-
-/// The largest context window asked of the engine by default (as in exec: the KV cache of
-/// a 32k window costs memory a laptop may not have).
-const DEFAULT_MAX_CONTEXT: usize = 16_384;
 
 /// The most files offered to `@path` completion: enough for any repository a person
 /// browses by name, bounded so a huge tree does not delay the start.
@@ -38,49 +33,11 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
             "the interactive TUI needs a terminal; use `hearth exec TASK` in scripts and CI"
         )));
     }
-    let mode: Mode = a.mode.parse().map_err(CliError::usage)?;
-    let mut permissions = Permissions::new(mode);
-    for rule in &a.allow {
-        permissions
-            .allow
-            .push(CommandRule::new(rule).map_err(CliError::usage)?);
-    }
-    for rule in &a.deny {
-        permissions
-            .deny
-            .push(CommandRule::new(rule).map_err(CliError::usage)?);
-    }
-    let root = match &a.cd {
-        Some(dir) => dir.clone(),
-        None => std::env::current_dir().map_err(CliError::failure)?,
-    };
-    let root = root
-        .canonicalize()
-        .with_context(|| format!("--cd {}: not a directory that exists", root.display()))
-        .map_err(CliError::usage)?;
-
-    let mut config = SessionConfig::new(&root);
-    config.sessions_dir = (!a.ephemeral).then(|| env.sessions_dir.clone());
-    config.permissions = permissions;
-    config.request = RequestSettings {
-        model: None,
-        max_tokens: a.max_tokens,
-        temperature: None,
-        seed: None,
-        thinking: a.think.filter(|&n| n > 0).map(ThinkingConfig::enabled),
-    };
-    config.shell_env = Environment::shell_environment();
-
-    let resume_from = if let Some(id) = &a.resume {
-        Some(Replay::find(&env.sessions_dir, id).map_err(CliError::usage)?)
-    } else if a.last {
-        Some(Replay::find_last(&env.sessions_dir, &root).map_err(CliError::usage)?)
-    } else {
-        None
-    };
+    let plan = session_builder(env, &a)?.build().map_err(setup_error)?;
+    let root = plan.root().to_path_buf();
 
     // Resolved here, while stderr is still the user's: a first run fetches the model.
-    let model = match &a.backend_script {
+    let model = match &a.session.backend_script {
         Some(script) => ModelSource::Script(script.clone()),
         None => ModelSource::File(resolve_model(env, &a.model.model)?),
     };
@@ -90,13 +47,13 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
     };
     let settings = Settings {
         model: model_name,
-        mode,
-        thinking_budget: a.think,
+        mode: a.mode,
+        thinking_budget: plan.config.request.budget.thinking_tokens(),
         color: !env.no_color,
         files: repository_files(&root),
     };
-    let ctx = a.ctx;
-    let cache = a.cache.clone();
+    let ctx = a.session.ctx;
+    let cache = a.session.cache.clone();
     let cache_dir = env.cache_dir.clone();
     let opener = ModelOpener {
         hub: HubOptions {
@@ -105,18 +62,13 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
             ..env.hub_options()
         },
         ctx,
-        cache: a.cache.clone(),
+        cache: a.session.cache.clone(),
     };
     let startup: Startup = Box::new(move || {
         let backend = model.backend(ctx, &cache_dir, &cache)?;
         let model_id = backend.model_id();
         let context_window = backend.context_tokens();
-        let session = match resume_from {
-            Some(path) => Session::resume(config, backend, &path),
-            None => Session::start(config, backend),
-        }
-        .map_err(|e| e.to_string())?;
-        let mut session = session;
+        let mut session = plan.open(backend).map_err(|e| e.to_string())?;
         session.set_backend_factory(Box::new(opener));
         let session_id = session.id().to_string();
         Ok((
@@ -140,6 +92,11 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
     hearth_tui::run(App::new(settings), startup)
         .context("the terminal failed")
         .map_err(CliError::failure)
+}
+
+/// The TUI's flags as a session setup: the same builder as exec's, so the same budget.
+fn session_builder(env: &Environment, a: &TuiArgs) -> Result<SessionBuilder, CliError> {
+    a.session.builder(env, a.mode, a.max_tokens)
 }
 
 /// Opens the model `/model NAME|PATH` asks for, set up as the one hearth started with.
@@ -183,8 +140,7 @@ impl ModelSource {
                     || path.display().to_string(),
                     |s| s.to_string_lossy().into(),
                 );
-                let context =
-                    ctx.unwrap_or_else(|| model.config().context_length.min(DEFAULT_MAX_CONTEXT));
+                let context = context_window(ctx, model.config().context_length);
                 // A disk cache that cannot be opened only costs time; the screen has no
                 // place for the warning before the session starts, so it is dropped.
                 let (engine, _warning) = local_engine(cache_dir, model, &name, context, cache);
@@ -208,4 +164,54 @@ fn repository_files(root: &Path) -> Vec<String> {
         .collect();
     files.sort();
     files
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use clap::Parser as _;
+
+    use crate::args::{Cli, Command};
+    use crate::config::Environment;
+
+    /// Both front ends' flags go through one builder: the same flags, the same request
+    /// budget, and thinking on top of the answer's share in the TUI as in exec.
+    #[test]
+    fn exec_and_the_tui_ask_for_the_same_request_budget() {
+        let env = Environment::from_process();
+        let cd = env!("CARGO_MANIFEST_DIR");
+        let flags = [
+            "--cd",
+            cd,
+            "--ephemeral",
+            "--think",
+            "4096",
+            "--max-tokens",
+            "2048",
+        ];
+        let tui = Cli::try_parse_from(["hearth"].iter().chain(&flags)).unwrap();
+        let exec =
+            Cli::try_parse_from(["hearth", "exec"].iter().chain(&flags).chain(&["task"])).unwrap();
+        let Some(Command::Exec(exec)) = exec.command else {
+            panic!("not parsed as exec");
+        };
+        let tui = super::session_builder(&env, &tui.tui)
+            .unwrap()
+            .build()
+            .unwrap();
+        let exec = crate::commands::exec::session_builder(&env, &exec)
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(tui.config.request.budget, exec.config.request.budget);
+        let budget = tui.config.request.budget;
+        assert_eq!(budget.thinking_tokens(), Some(4096));
+        assert!(budget.max_tokens() >= 4096 + 2048, "{budget:?}");
+
+        // The TUI's own default answer budget keeps its share too.
+        let tui = Cli::try_parse_from(["hearth", "--cd", cd, "--think", "4096"]).unwrap();
+        let budget = super::session_builder(&env, &tui.tui).unwrap().budget;
+        assert!(budget.max_tokens() >= 4096 + budget.answer_tokens());
+        assert!(budget.answer_tokens() > 0);
+    }
 }
