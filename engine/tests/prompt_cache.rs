@@ -10,12 +10,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hearth_engine::api::{Message, Request, Response, SystemPrompt};
+use hearth_engine::engine::prompt_cache::{DiskCacheSettings, PromptCacheSettings};
+use hearth_engine::engine::{Engine, EngineOptions};
+use hearth_engine::generation::sampler::SamplingParams;
 use hearth_engine::kv::{KvCache, PrefixCache, PrefixCacheOptions, BLOCK_TOKENS};
 use hearth_engine::model::load::Model;
 use hearth_engine::model::transformer::LogitsFor;
-use hearth_engine::sched::engine::{Engine, EngineOptions};
-use hearth_engine::sched::prompt_cache::{DiskCacheSettings, PromptCacheSettings};
-use hearth_engine::sched::sampler::SamplingParams;
 
 mod common;
 

@@ -6,9 +6,9 @@
 
 use hearth_engine::cpu::quant::{
     dequantize, dequantize_q8_0, dequantize_q8_k, dot_f32, has_avx2, quantize_row_q8_0,
-    quantize_row_q8_k, quantize_row_q8_k_fast, GgmlType, Q8KBlock, Q8KDot, Q8_0Block, Q8_0Dot,
-    Q8K_COLS,
+    quantize_row_q8_k, quantize_row_q8_k_fast, Q8KBlock, Q8KDot, Q8_0Block, Q8_0Dot, Q8K_COLS,
 };
+use hearth_engine::model::gguf::types::GgmlType;
 
 /// splitmix64: a small deterministic generator, so failures reproduce.
 struct Rng(u64);

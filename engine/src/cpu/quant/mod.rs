@@ -20,11 +20,11 @@ mod dispatch;
 mod packed;
 mod q8;
 mod repack;
-mod types;
 mod vec_dot;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
 
+use crate::model::gguf::types::{GgmlType, QK_K};
 pub use dispatch::{
     has_avx2, q8_0_dot_kernel, q8k_dot_kernel, quantize_row_q8_k_fast, Q8KDot, Q8_0Dot, Q8K_COLS,
 };
@@ -33,10 +33,6 @@ pub use q8::{
     dequantize_q8_0, dequantize_q8_k, quantize_row_q8_0, quantize_row_q8_k, Q8KBlock, Q8_0Block,
 };
 pub use repack::PACK_ROWS;
-pub use types::{
-    ggml_type_name, GgmlType, Q4_0_BLOCK_BYTES, Q4_K_BLOCK_BYTES, Q5_K_BLOCK_BYTES,
-    Q6_K_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK32, QK_K,
-};
 pub use vec_dot::{
     vec_dot_q4_0_q8_0, vec_dot_q4_k_q8_k, vec_dot_q5_k_q8_k, vec_dot_q6_k_q8_k, vec_dot_q8_0_q8_0,
 };

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use super::q8::Q8KBlock;
 use super::repack::{self, PACK_ROWS};
-use super::types::{GgmlType, QK_K};
 use crate::cpu::huge::HugePageBuffer;
+use crate::model::gguf::types::{GgmlType, QK_K};
 
 /// True when this CPU has what the packed (VNNI) kernels need: AVX2, FMA,
 /// F16C, AVX-512F/BW/VL and AVX-512 VNNI (Intel since Ice Lake, AMD since

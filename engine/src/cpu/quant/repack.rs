@@ -18,8 +18,8 @@
 use rayon::prelude::*;
 
 use super::dequant::scale_min_k4;
-use super::types::{GgmlType, Q4_K_BLOCK_BYTES, Q6_K_BLOCK_BYTES, QK_K};
 use crate::cpu::huge::HugePageBuffer;
+use crate::model::gguf::types::{GgmlType, Q4_K_BLOCK_BYTES, Q6_K_BLOCK_BYTES, QK_K};
 
 /// Rows interleaved in one packed group.
 pub const PACK_ROWS: usize = 16;
