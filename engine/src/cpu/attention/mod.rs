@@ -229,15 +229,8 @@ mod tests {
 
     /// Deterministic values in [-1, 1).
     fn noise(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
+        let mut rng = crate::rng::SplitMix64::new(seed);
+        (0..n).map(|_| rng.next_signed_f32()).collect()
     }
 
     /// The scores and weighted sums of `heads` query heads over `held`

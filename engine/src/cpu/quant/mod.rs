@@ -151,13 +151,8 @@ pub fn dot_f32(ty: GgmlType, row: &[u8], x: &[f32]) -> f32 {
 /// If `ty` is not `Q4_K` or `Q6_K`, or `cols` is not a whole number of blocks.
 #[cfg(test)]
 pub(crate) fn random_k_quant_rows(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as u8
-    };
+    let mut rng = crate::rng::SplitMix64::new(seed);
+    let mut next = move || (rng.next_u64() >> 56) as u8;
     let row_bytes = ty.row_bytes(cols).expect("whole blocks");
     let mut bytes: Vec<u8> = (0..row_bytes * rows).map(|_| next()).collect();
     let scales_at: &[usize] = match ty {

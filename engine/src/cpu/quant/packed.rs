@@ -105,23 +105,14 @@ mod tests {
     use crate::cpu::quant::{
         quantize_row_q8_k, random_k_quant_rows, vec_dot_q4_k_q8_k, vec_dot_q6_k_q8_k,
     };
-
-    fn lcg(seed: u64) -> impl FnMut() -> u64 {
-        let mut state = seed;
-        move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            state >> 33
-        }
-    }
+    use crate::rng::SplitMix64;
 
     fn random_activations(n: usize, cols: usize, seed: u64) -> Vec<Vec<Q8KBlock>> {
-        let mut next = lcg(seed);
+        let mut rng = SplitMix64::new(seed);
         (0..n)
             .map(|_| {
                 let x: Vec<f32> = (0..cols)
-                    .map(|_| (next() % 20_001) as f32 / 1000.0 - 10.0)
+                    .map(|_| rng.below(20_001) as f32 / 1000.0 - 10.0)
                     .collect();
                 let mut blocks = vec![Q8KBlock::default(); cols / QK_K];
                 quantize_row_q8_k(&x, &mut blocks);
