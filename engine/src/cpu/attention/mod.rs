@@ -317,8 +317,8 @@ mod tests {
         // output is a slice inside a larger buffer, so an unchecked kernel
         // writes in bounds of the allocation (before it) and the test fails
         // rather than crashing.
-        let (qs, keys) = (vec![1.0; 2 * 8], vec![1.0; 8]);
-        let mut buf = vec![0.0; 4];
+        let (qs, keys) = ([1.0; 2 * 8], [1.0; 8]);
+        let mut buf = [0.0; 4];
         let best = AttentionKernels::best();
         best.scores(
             &qs,
@@ -334,8 +334,8 @@ mod tests {
     #[should_panic(expected = "do not fit")]
     fn sums_reject_weight_rows_whose_end_overflows() {
         // As above, for the weights the weighted sums read.
-        let (weights, values) = (vec![1.0; 4], vec![1.0; 8]);
-        let mut out = vec![0.0; 2 * 8];
+        let (weights, values) = ([1.0; 4], [1.0; 8]);
+        let mut out = [0.0; 2 * 8];
         let best = AttentionKernels::best();
         best.accumulate(
             &mut out,
