@@ -1,5 +1,5 @@
-//! The engine handle: serves one [`api::Request`] on a loaded model,
-//! streaming [`api::Event`]s and returning the whole [`api::Response`].
+//! The engine handle: serves one [`Request`] on a loaded model,
+//! streaming [`Event`]s and returning the whole [`Response`].
 //!
 //! A request goes through four steps: its conversation is checked and
 //! rendered by the model's chat template ([`crate::template::chat`]), the
@@ -7,7 +7,7 @@
 //! split into text blocks and tool calls ([`ToolCallParser`]) that become
 //! events. The response's blocks are collected alongside the events, from
 //! the same parser output, so a streamed answer folded with
-//! [`api::MessageAccumulator`] equals the returned one.
+//! [`crate::api::MessageAccumulator`] equals the returned one.
 
 mod message;
 pub mod prompt_cache;
