@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use hearth_engine::api;
-use hearth_engine::sched::engine::Engine;
+use hearth_engine::engine::Engine;
 
 use crate::backend::Backend;
 

@@ -4,6 +4,13 @@
 //! (`turn.started`, `tool.output`, …). That form is versioned by [`PROTOCOL_VERSION`]:
 //! adding a variant or an optional field keeps the version, renaming or removing one bumps
 //! it. `hearth exec --json` writes these events one a line (docs/exec-json.md).
+//!
+//! [`Event`] is not [`hearth_engine::api::Event`]: that one streams a single
+//! model response in the Messages shape (blocks and deltas); this one
+//! reports a whole session turn to a front end, including what only the
+//! agent knows (tool calls proposed, approvals, tool output, errors). The
+//! session translates the first into the second, so the UI contract stays
+//! the same whichever backend produced the response.
 
 use hearth_engine::api::{Message, StopReason, Usage};
 use serde::{Deserialize, Serialize};

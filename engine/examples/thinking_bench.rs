@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hearth_engine::api::{ContentBlock, Message, Request, SystemPrompt, TextBlock, ThinkingConfig};
+use hearth_engine::engine::{Engine, EngineOptions};
+use hearth_engine::generation::sampler::SamplingParams;
 use hearth_engine::model::load::Model;
-use hearth_engine::sched::engine::{Engine, EngineOptions};
-use hearth_engine::sched::sampler::SamplingParams;
 
 /// The most answer tokens after the thinking.
 const ANSWER_TOKENS: u32 = 160;

@@ -5,11 +5,14 @@
 //! process. The CLI passes configuration in and reports errors.
 
 pub mod api;
+pub mod bench;
 pub mod cpu;
+pub mod engine;
 pub mod eval;
+pub mod generation;
 pub mod hub;
 pub mod kv;
 pub mod model;
-pub mod sched;
+pub mod rng;
 pub mod template;
 pub mod tokenizer;

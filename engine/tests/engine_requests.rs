@@ -15,11 +15,11 @@ use hearth_engine::api::{
     ContentBlock, Event, Message, MessageAccumulator, Request, Response, Role, StopReason,
     SystemPrompt, ToolDefinition, ToolResultContent,
 };
+use hearth_engine::engine::{Engine, EngineOptions};
+use hearth_engine::generation::generate::{generate, GenerateOptions};
+use hearth_engine::generation::sampler::SamplingParams;
 use hearth_engine::kv::KvCache;
 use hearth_engine::model::load::Model;
-use hearth_engine::sched::engine::{Engine, EngineOptions};
-use hearth_engine::sched::generate::{generate, GenerateOptions};
-use hearth_engine::sched::sampler::SamplingParams;
 use hearth_engine::template::TemplateInput;
 use serde_json::json;
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hearth_engine::cpu::quant::GgmlType;
+use hearth_engine::model::gguf::types::GgmlType;
 use hearth_engine::model::gguf::{Gguf, GgufError, GgufWriter, MetaValue};
 
 fn fixture(name: &str) -> PathBuf {

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hearth_engine::cpu::quant::GgmlType;
+use hearth_engine::model::gguf::types::GgmlType;
 use hearth_engine::model::gguf::{Gguf, GgufError, GgufWriteError, GgufWriter, MetaValue};
 use serde_json::Value;
 

@@ -10,12 +10,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hearth_engine::api::{Message, Request, Response, SystemPrompt};
+use hearth_engine::engine::prompt_cache::{DiskCacheSettings, PromptCacheSettings};
+use hearth_engine::engine::{Engine, EngineOptions};
+use hearth_engine::generation::sampler::SamplingParams;
 use hearth_engine::kv::{KvCache, PrefixCache, PrefixCacheOptions, BLOCK_TOKENS};
 use hearth_engine::model::load::Model;
 use hearth_engine::model::transformer::LogitsFor;
-use hearth_engine::sched::engine::{Engine, EngineOptions};
-use hearth_engine::sched::prompt_cache::{DiskCacheSettings, PromptCacheSettings};
-use hearth_engine::sched::sampler::SamplingParams;
+use hearth_engine::rng::SplitMix64;
 
 mod common;
 
@@ -26,17 +27,8 @@ fn tiny_model() -> Arc<Model> {
 
 /// Deterministic pseudo-random token ids below `vocab`.
 fn tokens(seed: u64, n: usize, vocab: usize) -> Vec<u32> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 33) % vocab as u64) as u32
-        })
-        .collect()
+    let mut rng = SplitMix64::new(seed);
+    (0..n).map(|_| rng.below(vocab as u64) as u32).collect()
 }
 
 fn cold_logits(model: &Model, prompt: &[u32]) -> Vec<f32> {

@@ -6,25 +6,22 @@
 
 use hearth_engine::cpu::quant::{
     dequantize, dequantize_q8_0, dequantize_q8_k, dot_f32, has_avx2, quantize_row_q8_0,
-    quantize_row_q8_k, quantize_row_q8_k_fast, GgmlType, Q8KBlock, Q8KDot, Q8_0Block, Q8_0Dot,
-    Q8K_COLS,
+    quantize_row_q8_k, quantize_row_q8_k_fast, Q8KBlock, Q8KDot, Q8_0Block, Q8_0Dot, Q8K_COLS,
 };
+use hearth_engine::model::gguf::types::GgmlType;
+use hearth_engine::rng::SplitMix64;
 
-/// splitmix64: a small deterministic generator, so failures reproduce.
-struct Rng(u64);
+/// The engine's seeded generator, so failures reproduce.
+struct Rng(SplitMix64);
 
 impl Rng {
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in [-1, 1).
     fn unit(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        self.0.next_signed_f32()
     }
 
     fn bytes(&mut self, n: usize) -> Vec<u8> {
@@ -99,7 +96,7 @@ fn dequantized(ty: GgmlType, row: &[u8], n: usize) -> Vec<f32> {
 
 #[test]
 fn dot_f32_equals_dequantize_then_dot() {
-    let mut rng = Rng(1);
+    let mut rng = Rng(SplitMix64::new(1));
     for ty in GgmlType::ALL {
         for n_blocks in [1, 2, 3, 7] {
             let n = n_blocks
@@ -119,7 +116,7 @@ fn dot_f32_equals_dequantize_then_dot() {
 
 #[test]
 fn q8_k_quantization_is_accurate() {
-    let mut rng = Rng(2);
+    let mut rng = Rng(SplitMix64::new(2));
     let x = rng.floats(4 * 256, 3.0);
     let mut blocks = vec![Q8KBlock::default(); 4];
     quantize_row_q8_k(&x, &mut blocks);
@@ -144,7 +141,7 @@ fn q8_k_quantization_is_accurate() {
 
 #[test]
 fn q8_k_dot_references_match_dequantized_products() {
-    let mut rng = Rng(3);
+    let mut rng = Rng(SplitMix64::new(3));
     for ty in [GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K] {
         let kernel = Q8KDot::scalar(ty).unwrap();
         assert!(!kernel.is_simd());
@@ -164,7 +161,7 @@ fn q8_k_dot_references_match_dequantized_products() {
 
 #[test]
 fn q8_0_dot_references_match_dequantized_products() {
-    let mut rng = Rng(4);
+    let mut rng = Rng(SplitMix64::new(4));
     for ty in [GgmlType::Q8_0, GgmlType::Q4_0] {
         let kernel = Q8_0Dot::scalar(ty).unwrap();
         for n_blocks in [1, 3, 16] {
@@ -191,7 +188,7 @@ fn kernels_without_a_q8_layout_are_refused() {
 
 #[test]
 fn simd_q8_k_kernels_match_the_scalar_reference() {
-    let mut rng = Rng(5);
+    let mut rng = Rng(SplitMix64::new(5));
     for ty in [GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K] {
         let best = Q8KDot::best(ty).unwrap();
         if has_avx2() && ty != GgmlType::Q5_K {
@@ -225,7 +222,7 @@ fn simd_q8_k_kernels_match_the_scalar_reference() {
 
 #[test]
 fn multi_row_q8_k_kernels_equal_the_one_row_kernel_bit_for_bit() {
-    let mut rng = Rng(11);
+    let mut rng = Rng(SplitMix64::new(11));
     for ty in [GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K] {
         let best = Q8KDot::best(ty).unwrap();
         let scalar = Q8KDot::scalar(ty).unwrap();
@@ -266,7 +263,7 @@ fn multi_row_q8_k_kernels_equal_the_one_row_kernel_bit_for_bit() {
 
 #[test]
 fn simd_q8_0_kernels_match_the_scalar_reference() {
-    let mut rng = Rng(6);
+    let mut rng = Rng(SplitMix64::new(6));
     for ty in [GgmlType::Q8_0, GgmlType::Q4_0] {
         let best = Q8_0Dot::best(ty).unwrap();
         assert_eq!(best.is_simd(), has_avx2(), "{ty}");
@@ -295,7 +292,7 @@ fn simd_q8_0_kernels_match_the_scalar_reference() {
 
 #[test]
 fn fast_q8_k_quantization_equals_the_reference_bit_for_bit() {
-    let mut rng = Rng(7);
+    let mut rng = Rng(SplitMix64::new(7));
     for n_blocks in 1..=12 {
         let mut x = rng.floats(256 * n_blocks, 10.0);
         let block = n_blocks - 1;

@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use hearth_engine::cpu::quant::{dequantize, quantize_row_q8_0, GgmlType, Q8_0Block};
+use hearth_engine::cpu::quant::{dequantize, quantize_row_q8_0, Q8_0Block};
+use hearth_engine::model::gguf::types::GgmlType;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

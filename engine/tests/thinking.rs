@@ -11,14 +11,16 @@ use std::sync::Arc;
 use hearth_engine::api::{
     ContentBlock, Event, Message, MessageAccumulator, Request, Response, ThinkingConfig,
 };
-use hearth_engine::kv::KvCache;
-use hearth_engine::model::load::Model;
-use hearth_engine::sched::engine::{Engine, EngineOptions};
-use hearth_engine::sched::generate::{generate, generate_segmented, GenerateOptions, Generated};
-use hearth_engine::sched::sampler::SamplingParams;
-use hearth_engine::sched::thinking::{
+use hearth_engine::engine::{Engine, EngineOptions};
+use hearth_engine::generation::generate::{
+    generate, generate_segmented, GenerateOptions, Generated,
+};
+use hearth_engine::generation::sampler::SamplingParams;
+use hearth_engine::generation::thinking::{
     Routed, ThinkingBudget, ThinkingLimits, ThinkingMode, END_DELIMITER,
 };
+use hearth_engine::kv::KvCache;
+use hearth_engine::model::load::Model;
 
 const CONTEXT: usize = 1024;
 

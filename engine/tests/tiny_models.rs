@@ -8,10 +8,10 @@
 
 use std::path::PathBuf;
 
+use hearth_engine::generation::sampler::argmax;
 use hearth_engine::kv::{KvCache, KvType};
 use hearth_engine::model::load::Model;
 use hearth_engine::model::transformer::LogitsFor;
-use hearth_engine::sched::sampler::argmax;
 
 struct Reference {
     tokens: Vec<u32>,

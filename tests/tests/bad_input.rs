@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hearth_engine::cpu::quant::GgmlType;
+use hearth_engine::model::gguf::types::GgmlType;
 use hearth_engine::model::gguf::{GgufWriter, MetaValue};
 use hearth_tests::{hearth, stderr_of, workspace_root};
 

@@ -11,7 +11,7 @@ use hearth_agent::protocol::{Event, ToolCall};
 use hearth_agent::{Approval, ScriptedBackend, ScriptedReply, Session, SessionConfig, TurnIo};
 use hearth_engine::api::ContentBlock;
 use hearth_engine::model::load::Model;
-use hearth_engine::sched::engine::{Engine, EngineOptions};
+use hearth_engine::engine::{Engine, EngineOptions};
 use hearth_tests::hearth;
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 //! beside the memory bandwidth that bounds decode.
 
 use anyhow::anyhow;
-use hearth_engine::cpu::bench::{self, Bench, BenchTest, Speed};
+use hearth_engine::bench::{self, Bench, BenchTest, Speed};
 
 use crate::args::{BenchArgs, BenchCommand};
 use crate::commands::load_model;

@@ -27,8 +27,8 @@ use anyhow::{anyhow, Context as _};
 use hearth_engine::api::{Request, Role};
 use hearth_engine::kv::KvCache;
 use hearth_engine::model::transformer::LogitsFor;
-use hearth_engine::sched::engine::{Engine, EngineOptions};
-use hearth_engine::sched::sampler::SamplingParams;
+use hearth_engine::engine::{Engine, EngineOptions};
+use hearth_engine::generation::sampler::SamplingParams;
 use serde_json::{json, Value};
 
 use crate::args::{BenchCacheArgs, ColdTurns};
@@ -82,7 +82,7 @@ pub fn run(env: &Environment, a: BenchCacheArgs) -> Result<(), CliError> {
         options.prompt_cache.memory_bytes = memory_bytes;
         Engine::new(Arc::clone(&model), options)
     };
-    let warm = engine(hearth_engine::sched::prompt_cache::DEFAULT_CACHE_MEMORY_BYTES);
+    let warm = engine(hearth_engine::engine::prompt_cache::DEFAULT_CACHE_MEMORY_BYTES);
     let cold = engine(0);
     let transformer = model.transformer();
     let mut reference_kv = KvCache::new(transformer.kv_shape(), context);

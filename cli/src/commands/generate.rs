@@ -5,8 +5,8 @@ use std::ops::ControlFlow;
 
 use anyhow::anyhow;
 use hearth_engine::kv::KvCache;
-use hearth_engine::sched::generate::{generate, GenerateOptions};
-use hearth_engine::sched::sampler::SamplingParams;
+use hearth_engine::generation::generate::{generate, GenerateOptions};
+use hearth_engine::generation::sampler::SamplingParams;
 use hearth_engine::template::TemplateInput;
 use serde_json::json;
 

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use hearth_engine::hub;
 use hearth_engine::model::load::Model;
-use hearth_engine::sched::engine::{Engine, EngineOptions};
-use hearth_engine::sched::prompt_cache::DiskCacheSettings;
+use hearth_engine::engine::{Engine, EngineOptions};
+use hearth_engine::engine::prompt_cache::DiskCacheSettings;
 
 use crate::args::CacheArgs;
 

@@ -7,6 +7,13 @@
 //! serializing a value gives the wire form; hearth's own additions (the
 //! sampling seed, thinking tokens in usage) are optional fields that other
 //! servers ignore.
+//!
+//! [`Event`] here is the stream of one model response (content blocks and
+//! their deltas, usage, stop reason). The agent has its own
+//! `hearth_agent::protocol::Event` for a whole session turn (tool calls,
+//! approvals, tool output, errors), which a front end consumes; the two stay
+//! separate because a model knows nothing of tools being run or approved,
+//! and the UI contract must not change when a backend's wire form does.
 
 mod content;
 mod event;

@@ -14,7 +14,7 @@ use memmap2::MmapMut;
 /// The huge page size the buffer aligns to.
 const HUGE_PAGE: usize = 2 << 20;
 
-/// A zeroed, writable buffer of fixed length, aligned to [`HUGE_PAGE`] and
+/// A zeroed, writable buffer of fixed length, aligned to a 2 MiB huge page and
 /// advised to use huge pages.
 pub struct HugePageBuffer {
     map: MmapMut,

@@ -12,10 +12,16 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::cpu::quant::{
-    self, GgmlType, PackedMatrix, Q8KBlock, Q8KDot, Q8_0Block, Q8_0Dot, PACKED_COLS, PACK_ROWS,
-    Q8K_COLS,
+    self, PackedMatrix, Q8KBlock, Q8KDot, Q8_0Block, Q8_0Dot, PACKED_COLS, PACK_ROWS, Q8K_COLS,
 };
-use crate::model::gguf::Gguf;
+use crate::model::gguf::types::{GgmlType, QK_K};
+
+/// An open model file whose tensors matrices read in place. The model's
+/// file format implements it, so the kernels depend on no reader.
+pub trait TensorSource: Send + Sync {
+    /// The bytes of tensor `index`, as stored.
+    fn tensor_data(&self, index: usize) -> &[u8];
+}
 
 /// Where a weight matrix's bytes live.
 #[derive(Clone)]
@@ -23,8 +29,8 @@ pub enum WeightData {
     /// A tensor of a memory-mapped model file (zero-copy).
     Mapped {
         /// The open file that owns the mapping.
-        file: Arc<Gguf>,
-        /// The tensor's index in `file.tensors()`.
+        file: Arc<dyn TensorSource>,
+        /// The tensor's index in `file`.
         tensor: usize,
     },
     /// Bytes owned by the engine (e.g. repacked at load).
@@ -35,7 +41,7 @@ impl WeightData {
     /// The raw bytes.
     pub fn bytes(&self) -> &[u8] {
         match self {
-            WeightData::Mapped { file, tensor } => file.tensor_bytes(&file.tensors()[*tensor]),
+            WeightData::Mapped { file, tensor } => file.tensor_data(*tensor),
             WeightData::Owned(bytes) => bytes,
         }
     }
@@ -223,7 +229,7 @@ impl QMatrix {
             return;
         }
         assert_eq!(x.len(), cols, "activation size");
-        let mut blocks = vec![Q8KBlock::default(); cols / quant::QK_K];
+        let mut blocks = vec![Q8KBlock::default(); cols / QK_K];
         quant::quantize_row_q8_k_fast(x, &mut blocks);
         let mut tiles: Vec<(&PackedMatrix, usize, &mut [f32])> = Vec::new();
         for (m, out) in products.iter_mut() {

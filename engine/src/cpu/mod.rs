@@ -1,8 +1,11 @@
 //! CPU kernels: quantized dot products, matrix products, and the small
 //! element-wise operations of a transformer layer.
+//!
+//! The kernels know the file format's tensor types
+//! ([`crate::model::gguf::types`]) and nothing else of the model: the model
+//! calls them, never the other way round.
 
 pub mod attention;
-pub mod bench;
 pub mod huge;
 pub mod matmul;
 pub mod ops;

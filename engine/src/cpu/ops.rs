@@ -4,7 +4,15 @@
 //! result (RMSNorm sums in f64; RoPE angles advance by repeated multiplication
 //! in f32), so that our logits stay within rounding of llama.cpp's.
 
-use crate::model::config::RopeStyle;
+/// How rotary position embeddings pair up the dimensions of a head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeStyle {
+    /// Dimension `i` pairs with `i + head_dim/2` (GPT-NeoX; Qwen).
+    Neox,
+    /// Dimension `2i` pairs with `2i + 1` (the original; llama.cpp's llama
+    /// conversion permutes Q/K so this applies).
+    Adjacent,
+}
 
 /// `x = x / rms(x) * weight` over each row of `width` values.
 pub fn rms_norm(x: &mut [f32], weight: &[f32], eps: f32) {

@@ -75,10 +75,7 @@ impl DiskStore {
         shape: KvShape,
         max_bytes: u64,
     ) -> Result<DiskStore, DiskStoreError> {
-        let hex: String = fingerprint[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = hex::encode(&fingerprint[..8]);
         // Each storage type has its own directory: engines keeping f16 and
         // f32 KV of one model never evict or reject each other's files.
         let dir = root.join(format!("{hex}-{}", shape.dtype.name()));

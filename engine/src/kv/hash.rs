@@ -40,18 +40,13 @@ impl BlockHash {
 
     /// Lower-case hex, 32 characters.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(self.0)
     }
 
     /// Parses what [`BlockHash::to_hex`] writes.
     pub fn from_hex(s: &str) -> Option<BlockHash> {
-        if s.len() != 32 || !s.is_ascii() {
-            return None;
-        }
         let mut out = [0u8; 16];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-        }
+        hex::decode_to_slice(s, &mut out).ok()?;
         Some(BlockHash(out))
     }
 

@@ -1,6 +1,11 @@
 //! The prefix cache: full KV blocks keyed by chained hashes of their token
 //! ids, shared by reference count, evicted least recently used within a
 //! memory budget, and spilled to a [`DiskStore`] when one is attached.
+//!
+//! This is only the data structure, testable without a model; the engine
+//! reaches it through [`crate::engine::prompt_cache`], which adds the
+//! per-request policy (a shared lock, the model's salt, the last prompt
+//! token always computed). See that module for why both exist.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -5,6 +5,7 @@
 //! adjacent pairs instead of halves. Everything a forward pass needs to know
 //! about those differences lives in [`ModelConfig`].
 
+use crate::cpu::ops::RopeStyle;
 use crate::model::gguf::{Gguf, GgufError};
 
 /// The model families this engine runs.
@@ -31,16 +32,6 @@ impl Architecture {
             _ => None,
         }
     }
-}
-
-/// How rotary position embeddings pair up the dimensions of a head.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RopeStyle {
-    /// Dimension `i` pairs with `i + head_dim/2` (GPT-NeoX; Qwen).
-    Neox,
-    /// Dimension `2i` pairs with `2i + 1` (the original; llama.cpp's llama
-    /// conversion permutes Q/K so this applies).
-    Adjacent,
 }
 
 /// The shape and conventions of a decoder-only transformer.

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::cpu::matmul::{QMatrix, ShapeError, WeightData};
+use crate::cpu::matmul::{QMatrix, ShapeError, TensorSource, WeightData};
 use crate::cpu::quant;
 use crate::model::config::ModelConfig;
 use crate::model::gguf::{Gguf, GgufError, TensorInfo};
@@ -81,6 +81,13 @@ pub enum WeightsError {
     },
 }
 
+/// The reader's tensors are what mapped weight matrices read.
+impl TensorSource for Gguf {
+    fn tensor_data(&self, index: usize) -> &[u8] {
+        self.tensor_bytes(&self.tensors()[index])
+    }
+}
+
 struct Loader<'a> {
     file: &'a Arc<Gguf>,
     path: String,
@@ -111,7 +118,7 @@ impl Loader<'_> {
     fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<QMatrix, WeightsError> {
         let (tensor, info) = self.shaped(name, &[cols as u64, rows as u64])?;
         let data = WeightData::Mapped {
-            file: Arc::clone(self.file),
+            file: Arc::clone(self.file) as Arc<dyn TensorSource>,
             tensor,
         };
         QMatrix::new(info.ty, rows, cols, data).map_err(|source| WeightsError::Data {

@@ -274,7 +274,7 @@ pub(super) fn scores<T: Lanes>(
         "queries and keys must be whole rows of the head size {hd}"
     );
     assert!(
-        heads == 0 || n == 0 || (heads - 1) * stride + n <= out.len(),
+        super::rows_fit(heads, n, stride, out.len()),
         "{heads} rows of {n} scores at stride {stride} do not fit {} values",
         out.len()
     );
@@ -319,7 +319,7 @@ pub(super) fn accumulate<T: Lanes>(
         "outputs and values must be whole rows of the head size {hd}"
     );
     assert!(
-        heads == 0 || n == 0 || (heads - 1) * stride + n <= weights.len(),
+        super::rows_fit(heads, n, stride, weights.len()),
         "{heads} rows of {n} weights at stride {stride} do not fit {} values",
         weights.len()
     );

@@ -31,13 +31,22 @@ impl<'a> From<KvRows<'a>> for KvRun<'a> {
 
 /// The attention kernels this CPU runs, chosen once per call site.
 ///
-/// Invariant: the `Avx2` variant is only built after
-/// [`super::quant::has_avx2`] returned true.
+/// Only [`AttentionKernels::best`] and [`AttentionKernels::scalar`] make
+/// one, so safe code cannot choose vector kernels the CPU lacks:
+///
+/// ```compile_fail
+/// let forged = hearth_engine::cpu::attention::AttentionKernels::Avx2;
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttentionKernels {
+pub struct AttentionKernels(Kind);
+
+/// Which kernels; private, so that building one goes through detection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
     /// Portable Rust, the reference.
     Scalar,
-    /// AVX2 with FMA.
+    /// AVX2 with FMA and F16C. Invariant: only built after
+    /// [`super::quant::has_avx2`] returned true.
     #[cfg(target_arch = "x86_64")]
     Avx2,
 }
@@ -47,17 +56,22 @@ impl AttentionKernels {
     pub fn best() -> AttentionKernels {
         #[cfg(target_arch = "x86_64")]
         if super::quant::has_avx2() {
-            return AttentionKernels::Avx2;
+            return AttentionKernels(Kind::Avx2);
         }
-        AttentionKernels::Scalar
+        AttentionKernels::scalar()
+    }
+
+    /// The portable kernels, the reference the vector ones are held to.
+    pub fn scalar() -> AttentionKernels {
+        AttentionKernels(Kind::Scalar)
     }
 
     /// A short name for logs and `hearth bench`.
     pub fn name(self) -> &'static str {
-        match self {
-            AttentionKernels::Scalar => "scalar",
+        match self.0 {
+            Kind::Scalar => "scalar",
             #[cfg(target_arch = "x86_64")]
-            AttentionKernels::Avx2 => "avx2",
+            Kind::Avx2 => "avx2",
         }
     }
 
@@ -66,8 +80,8 @@ impl AttentionKernels {
     /// (exactly) into `buf` once per block rather than once per query head.
     /// `buf` grows only when it is used.
     pub fn prepare<'a>(self, rows: KvRows<'a>, buf: &'a mut Vec<f32>) -> KvRows<'a> {
-        match (self, rows) {
-            (AttentionKernels::Scalar, KvRows::F16(v)) => {
+        match (self.0, rows) {
+            (Kind::Scalar, KvRows::F16(v)) => {
                 buf.clear();
                 buf.extend(v.iter().map(|x| x.to_f32()));
                 KvRows::F32(buf)
@@ -95,10 +109,16 @@ impl AttentionKernels {
         stride: usize,
     ) {
         let next = keys.next;
-        match (self, keys.rows) {
-            (AttentionKernels::Scalar, KvRows::F32(keys)) => {
+        match (self.0, keys.rows) {
+            (Kind::Scalar, KvRows::F32(keys)) => {
                 let n = keys.len() / hd;
                 assert_eq!(keys.len(), n * hd, "keys are not whole rows");
+                let heads = qs.len() / hd;
+                assert!(
+                    rows_fit(heads, n, stride, out.len()),
+                    "{heads} rows of {n} scores at stride {stride} do not fit {} values",
+                    out.len()
+                );
                 for (g, q) in qs.chunks_exact(hd).enumerate() {
                     let row = &mut out[g * stride..g * stride + n];
                     for (s, o) in row.iter_mut().enumerate() {
@@ -106,7 +126,7 @@ impl AttentionKernels {
                     }
                 }
             }
-            (AttentionKernels::Scalar, rows @ KvRows::F16(_)) => {
+            (Kind::Scalar, rows @ KvRows::F16(_)) => {
                 let mut wide = Vec::new();
                 let keys = self.prepare(rows, &mut wide);
                 self.scores(qs, hd, keys.into(), scale, out, stride);
@@ -114,11 +134,11 @@ impl AttentionKernels {
             // SAFETY (both): `Avx2` is only built once AVX2, FMA and F16C
             // were detected, the kernels' only precondition.
             #[cfg(target_arch = "x86_64")]
-            (AttentionKernels::Avx2, KvRows::F32(keys)) => unsafe {
+            (Kind::Avx2, KvRows::F32(keys)) => unsafe {
                 avx2::scores(qs, hd, keys, next, scale, out, stride)
             },
             #[cfg(target_arch = "x86_64")]
-            (AttentionKernels::Avx2, KvRows::F16(keys)) => unsafe {
+            (Kind::Avx2, KvRows::F16(keys)) => unsafe {
                 avx2::scores(qs, hd, keys, next, scale, out, stride)
             },
         }
@@ -127,11 +147,11 @@ impl AttentionKernels {
     /// Softmax of `x` in place, stable against large values; the sum is
     /// accumulated in f64 by both versions.
     pub fn softmax(self, x: &mut [f32]) {
-        match self {
-            AttentionKernels::Scalar => ops::softmax(x),
+        match self.0 {
+            Kind::Scalar => ops::softmax(x),
             // SAFETY: as in `scores`.
             #[cfg(target_arch = "x86_64")]
-            AttentionKernels::Avx2 => unsafe { avx2::softmax(x) },
+            Kind::Avx2 => unsafe { avx2::softmax(x) },
         }
     }
 
@@ -153,32 +173,51 @@ impl AttentionKernels {
         values: KvRun<'_>,
     ) {
         let next = values.next;
-        match (self, values.rows) {
-            (AttentionKernels::Scalar, KvRows::F32(values)) => {
+        match (self.0, values.rows) {
+            (Kind::Scalar, KvRows::F32(values)) => {
                 let n = values.len() / hd;
                 assert_eq!(values.len(), n * hd, "values are not whole rows");
+                let heads = out.len() / hd;
+                assert!(
+                    rows_fit(heads, n, stride, weights.len()),
+                    "{heads} rows of {n} weights at stride {stride} do not fit {} values",
+                    weights.len()
+                );
                 for (g, o) in out.chunks_exact_mut(hd).enumerate() {
                     for (s, &w) in weights[g * stride..g * stride + n].iter().enumerate() {
                         ops::axpy(o, w, &values[s * hd..(s + 1) * hd]);
                     }
                 }
             }
-            (AttentionKernels::Scalar, rows @ KvRows::F16(_)) => {
+            (Kind::Scalar, rows @ KvRows::F16(_)) => {
                 let mut wide = Vec::new();
                 let values = self.prepare(rows, &mut wide);
                 self.accumulate(out, hd, weights, stride, values.into());
             }
             // SAFETY (both): as in `scores`.
             #[cfg(target_arch = "x86_64")]
-            (AttentionKernels::Avx2, KvRows::F32(values)) => unsafe {
+            (Kind::Avx2, KvRows::F32(values)) => unsafe {
                 avx2::accumulate(out, hd, weights, stride, values, next)
             },
             #[cfg(target_arch = "x86_64")]
-            (AttentionKernels::Avx2, KvRows::F16(values)) => unsafe {
+            (Kind::Avx2, KvRows::F16(values)) => unsafe {
                 avx2::accumulate(out, hd, weights, stride, values, next)
             },
         }
     }
+}
+
+/// Whether `heads` rows of `n` values, each starting `stride` after the
+/// last, fit in `len` values. Computed with checked arithmetic: the engine
+/// is built without overflow checks, and a wrapped end would pass a bounds
+/// check that the vector kernels' raw pointer reads rely on.
+fn rows_fit(heads: usize, n: usize, stride: usize, len: usize) -> bool {
+    heads == 0
+        || n == 0
+        || (heads - 1)
+            .checked_mul(stride)
+            .and_then(|start| start.checked_add(n))
+            .is_some_and(|end| end <= len)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -190,15 +229,8 @@ mod tests {
 
     /// Deterministic values in [-1, 1).
     fn noise(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
+        let mut rng = crate::rng::SplitMix64::new(seed);
+        (0..n).map(|_| rng.next_signed_f32()).collect()
     }
 
     /// The scores and weighted sums of `heads` query heads over `held`
@@ -218,7 +250,7 @@ mod tests {
         // them out; the gaps must stay untouched.
         let stride = held + 3;
         let (mut want, mut got) = (vec![0.5; heads * stride], vec![0.5; heads * stride]);
-        AttentionKernels::Scalar.scores(&qs, hd, rows.into(), 0.125, &mut want, stride);
+        AttentionKernels::scalar().scores(&qs, hd, rows.into(), 0.125, &mut want, stride);
         best.scores(&qs, hd, rows.into(), 0.125, &mut got, stride);
         let what = format!("head size {hd}, {held} rows, {heads} heads, f16 {half}");
         assert_eq!(want, got, "scores, {what}");
@@ -226,7 +258,7 @@ mod tests {
         let weights = noise(heads * stride, 3);
         let mut want = noise(heads * hd, 5);
         let mut got = want.clone();
-        AttentionKernels::Scalar.accumulate(&mut want, hd, &weights, stride, rows.into());
+        AttentionKernels::scalar().accumulate(&mut want, hd, &weights, stride, rows.into());
         best.accumulate(&mut got, hd, &weights, stride, rows.into());
         assert_eq!(want, got, "accumulate, {what}");
         // Prefetching the next run (here the same rows) changes nothing.
@@ -250,11 +282,11 @@ mod tests {
         }
         // Widening for the scalar kernels changes nothing either.
         let mut buf = Vec::new();
-        let prepared = AttentionKernels::Scalar.prepare(rows, &mut buf);
+        let prepared = AttentionKernels::scalar().prepare(rows, &mut buf);
         let mut again = vec![0.0; heads * stride];
-        AttentionKernels::Scalar.scores(&qs, hd, prepared.into(), 0.125, &mut again, stride);
+        AttentionKernels::scalar().scores(&qs, hd, prepared.into(), 0.125, &mut again, stride);
         let mut reference = vec![0.0; heads * stride];
-        AttentionKernels::Scalar.scores(&qs, hd, rows.into(), 0.125, &mut reference, stride);
+        AttentionKernels::scalar().scores(&qs, hd, rows.into(), 0.125, &mut reference, stride);
         assert_eq!(again, reference);
     }
 
@@ -278,12 +310,49 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "do not fit")]
+    fn scores_reject_rows_whose_end_overflows() {
+        // Two heads of one score at stride usize::MAX: the second head's
+        // row ends at usize::MAX + 1, which wraps to 0 unless checked. The
+        // output is a slice inside a larger buffer, so an unchecked kernel
+        // writes in bounds of the allocation (before it) and the test fails
+        // rather than crashing.
+        let (qs, keys) = ([1.0; 2 * 8], [1.0; 8]);
+        let mut buf = [0.0; 4];
+        let best = AttentionKernels::best();
+        best.scores(
+            &qs,
+            8,
+            KvRows::F32(&keys).into(),
+            1.0,
+            &mut buf[1..],
+            usize::MAX,
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "do not fit")]
+    fn sums_reject_weight_rows_whose_end_overflows() {
+        // As above, for the weights the weighted sums read.
+        let (weights, values) = ([1.0; 4], [1.0; 8]);
+        let mut out = [0.0; 2 * 8];
+        let best = AttentionKernels::best();
+        best.accumulate(
+            &mut out,
+            8,
+            &weights[1..],
+            usize::MAX,
+            KvRows::F32(&values).into(),
+        );
+    }
+
+    #[test]
     fn softmax_matches_the_scalar_reference_at_every_length() {
         let best = AttentionKernels::best();
         for n in 1..=80 {
             let mut want: Vec<f32> = noise(n, n as u64).iter().map(|v| v * 40.0).collect();
             let mut got = want.clone();
-            AttentionKernels::Scalar.softmax(&mut want);
+            AttentionKernels::scalar().softmax(&mut want);
             best.softmax(&mut got);
             for (w, g) in want.iter().zip(&got) {
                 assert!(

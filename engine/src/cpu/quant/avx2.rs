@@ -12,7 +12,7 @@
 use std::arch::x86_64::*;
 
 use super::q8::{fill_bsums, Q8KBlock, Q8_0Block};
-use super::types::{
+use crate::model::gguf::types::{
     Q4_0_BLOCK_BYTES, Q4_K_BLOCK_BYTES, Q6_K_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK32, QK_K,
 };
 

@@ -4,7 +4,7 @@
 //! with the same float operations in the same order, so results are equal
 //! bit for bit (the fixtures from gguf-py check this).
 
-use super::types::{QK32, QK_K};
+use crate::model::gguf::types::{QK32, QK_K};
 
 /// Reads the little-endian f16 at `at` as an f32 (exact).
 #[inline]

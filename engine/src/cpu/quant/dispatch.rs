@@ -4,8 +4,8 @@
 //! the hot loop pays for neither feature detection nor a type match.
 
 use super::q8::{Q8KBlock, Q8_0Block};
-use super::types::GgmlType;
 use super::{q8, vec_dot};
+use crate::model::gguf::types::GgmlType;
 
 /// True when this CPU has what the x86 SIMD kernels need: AVX2, with FMA
 /// and F16C (which every AVX2 CPU also has).

@@ -20,11 +20,11 @@ mod dispatch;
 mod packed;
 mod q8;
 mod repack;
-mod types;
 mod vec_dot;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
 
+use crate::model::gguf::types::{GgmlType, QK_K};
 pub use dispatch::{
     has_avx2, q8_0_dot_kernel, q8k_dot_kernel, quantize_row_q8_k_fast, Q8KDot, Q8_0Dot, Q8K_COLS,
 };
@@ -33,10 +33,6 @@ pub use q8::{
     dequantize_q8_0, dequantize_q8_k, quantize_row_q8_0, quantize_row_q8_k, Q8KBlock, Q8_0Block,
 };
 pub use repack::PACK_ROWS;
-pub use types::{
-    ggml_type_name, GgmlType, Q4_0_BLOCK_BYTES, Q4_K_BLOCK_BYTES, Q5_K_BLOCK_BYTES,
-    Q6_K_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK32, QK_K,
-};
 pub use vec_dot::{
     vec_dot_q4_0_q8_0, vec_dot_q4_k_q8_k, vec_dot_q5_k_q8_k, vec_dot_q6_k_q8_k, vec_dot_q8_0_q8_0,
 };
@@ -155,13 +151,8 @@ pub fn dot_f32(ty: GgmlType, row: &[u8], x: &[f32]) -> f32 {
 /// If `ty` is not `Q4_K` or `Q6_K`, or `cols` is not a whole number of blocks.
 #[cfg(test)]
 pub(crate) fn random_k_quant_rows(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as u8
-    };
+    let mut rng = crate::rng::SplitMix64::new(seed);
+    let mut next = move || (rng.next_u64() >> 56) as u8;
     let row_bytes = ty.row_bytes(cols).expect("whole blocks");
     let mut bytes: Vec<u8> = (0..row_bytes * rows).map(|_| next()).collect();
     let scales_at: &[usize] = match ty {

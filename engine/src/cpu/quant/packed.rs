@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use super::q8::Q8KBlock;
 use super::repack::{self, PACK_ROWS};
-use super::types::{GgmlType, QK_K};
 use crate::cpu::huge::HugePageBuffer;
+use crate::model::gguf::types::{GgmlType, QK_K};
 
 /// True when this CPU has what the packed (VNNI) kernels need: AVX2, FMA,
 /// F16C, AVX-512F/BW/VL and AVX-512 VNNI (Intel since Ice Lake, AMD since
@@ -105,23 +105,14 @@ mod tests {
     use crate::cpu::quant::{
         quantize_row_q8_k, random_k_quant_rows, vec_dot_q4_k_q8_k, vec_dot_q6_k_q8_k,
     };
-
-    fn lcg(seed: u64) -> impl FnMut() -> u64 {
-        let mut state = seed;
-        move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            state >> 33
-        }
-    }
+    use crate::rng::SplitMix64;
 
     fn random_activations(n: usize, cols: usize, seed: u64) -> Vec<Vec<Q8KBlock>> {
-        let mut next = lcg(seed);
+        let mut rng = SplitMix64::new(seed);
         (0..n)
             .map(|_| {
                 let x: Vec<f32> = (0..cols)
-                    .map(|_| (next() % 20_001) as f32 / 1000.0 - 10.0)
+                    .map(|_| rng.below(20_001) as f32 / 1000.0 - 10.0)
                     .collect();
                 let mut blocks = vec![Q8KBlock::default(); cols / QK_K];
                 quantize_row_q8_k(&x, &mut blocks);

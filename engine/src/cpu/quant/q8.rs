@@ -1,7 +1,7 @@
 //! Activations quantized to 8 bits, in llama.cpp's `Q8_K` and `Q8_0` layouts:
 //! the right-hand side of the integer dot products against quantized weights.
 
-use super::types::{QK32, QK_K};
+use crate::model::gguf::types::{QK32, QK_K};
 
 /// 256 activations quantized to 8 bits (ggml's `block_q8_K`): value = `d * qs[i]`.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -18,8 +18,8 @@
 use rayon::prelude::*;
 
 use super::dequant::scale_min_k4;
-use super::types::{GgmlType, Q4_K_BLOCK_BYTES, Q6_K_BLOCK_BYTES, QK_K};
 use crate::cpu::huge::HugePageBuffer;
+use crate::model::gguf::types::{GgmlType, Q4_K_BLOCK_BYTES, Q6_K_BLOCK_BYTES, QK_K};
 
 /// Rows interleaved in one packed group.
 pub const PACK_ROWS: usize = 16;
@@ -55,8 +55,8 @@ pub const Q6_K_PACKED_BYTES: usize = q6_k_packed::D + 2 * PACK_ROWS;
 /// Offsets inside a packed `Q6_K` block.
 ///
 /// The quants come in the order the kernel reads them, so a block streams
-/// front to back (scattered reads within a block halved the speed of
-/// decode, which is bound by memory). Step `s = 8 * half + k` (k in 0..8)
+/// front to back: decode is bound by memory, and scattered reads within a
+/// block slow it (bench/RESULTS.md). Step `s = 8 * half + k` (k in 0..8)
 /// is 3 chunks: chunk `16 * half + k` of the low bits (original
 /// `ql[4c..4c+4]`, 4 bytes of every row), chunk `16 * half + 8 + k` of the
 /// low bits, and chunk `8 * half + k` of the high bits.

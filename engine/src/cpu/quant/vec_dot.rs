@@ -5,7 +5,7 @@
 
 use super::dequant::{f16_at, q6_k_value, scale_min_k4};
 use super::q8::{Q8KBlock, Q8_0Block};
-use super::types::{
+use crate::model::gguf::types::{
     Q4_0_BLOCK_BYTES, Q4_K_BLOCK_BYTES, Q5_K_BLOCK_BYTES, Q6_K_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK32,
     QK_K,
 };

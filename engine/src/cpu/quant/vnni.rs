@@ -20,11 +20,11 @@ use std::arch::x86_64::*;
 use super::q8::Q8KBlock;
 use super::repack::{q4_k_packed, q6_k_packed, PACK_ROWS, Q4_K_PACKED_BYTES, Q6_K_PACKED_BYTES};
 
-/// How far ahead of the block it reads the `Q6_K` kernel prefetches. With
-/// no prefetching it streamed a large matrix at ~52 GB/s where `Q4_K` ran
-/// at ~57, and 8 KiB ahead it ran at ~72 (`Q4_K` gained nothing from the
-/// same, and lost time in decode, so it has none). The hardware prefetcher
-/// evidently falls behind on `Q6_K`'s three loads a step.
+/// How far ahead of the block it reads the `Q6_K` kernel prefetches: the
+/// hardware prefetcher falls behind on `Q6_K`'s three loads a step, and
+/// 8 KiB ahead keeps the stream at memory speed. `Q4_K` keeps up without
+/// one (a prefetch only cost it time in decode), so it has none. The
+/// measurements are in bench/RESULTS.md.
 const Q6_K_PREFETCH_AHEAD: usize = 8192;
 
 /// Asks the CPU to start loading the cache line at `p`. Never faults, so

@@ -120,7 +120,7 @@ pub enum GgufWriteError {
         /// The tensor's name.
         name: String,
         /// Its element type.
-        ty: crate::cpu::quant::GgmlType,
+        ty: super::types::GgmlType,
         /// Its dimensions, row length first.
         dims: Vec<u64>,
         /// Bytes its type and dims take, if they are whole blocks at all.

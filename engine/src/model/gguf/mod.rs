@@ -9,6 +9,7 @@ mod error;
 mod meta;
 mod parse;
 mod tensor;
+pub mod types;
 mod writer;
 
 use std::collections::{BTreeMap, HashMap};

@@ -11,7 +11,7 @@ use std::path::Path;
 use super::error::GgufError;
 use super::meta::{value_type, MetaValue};
 use super::tensor::TensorInfo;
-use crate::cpu::quant::{ggml_type_name, GgmlType};
+use super::types::{ggml_type_name, GgmlType};
 
 /// The first four bytes of every GGUF file.
 pub(crate) const MAGIC: &[u8; 4] = b"GGUF";

@@ -1,6 +1,6 @@
 //! Tensor descriptions from a GGUF header.
 
-use crate::cpu::quant::GgmlType;
+use super::types::GgmlType;
 
 /// One tensor of a GGUF file: where its data lies and how to read it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::path::Path;
 use super::error::GgufWriteError;
 use super::meta::{value_type, MetaValue};
 use super::parse::{ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC, MAX_DIMS};
-use crate::cpu::quant::GgmlType;
+use super::types::GgmlType;
 
 /// The format version written.
 const VERSION: u32 = 3;

@@ -4,12 +4,12 @@
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
+use crate::generation::sampler::{Sampler, SamplingParams};
+use crate::generation::stop::{StopCheck, StopStrings};
+use crate::generation::thinking::{Routed, ThinkingBudget, ThinkingLimits};
 use crate::kv::KvCache;
 use crate::model::load::Model;
 use crate::model::transformer::{ForwardError, LogitsFor};
-use crate::sched::sampler::{Sampler, SamplingParams};
-use crate::sched::stop::{StopCheck, StopStrings};
-use crate::sched::thinking::{Routed, ThinkingBudget, ThinkingLimits};
 use crate::tokenizer::StreamDecoder;
 
 /// What to generate.

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use crate::kv::KvCache;
 use crate::model::transformer::{ForwardError, LogitsFor, Transformer};
+use crate::rng::SplitMix64;
 
 /// One throughput test, named as llama-bench names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,20 +195,12 @@ pub fn kernel_family() -> &'static str {
     }
 }
 
-/// Deterministic token ids spread over the vocabulary (a fixed LCG), so each
-/// run sees the same input and no token repeats in a pattern.
+/// Deterministic token ids spread over the vocabulary (a seeded
+/// [`SplitMix64`]), so each run sees the same input and no token repeats in
+/// a pattern.
 pub fn bench_tokens(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 33) % vocab.max(1) as u64) as u32
-        })
-        .collect()
+    let mut rng = SplitMix64::new(seed);
+    (0..n).map(|_| rng.below(vocab as u64) as u32).collect()
 }
 
 /// Runs tests on one model, reusing a prefilled cache where two tests need

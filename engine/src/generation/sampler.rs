@@ -1,6 +1,8 @@
 //! Token sampling: greedy, or a seeded draw after repetition penalty, top-k,
 //! top-p, min-p and temperature, applied in llama.cpp's default order.
 
+use crate::rng::SplitMix64;
+
 /// How to pick the next token from the logits.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SamplingParams {
@@ -68,26 +70,6 @@ impl SamplingParams {
     }
 }
 
-/// SplitMix64: tiny, fast, and stable forever, so a seed reproduces a run
-/// across versions of hearth (a dependency's generator could change).
-#[derive(Clone, Debug)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// Picks tokens according to [`SamplingParams`], holding the random state.
 #[derive(Clone, Debug)]
 pub struct Sampler {
@@ -99,7 +81,7 @@ pub struct Sampler {
 impl Sampler {
     /// A sampler whose draws are fixed by `params.seed`.
     pub fn new(params: SamplingParams) -> Sampler {
-        let rng = SplitMix64(params.seed);
+        let rng = SplitMix64::new(params.seed);
         Sampler {
             params,
             rng,

@@ -1,5 +1,5 @@
-//! The in-process engine: serves one [`api::Request`] on a loaded model,
-//! streaming [`api::Event`]s and returning the whole [`api::Response`].
+//! The engine handle: serves one [`Request`] on a loaded model,
+//! streaming [`Event`]s and returning the whole [`Response`].
 //!
 //! A request goes through four steps: its conversation is checked and
 //! rendered by the model's chat template ([`crate::template::chat`]), the
@@ -7,26 +7,29 @@
 //! split into text blocks and tool calls ([`ToolCallParser`]) that become
 //! events. The response's blocks are collected alongside the events, from
 //! the same parser output, so a streamed answer folded with
-//! [`api::MessageAccumulator`] equals the returned one.
+//! [`crate::api::MessageAccumulator`] equals the returned one.
+
+mod message;
+pub mod prompt_cache;
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::api::{ApiError, Event, Request, Response, Role, StopReason, ThinkingConfig, Usage};
+use crate::generation::generate::{
+    self, generate_segmented, GenerateError, GenerateOptions, Generated, Segment,
+};
+use crate::generation::sampler::SamplingParams;
+use crate::generation::thinking::{ThinkingLimits, ThinkingMode, OPEN_DELIMITER, PROMPTED_OPENING};
 use crate::kv::{CacheStats, DiskStoreError, KvCache, KvType};
 use crate::model::load::Model;
 use crate::model::transformer::LogitsFor;
-use crate::sched::generate::{
-    self, generate_segmented, GenerateError, GenerateOptions, Generated, Segment,
-};
-use crate::sched::message::MessageWriter;
-use crate::sched::prompt_cache::{DiskCacheSettings, PromptCache, PromptCacheSettings, Resumed};
-use crate::sched::sampler::SamplingParams;
-use crate::sched::thinking::{ThinkingLimits, ThinkingMode, OPEN_DELIMITER, PROMPTED_OPENING};
 use crate::template::chat::template_input;
 use crate::template::tool_calls::{ToolCallFormat, ToolCallParser};
 use crate::template::TemplateError;
+use message::MessageWriter;
+use prompt_cache::{DiskCacheSettings, PromptCache, PromptCacheSettings, Resumed};
 
 /// Prompt tokens computed between two chances to cancel: a `ping` event
 /// follows each chunk, so a caller stops a long prefill within about a

@@ -1,5 +1,10 @@
 //! The tensor element types hearth computes with, and the names of every
 //! ggml type id (so that errors about the ones we do not support are clear).
+//!
+//! The types and their block layouts are part of the file format, so they
+//! live with the reader; the CPU kernels import this module and nothing else
+//! of `model`, which keeps the dependency one-way (the model uses the
+//! kernels, the kernels know only the format's types).
 
 use std::fmt;
 

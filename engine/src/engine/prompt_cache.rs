@@ -3,6 +3,15 @@
 //! prompt and computes only the rest; when it ends, the full blocks of its
 //! sequence (prompt and generated tokens) go back into the cache for the
 //! next request, and to disk when a disk store is attached.
+//!
+//! Two caches, on purpose: [`crate::kv::PrefixCache`] is the data structure
+//! (blocks by chained hash, reference counts, LRU eviction, disk spill) and
+//! knows nothing of requests or models; this module is the engine's policy
+//! over it: one lock shared by concurrent requests, a salt naming the model
+//! and KV format, the rule that a prompt's last token is always computed,
+//! the context window, and the log line that names where a missed prompt
+//! departs from the previous one. A scheduler would keep the first and
+//! replace this one.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
