@@ -1,5 +1,7 @@
 //! Parsing the model's arguments: strict about names, lenient about how numbers are written.
 
+use schemars::generate::SchemaSettings;
+use schemars::JsonSchema;
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde::Deserialize;
 use serde_json::Value;
@@ -23,6 +25,50 @@ pub(crate) fn parse_args<T: DeserializeOwned>(
         ));
     }
     serde_json::from_value(args).map_err(|e| ToolError::bad_arguments(tool, e.to_string()))
+}
+
+/// The JSON schema of a tool's arguments, derived from the struct they are parsed into, so
+/// the two cannot disagree.
+///
+/// Reduced to what the model needs: no `$schema`, `title` or root description (the tool has
+/// its own), no `format` or `default`, and an optional argument is its type alone, not also
+/// `null`. The key order is that of the struct, the same on every run: the schemas are part
+/// of the prompt prefix, which is cached only if it is byte for byte the same.
+pub(crate) fn schema_for<T: JsonSchema>() -> Value {
+    let generator = SchemaSettings::draft2020_12()
+        .with(|settings| {
+            settings.meta_schema = None;
+            settings.inline_subschemas = true;
+        })
+        .into_generator();
+    let mut schema = generator.into_root_schema_for::<T>().to_value();
+    if let Value::Object(root) = &mut schema {
+        root.remove("title");
+        root.remove("description");
+        // Some endpoints refuse an object schema without properties (a tool of no arguments).
+        if !root.contains_key("properties") {
+            root.insert("properties".into(), Value::Object(serde_json::Map::new()));
+        }
+        if let Some(Value::Object(properties)) = root.get_mut("properties") {
+            properties.values_mut().for_each(tidy_property);
+        }
+    }
+    schema
+}
+
+fn tidy_property(property: &mut Value) {
+    let Value::Object(property) = property else {
+        return;
+    };
+    property.remove("format");
+    property.remove("default");
+    if let Some(Value::Array(types)) = property.get_mut("type") {
+        types.retain(|t| t != "null");
+        if let [only] = types.as_slice() {
+            let only = only.clone();
+            property.insert("type".into(), only);
+        }
+    }
 }
 
 // Small models often quote numbers and booleans ("start_line": "10"); accepting both

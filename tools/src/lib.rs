@@ -52,6 +52,18 @@ pub trait Tool: Send + Sync {
     fn schema(&self) -> serde_json::Value;
     /// Whether the tool writes files or runs commands (permissions are decided on this).
     fn mutates(&self) -> bool;
+    /// The file change a call with these arguments would make, computed without writing
+    /// anything (a dry run): what a user asked to approve the call is shown. The call itself
+    /// computes its change with the same code, then writes it. `Ok(None)` when the effect
+    /// cannot be known in advance (a command) or the tool changes no file; an error is the
+    /// one the call would end in.
+    fn dry_run(
+        &self,
+        _ctx: &ToolContext,
+        _args: &serde_json::Value,
+    ) -> Result<Option<FileChange>, ToolError> {
+        Ok(None)
+    }
     /// Runs the tool on the repository of `ctx` with the model's arguments.
     fn call(&self, ctx: &ToolContext, args: &serde_json::Value) -> Result<ToolOutput, ToolError>;
 }

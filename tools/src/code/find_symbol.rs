@@ -1,12 +1,13 @@
 //! `find_symbol`: where a name is defined, across the repository.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::args::parse_args;
+use crate::args::{parse_args, schema_for};
 use crate::code::language::Language;
 use crate::code::outline::{outline_source, SymbolKind};
-use crate::fs::is_binary;
+use crate::fs::read_source;
 use crate::output::BoundedText;
 use crate::paths::display_path;
 use crate::walk::walk_files;
@@ -16,11 +17,14 @@ use crate::{Tool, ToolContext, ToolError, ToolOutput};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FindSymbolTool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// The exact name to find, optionally qualified by its type
     name: String,
+    /// Only definitions of this kind
     #[serde(default)]
+    #[schemars(extend("enum" = ["function", "method", "class", "struct", "enum", "union", "trait", "interface", "type", "const", "module", "macro"]))]
     kind: Option<String>,
 }
 
@@ -37,19 +41,7 @@ impl Tool for FindSymbolTool {
     }
 
     fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "description": "The exact name to find, optionally qualified by its type"},
-                "kind": {
-                    "type": "string",
-                    "enum": ["function", "method", "class", "struct", "enum", "union", "trait", "interface", "type", "const", "module", "macro"],
-                    "description": "Only definitions of this kind"
-                }
-            },
-            "required": ["name"],
-            "additionalProperties": false
-        })
+        schema_for::<Args>()
     }
 
     fn mutates(&self) -> bool {
@@ -120,20 +112,6 @@ impl Tool for FindSymbolTool {
 /// Qualified names compare with either separator, so `Parser.parse` finds `Parser::parse`.
 fn same_qualified(qualified: &str, wanted: &str) -> bool {
     qualified == wanted || qualified.replace("::", ".") == wanted.replace("::", ".")
-}
-
-/// A source file's text, or `None` when it is too large, binary or unreadable (skipped,
-/// as grep skips them).
-pub(crate) fn read_source(path: &std::path::Path, max_bytes: u64) -> Option<String> {
-    let meta = std::fs::metadata(path).ok()?;
-    if meta.len() > max_bytes {
-        return None;
-    }
-    let bytes = std::fs::read(path).ok()?;
-    if is_binary(&bytes) {
-        return None;
-    }
-    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]

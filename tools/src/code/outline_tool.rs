@@ -1,9 +1,10 @@
 //! `outline`: the definitions in one file, with their line ranges.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::args::parse_args;
+use crate::args::{parse_args, schema_for};
 use crate::code::language::Language;
 use crate::code::outline::{outline_source, Definition};
 use crate::fs::read_text_file;
@@ -15,9 +16,10 @@ use crate::{Tool, ToolContext, ToolError, ToolOutput};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OutlineTool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// Source file path relative to the repository root
     path: String,
 }
 
@@ -48,14 +50,7 @@ impl Tool for OutlineTool {
     }
 
     fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "path": {"type": "string", "description": "Source file path relative to the repository root"}
-            },
-            "required": ["path"],
-            "additionalProperties": false
-        })
+        schema_for::<Args>()
     }
 
     fn mutates(&self) -> bool {

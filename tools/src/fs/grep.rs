@@ -1,12 +1,13 @@
 //! `grep`: a regular expression across the repository, as `file:line: text`.
 
 use regex::RegexBuilder;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::args::{lenient_bool, parse_args};
-use crate::fs::is_binary;
+use crate::args::{lenient_bool, parse_args, schema_for};
 use crate::fs::list_files::FileGlob;
+use crate::fs::read_source;
 use crate::output::BoundedText;
 use crate::paths::{display_path, resolve_path, Access};
 use crate::walk::walk_files;
@@ -16,14 +17,18 @@ use crate::{Tool, ToolContext, ToolError, ToolOutput};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GrepTool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// Regular expression, e.g. "fn\s+parse_"
     pattern: String,
+    /// File or directory to search, relative to the repository root (default: the root)
     #[serde(default)]
     path: Option<String>,
+    /// Only search files matching this glob, e.g. "*.rs"
     #[serde(default)]
     glob: Option<String>,
+    /// Ignore case (default false)
     #[serde(default, deserialize_with = "lenient_bool")]
     case_insensitive: Option<bool>,
 }
@@ -45,17 +50,7 @@ impl Tool for GrepTool {
     }
 
     fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "pattern": {"type": "string", "description": "Regular expression, e.g. \"fn\\s+parse_\""},
-                "path": {"type": "string", "description": "File or directory to search, relative to the repository root (default: the root)"},
-                "glob": {"type": "string", "description": "Only search files matching this glob, e.g. \"*.rs\""},
-                "case_insensitive": {"type": "boolean", "description": "Ignore case (default false)"}
-            },
-            "required": ["pattern"],
-            "additionalProperties": false
-        })
+        schema_for::<Args>()
     }
 
     fn mutates(&self) -> bool {
@@ -91,18 +86,9 @@ impl Tool for GrepTool {
             }
             // Files that cannot be read, are too large or are binary are not searched,
             // as grep -I does; one unreadable file must not sink the whole search.
-            let too_large =
-                std::fs::metadata(&file).map_or(true, |m| m.len() > ctx.limits.max_file_bytes);
-            if too_large {
-                continue;
-            }
-            let Ok(bytes) = std::fs::read(&file) else {
+            let Some(text) = read_source(&file, ctx.limits.max_file_bytes) else {
                 continue;
             };
-            if is_binary(&bytes) {
-                continue;
-            }
-            let text = String::from_utf8_lossy(&bytes);
             if !regex.is_match(&text) {
                 continue;
             }

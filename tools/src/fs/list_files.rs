@@ -3,10 +3,11 @@
 use std::path::Path;
 
 use globset::GlobMatcher;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::args::parse_args;
+use crate::args::{parse_args, schema_for};
 use crate::output::BoundedText;
 use crate::paths::{display_path, resolve_path, Access};
 use crate::walk::walk_files;
@@ -16,11 +17,13 @@ use crate::{Tool, ToolContext, ToolError, ToolOutput};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ListFilesTool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// Glob to filter by, e.g. "*.py" or "src/**/test_*.py"
     #[serde(default)]
     pattern: Option<String>,
+    /// Directory to list, relative to the repository root (default: the root)
     #[serde(default)]
     path: Option<String>,
 }
@@ -73,14 +76,7 @@ impl Tool for ListFilesTool {
     }
 
     fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "pattern": {"type": "string", "description": "Glob to filter by, e.g. \"*.py\" or \"src/**/test_*.py\""},
-                "path": {"type": "string", "description": "Directory to list, relative to the repository root (default: the root)"}
-            },
-            "additionalProperties": false
-        })
+        schema_for::<Args>()
     }
 
     fn mutates(&self) -> bool {

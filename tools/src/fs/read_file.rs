@@ -1,9 +1,10 @@
 //! `read_file`: a file's lines, numbered, within a range.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::args::{lenient_usize, line_range, parse_args};
+use crate::args::{lenient_usize, line_range, parse_args, schema_for};
 use crate::fs::read_text_file;
 use crate::output::BoundedText;
 use crate::paths::{resolve_path, Access};
@@ -13,13 +14,18 @@ use crate::{Tool, ToolContext, ToolError, ToolOutput};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ReadFileTool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// File path relative to the repository root
     path: String,
+    /// First line to show (default 1)
     #[serde(default, deserialize_with = "lenient_usize")]
+    #[schemars(range(min = 1))]
     start_line: Option<usize>,
+    /// Last line to show (default: the end)
     #[serde(default, deserialize_with = "lenient_usize")]
+    #[schemars(range(min = 1))]
     end_line: Option<usize>,
 }
 
@@ -36,16 +42,7 @@ impl Tool for ReadFileTool {
     }
 
     fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "path": {"type": "string", "description": "File path relative to the repository root"},
-                "start_line": {"type": "integer", "minimum": 1, "description": "First line to show (default 1)"},
-                "end_line": {"type": "integer", "minimum": 1, "description": "Last line to show (default: the end)"}
-            },
-            "required": ["path"],
-            "additionalProperties": false
-        })
+        schema_for::<Args>()
     }
 
     fn mutates(&self) -> bool {

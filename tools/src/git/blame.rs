@@ -4,10 +4,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use git2::{BlameOptions, Oid, Repository};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::args::{lenient_usize, line_range, parse_args};
+use crate::args::{lenient_usize, line_range, parse_args, schema_for};
 use crate::fs::{is_binary, read_text_file};
 use crate::git::{open_repository, pathspec, time};
 use crate::output::BoundedText;
@@ -18,13 +19,18 @@ use crate::{Tool, ToolContext, ToolError, ToolOutput};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GitBlameTool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// File path relative to the repository root
     path: String,
+    /// First line (default 1)
     #[serde(default, deserialize_with = "lenient_usize")]
+    #[schemars(range(min = 1))]
     start_line: Option<usize>,
+    /// Last line (default: the end)
     #[serde(default, deserialize_with = "lenient_usize")]
+    #[schemars(range(min = 1))]
     end_line: Option<usize>,
 }
 
@@ -47,16 +53,7 @@ impl Tool for GitBlameTool {
     }
 
     fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "path": {"type": "string", "description": "File path relative to the repository root"},
-                "start_line": {"type": "integer", "minimum": 1, "description": "First line (default 1)"},
-                "end_line": {"type": "integer", "minimum": 1, "description": "Last line (default: the end)"}
-            },
-            "required": ["path"],
-            "additionalProperties": false
-        })
+        schema_for::<Args>()
     }
 
     fn mutates(&self) -> bool {

@@ -1,10 +1,11 @@
 //! `git_diff`: the working tree, the index or a revision range, as a patch.
 
 use git2::{DiffOptions, Repository, RevparseMode, Tree};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::args::{lenient_bool, parse_args};
+use crate::args::{lenient_bool, parse_args, schema_for};
 use crate::git::{bad_revision, bounded, detect_renames, open_repository, patch_text, pathspec};
 use crate::{Tool, ToolContext, ToolError, ToolOutput};
 
@@ -12,13 +13,16 @@ use crate::{Tool, ToolContext, ToolError, ToolOutput};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GitDiffTool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// "A..B" (B against A), "A...B" (B against the merge base) or one revision (the working tree against it)
     #[serde(default)]
     rev_range: Option<String>,
+    /// Only show changes to this file or directory
     #[serde(default)]
     path: Option<String>,
+    /// Show staged changes (index against HEAD, or against rev_range's revision) (default false)
     #[serde(default, deserialize_with = "lenient_bool")]
     staged: Option<bool>,
 }
@@ -36,15 +40,7 @@ impl Tool for GitDiffTool {
     }
 
     fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "rev_range": {"type": "string", "description": "\"A..B\" (B against A), \"A...B\" (B against the merge base) or one revision (the working tree against it)"},
-                "path": {"type": "string", "description": "Only show changes to this file or directory"},
-                "staged": {"type": "boolean", "description": "Show staged changes (index against HEAD, or against rev_range's revision) (default false)"}
-            },
-            "additionalProperties": false
-        })
+        schema_for::<Args>()
     }
 
     fn mutates(&self) -> bool {

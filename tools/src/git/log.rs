@@ -1,10 +1,11 @@
 //! `git_log`: recent commits, optionally only those that touch a path.
 
 use git2::{Commit, DiffOptions, Repository, Sort};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::args::{lenient_usize, parse_args};
+use crate::args::{lenient_usize, parse_args, schema_for};
 use crate::git::{bounded, commit_header, open_repository, pathspec};
 use crate::{Tool, ToolContext, ToolError, ToolOutput};
 
@@ -12,11 +13,14 @@ use crate::{Tool, ToolContext, ToolError, ToolOutput};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GitLogTool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// How many commits to show (default 10)
     #[serde(default, deserialize_with = "lenient_usize")]
+    #[schemars(range(min = 1))]
     max_count: Option<usize>,
+    /// Only commits that changed this file or directory
     #[serde(default)]
     path: Option<String>,
 }
@@ -35,14 +39,7 @@ impl Tool for GitLogTool {
     }
 
     fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "max_count": {"type": "integer", "minimum": 1, "description": "How many commits to show (default 10)"},
-                "path": {"type": "string", "description": "Only commits that changed this file or directory"}
-            },
-            "additionalProperties": false
-        })
+        schema_for::<Args>()
     }
 
     fn mutates(&self) -> bool {

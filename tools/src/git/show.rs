@@ -2,10 +2,11 @@
 //! listing or a file's content at a revision.
 
 use git2::{Commit, DiffOptions, Object, ObjectType, Repository};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::args::parse_args;
+use crate::args::{parse_args, schema_for};
 use crate::fs::is_binary;
 use crate::git::{
     bad_revision, bounded, commit_header, detect_renames, open_repository, patch_text, time,
@@ -16,9 +17,10 @@ use crate::{Tool, ToolContext, ToolError, ToolOutput};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GitShowTool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// A revision: "HEAD", a commit id, a tag, or "REV:path" for a file at a revision
     rev: String,
 }
 
@@ -38,14 +40,7 @@ impl Tool for GitShowTool {
     }
 
     fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "rev": {"type": "string", "description": "A revision: \"HEAD\", a commit id, a tag, or \"REV:path\" for a file at a revision"}
-            },
-            "required": ["rev"],
-            "additionalProperties": false
-        })
+        schema_for::<Args>()
     }
 
     fn mutates(&self) -> bool {

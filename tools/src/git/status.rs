@@ -1,10 +1,11 @@
 //! `git_status`: `git status --short --branch`.
 
 use git2::{Repository, Status, StatusOptions};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::args::parse_args;
+use crate::args::{parse_args, schema_for};
 use crate::git::{bounded, open_repository};
 use crate::{Tool, ToolContext, ToolError, ToolOutput};
 
@@ -12,7 +13,7 @@ use crate::{Tool, ToolContext, ToolError, ToolOutput};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GitStatusTool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {}
 
@@ -29,7 +30,7 @@ impl Tool for GitStatusTool {
     }
 
     fn schema(&self) -> Value {
-        json!({"type": "object", "properties": {}, "additionalProperties": false})
+        schema_for::<Args>()
     }
 
     fn mutates(&self) -> bool {

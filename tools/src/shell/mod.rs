@@ -6,10 +6,11 @@ mod process;
 use std::fmt;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::args::{lenient_usize, parse_args};
+use crate::args::{lenient_usize, parse_args, schema_for};
 use crate::output::{cut_line, group_thousands};
 use crate::{OutputLimits, Tool, ToolContext, ToolError, ToolOutput};
 use process::{run_script, Ending, HeadTail};
@@ -70,11 +71,14 @@ impl fmt::Debug for ShellPolicy {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ShellTool;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Args {
+    /// The shell command line, e.g. "cargo test -q"
     command: String,
+    /// Kill the command after this many seconds (default 120)
     #[serde(default, deserialize_with = "lenient_usize")]
+    #[schemars(range(min = 1))]
     timeout_secs: Option<usize>,
 }
 
@@ -91,15 +95,7 @@ impl Tool for ShellTool {
     }
 
     fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "command": {"type": "string", "description": "The shell command line, e.g. \"cargo test -q\""},
-                "timeout_secs": {"type": "integer", "minimum": 1, "description": "Kill the command after this many seconds (default 120)"}
-            },
-            "required": ["command"],
-            "additionalProperties": false
-        })
+        schema_for::<Args>()
     }
 
     fn mutates(&self) -> bool {
