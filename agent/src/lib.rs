@@ -13,7 +13,6 @@ mod history;
 mod local;
 mod mentions;
 mod permissions;
-mod preview;
 pub mod prompt;
 pub mod protocol;
 mod runner;
