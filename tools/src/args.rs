@@ -6,7 +6,7 @@ use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::ToolError;
+use crate::{ToolError, ToolOutput};
 
 /// Parses a tool's arguments; a missing or `null` argument object means "no arguments".
 pub(crate) fn parse_args<T: DeserializeOwned>(
@@ -25,6 +25,42 @@ pub(crate) fn parse_args<T: DeserializeOwned>(
         ));
     }
     serde_json::from_value(args).map_err(|e| ToolError::bad_arguments(tool, e.to_string()))
+}
+
+/// The arguments of the tools that show lines of one file (read_file, git_blame).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileLines {
+    /// File path relative to the repository root
+    pub(crate) path: String,
+    /// First line to show (default 1)
+    #[serde(default, deserialize_with = "lenient_usize")]
+    #[schemars(range(min = 1))]
+    pub(crate) start_line: Option<usize>,
+    /// Last line to show (default: the end)
+    #[serde(default, deserialize_with = "lenient_usize")]
+    #[schemars(range(min = 1))]
+    pub(crate) end_line: Option<usize>,
+}
+
+impl FileLines {
+    /// The 1-based range `(first, last)` of the `total` lines of the file that was asked
+    /// for, checked; `None` when the file has no lines ([`FileLines::empty`] says so).
+    pub(crate) fn range(
+        &self,
+        tool: &'static str,
+        total: usize,
+    ) -> Result<Option<(usize, usize)>, ToolError> {
+        if total == 0 {
+            return Ok(None);
+        }
+        line_range(tool, self.start_line, self.end_line, total).map(Some)
+    }
+
+    /// What a tool shows for a file of no lines.
+    pub(crate) fn empty(&self) -> ToolOutput {
+        ToolOutput::text(format!("({} is empty)\n", self.path), false)
+    }
 }
 
 /// The JSON schema of a tool's arguments, derived from the struct they are parsed into, so
@@ -110,7 +146,7 @@ pub(crate) fn lenient_bool<'de, D: Deserializer<'de>>(
 /// A 1-based inclusive line range as given, checked against a text of `total` lines.
 ///
 /// Returns the range to show as 1-based `(first, last)`; `last` is clamped to the end.
-pub(crate) fn line_range(
+fn line_range(
     tool: &'static str,
     start: Option<usize>,
     end: Option<usize>,

@@ -18,7 +18,10 @@ mod output;
 mod paths;
 mod registry;
 mod shell;
+mod typed;
 mod walk;
+
+use typed::TypedTool;
 
 pub use code::find_symbol::FindSymbolTool;
 pub use code::language::Language;

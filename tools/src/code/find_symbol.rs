@@ -2,24 +2,23 @@
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::args::{parse_args, schema_for};
 use crate::code::language::Language;
 use crate::code::outline::{outline_source, SymbolKind};
 use crate::fs::read_source;
 use crate::output::BoundedText;
 use crate::paths::display_path;
 use crate::walk::walk_files;
-use crate::{Tool, ToolContext, ToolError, ToolOutput};
+use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Finds the definitions of a name in every supported source file of the repository.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FindSymbolTool;
 
+/// The arguments, as the model gives them.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Args {
+pub(crate) struct Args {
     /// The exact name to find, optionally qualified by its type
     name: String,
     /// Only definitions of this kind
@@ -30,26 +29,14 @@ struct Args {
 
 const NAME: &str = "find_symbol";
 
-impl Tool for FindSymbolTool {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+impl TypedTool for FindSymbolTool {
+    type Args = Args;
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str = "Find where a function, method, type or constant is defined across the repository, by \
+         exact name (\"parse\") or qualified name (\"Parser::parse\", \"Parser.parse\"): `file:line kind name`.";
+    const MUTATES: bool = false;
 
-    fn description(&self) -> &'static str {
-        "Find where a function, method, type or constant is defined across the repository, by \
-         exact name (\"parse\") or qualified name (\"Parser::parse\", \"Parser.parse\"): `file:line kind name`."
-    }
-
-    fn schema(&self) -> Value {
-        schema_for::<Args>()
-    }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let args: Args = parse_args(NAME, args)?;
+    fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
         let wanted = args.name.trim();
         if wanted.is_empty() {
             return Err(ToolError::bad_arguments(NAME, "`name` is empty"));

@@ -2,21 +2,20 @@
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::args::{parse_args, schema_for};
 use crate::fs::{read_utf8_file, Planned};
 use crate::output::{cut_line, BoundedText};
 use crate::paths::{resolve_path, Access};
-use crate::{FileChange, Tool, ToolContext, ToolError, ToolOutput};
+use crate::{FileChange, ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Replaces an exact snippet that occurs exactly once in a file.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct EditFileTool;
 
+/// The arguments, as the model gives them.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Args {
+pub(crate) struct Args {
     /// File path relative to the repository root
     path: String,
     /// The exact text to replace (must occur exactly once)
@@ -33,30 +32,19 @@ const LISTED_OCCURRENCES: usize = 10;
 /// How similar (0 to 1, difflib's ratio) a line must be to be offered as "the closest line".
 const CLOSEST_LINE_CUTOFF: f32 = 0.6;
 
-impl Tool for EditFileTool {
-    fn name(&self) -> &'static str {
-        NAME
+impl TypedTool for EditFileTool {
+    type Args = Args;
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str = "Edit a file by replacing the exact text `old` with `new`. `old` must occur exactly once \
+         in the file, including its whitespace and indentation; add surrounding lines to make it unique.";
+    const MUTATES: bool = true;
+
+    fn plan(&self, ctx: &ToolContext, args: Args) -> Result<Option<FileChange>, ToolError> {
+        Ok(Some(plan_edit(ctx, args)?.0.change))
     }
 
-    fn description(&self) -> &'static str {
-        "Edit a file by replacing the exact text `old` with `new`. `old` must occur exactly once \
-         in the file, including its whitespace and indentation; add surrounding lines to make it unique."
-    }
-
-    fn schema(&self) -> Value {
-        schema_for::<Args>()
-    }
-
-    fn mutates(&self) -> bool {
-        true
-    }
-
-    fn dry_run(&self, ctx: &ToolContext, args: &Value) -> Result<Option<FileChange>, ToolError> {
-        Ok(Some(plan(ctx, args)?.0.change))
-    }
-
-    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let (planned, line) = plan(ctx, args)?;
+    fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
+        let (planned, line) = plan_edit(ctx, args)?;
         let change = planned.apply()?;
         let mut shown = BoundedText::new(ctx.limits);
         shown.push_line(&format!("Edited {} at line {line}:", change.path));
@@ -74,8 +62,7 @@ impl Tool for EditFileTool {
 
 /// The edit a call makes, and the line where it starts, computed without writing: the
 /// dry run and the call share it, so what a user approves is what is written.
-fn plan(ctx: &ToolContext, args: &Value) -> Result<(Planned, usize), ToolError> {
-    let args: Args = parse_args(NAME, args)?;
+fn plan_edit(ctx: &ToolContext, args: Args) -> Result<(Planned, usize), ToolError> {
     if args.old.is_empty() {
         return Err(ToolError::bad_arguments(
             NAME,

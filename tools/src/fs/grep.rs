@@ -3,23 +3,23 @@
 use regex::RegexBuilder;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::args::{lenient_bool, parse_args, schema_for};
+use crate::args::lenient_bool;
 use crate::fs::list_files::FileGlob;
 use crate::fs::read_source;
 use crate::output::BoundedText;
 use crate::paths::{display_path, resolve_path, Access};
 use crate::walk::walk_files;
-use crate::{Tool, ToolContext, ToolError, ToolOutput};
+use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Searches file contents line by line with a regular expression (.gitignore respected).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GrepTool;
 
+/// The arguments, as the model gives them.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Args {
+pub(crate) struct Args {
     /// Regular expression, e.g. "fn\s+parse_"
     pattern: String,
     /// File or directory to search, relative to the repository root (default: the root)
@@ -39,26 +39,15 @@ const NAME: &str = "grep";
 /// eating memory.
 const REGEX_SIZE_LIMIT: usize = 10 * 1024 * 1024;
 
-impl Tool for GrepTool {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn description(&self) -> &'static str {
+impl TypedTool for GrepTool {
+    type Args = Args;
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str =
         "Search the repository's files for a regular expression (Rust regex syntax, matched \
-         line by line) and list matches as `file:line: text`. Skips ignored and binary files."
-    }
+         line by line) and list matches as `file:line: text`. Skips ignored and binary files.";
+    const MUTATES: bool = false;
 
-    fn schema(&self) -> Value {
-        schema_for::<Args>()
-    }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let args: Args = parse_args(NAME, args)?;
+    fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
         let regex = RegexBuilder::new(&args.pattern)
             .case_insensitive(args.case_insensitive.unwrap_or(false))
             .size_limit(REGEX_SIZE_LIMIT)

@@ -4,21 +4,21 @@ use std::io::ErrorKind;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::args::{lenient_bool, parse_args, schema_for};
+use crate::args::lenient_bool;
 use crate::fs::{check_regular, read_utf8_file, Planned};
 use crate::output::{group_thousands, BoundedText};
 use crate::paths::{resolve_path, Access};
-use crate::{FileChange, Tool, ToolContext, ToolError, ToolOutput};
+use crate::{FileChange, ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Creates a new file with the given content, creating parent directories as needed.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WriteFileTool;
 
+/// The arguments, as the model gives them.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Args {
+pub(crate) struct Args {
     /// File path relative to the repository root
     path: String,
     /// The whole content of the file
@@ -30,30 +30,19 @@ struct Args {
 
 const NAME: &str = "write_file";
 
-impl Tool for WriteFileTool {
-    fn name(&self) -> &'static str {
-        NAME
+impl TypedTool for WriteFileTool {
+    type Args = Args;
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str = "Create a new file with the given content (parent directories are created). Refuses to \
+         replace an existing file unless overwrite is true; to change part of a file use edit_file.";
+    const MUTATES: bool = true;
+
+    fn plan(&self, ctx: &ToolContext, args: Args) -> Result<Option<FileChange>, ToolError> {
+        Ok(Some(plan_write(ctx, args)?.change))
     }
 
-    fn description(&self) -> &'static str {
-        "Create a new file with the given content (parent directories are created). Refuses to \
-         replace an existing file unless overwrite is true; to change part of a file use edit_file."
-    }
-
-    fn schema(&self) -> Value {
-        schema_for::<Args>()
-    }
-
-    fn mutates(&self) -> bool {
-        true
-    }
-
-    fn dry_run(&self, ctx: &ToolContext, args: &Value) -> Result<Option<FileChange>, ToolError> {
-        Ok(Some(plan(ctx, args)?.change))
-    }
-
-    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let change = plan(ctx, args)?.apply()?;
+    fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
+        let change = plan_write(ctx, args)?.apply()?;
         let relative = &change.path;
         let (text, truncated) = match &change.before {
             None => (
@@ -83,8 +72,7 @@ impl Tool for WriteFileTool {
 
 /// The file a call writes, computed without writing: the dry run and the call share it, so
 /// what a user approves is what is written.
-fn plan(ctx: &ToolContext, args: &Value) -> Result<Planned, ToolError> {
-    let args: Args = parse_args(NAME, args)?;
+fn plan_write(ctx: &ToolContext, args: Args) -> Result<Planned, ToolError> {
     let path = resolve_path(&ctx.root, &args.path, Access::Write)?;
     let before = match std::fs::metadata(&path) {
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => None,
