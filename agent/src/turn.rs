@@ -256,22 +256,33 @@ impl Session {
         if let Decision::Deny(reason) = decision {
             return Ok(Err(CallResult::error(format!("refused: {reason}"))));
         }
-        match self.tools.dry_run(name, &self.ctx, &call.input) {
-            Ok(change) => call.diff = change.map(|change| change.diff),
+        let planned = match self.tools.dry_run(name, &self.ctx, &call.input) {
+            Ok(change) => change,
             // The call would fail the same way: the model hears why at once, and the user is
             // not asked to approve a call that cannot run.
             Err(error) => return self.failed(name, error).map(Err),
-        }
+        };
+        call.diff = planned.as_ref().map(|change| change.diff.clone());
         io.emit(Event::ToolCallProposed(call.clone()));
-        if decision == Decision::Ask {
-            io.emit(Event::ApprovalRequested(call.clone()));
-            if let Approval::Denied(reason) = io.approve(call) {
-                return Ok(Err(CallResult::error(format!(
-                    "refused: the call to `{name}` was not approved ({reason})"
-                ))));
-            }
+        if decision != Decision::Ask {
+            return Ok(Ok(()));
         }
-        Ok(Ok(()))
+        io.emit(Event::ApprovalRequested(call.clone()));
+        if let Approval::Denied(reason) = io.approve(call) {
+            return Ok(Err(CallResult::error(format!(
+                "refused: the call to `{name}` was not approved ({reason})"
+            ))));
+        }
+        // The user approved a diff, maybe minutes ago: a file changed since (by the user, in
+        // an editor) would make the edit another one than the one approved.
+        match self.tools.dry_run(name, &self.ctx, &call.input) {
+            Ok(now) if now == planned => Ok(Ok(())),
+            Ok(_) => Ok(Err(CallResult::error(format!(
+                "refused: the file changed while the call to `{name}` waited for approval, so \
+                 the approved change was not made; read the file again"
+            )))),
+            Err(error) => self.failed(name, error).map(Err),
+        }
     }
 
     /// Runs a call that [`Session::permit`] let through, checkpointing the file it changes.

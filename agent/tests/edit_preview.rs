@@ -18,10 +18,12 @@ use serde_json::{json, Value};
 /// Long enough for a loaded machine, short enough that a hang fails the test.
 const HANG: Duration = Duration::from_secs(30);
 
-/// Approves every call and keeps every event.
+/// Approves every call (after writing `meanwhile`, as a user editing the file while asked
+/// would) and keeps every event.
 #[derive(Default)]
 struct Approver {
     events: Vec<Event>,
+    meanwhile: Option<(PathBuf, &'static str)>,
 }
 
 impl TurnIo for Approver {
@@ -29,6 +31,9 @@ impl TurnIo for Approver {
         self.events.push(event);
     }
     fn approve(&mut self, _call: &ToolCall) -> Approval {
+        if let Some((path, content)) = &self.meanwhile {
+            std::fs::write(path, content).unwrap();
+        }
         Approval::Approved
     }
     fn interrupted(&self) -> bool {
@@ -39,6 +44,15 @@ impl TurnIo for Approver {
 /// Runs one turn in `mode` in which the model makes `calls` (tool name, input) in one
 /// message, on a thread: a turn that has not ended after [`HANG`] fails the test.
 fn turn_events(root: PathBuf, mode: Mode, calls: Vec<(&'static str, Value)>) -> Vec<Event> {
+    turn_events_with(root, mode, calls, Approver::default())
+}
+
+fn turn_events_with(
+    root: PathBuf,
+    mode: Mode,
+    calls: Vec<(&'static str, Value)>,
+    mut io: Approver,
+) -> Vec<Event> {
     let (done, events) = mpsc::channel();
     std::thread::spawn(move || {
         let content = calls
@@ -61,7 +75,6 @@ fn turn_events(root: PathBuf, mode: Mode, calls: Vec<(&'static str, Value)>) -> 
         let mut config = SessionConfig::new(&root);
         config.permissions = Permissions::new(mode);
         let mut session = Session::start(config, Box::new(backend)).unwrap();
-        let mut io = Approver::default();
         session.run_turn("go", &mut io).unwrap();
         let _ = done.send(io.events);
     });
@@ -188,4 +201,35 @@ fn a_fifo_is_refused_in_every_mode_without_hanging() {
             );
         }
     }
+}
+
+#[test]
+fn an_edit_whose_file_changed_while_it_waited_for_approval_is_not_made() {
+    let (_dir, root) = repo();
+    let file = root.join("a.txt");
+    std::fs::write(&file, "one\ntwo\n").unwrap();
+    let io = Approver {
+        meanwhile: Some((file.clone(), "one\ntwo\nthree\n")),
+        ..Approver::default()
+    };
+    let events = turn_events_with(
+        root.clone(),
+        Mode::Ask,
+        vec![(
+            "edit_file",
+            json!({"path": "a.txt", "old": "two", "new": "2"}),
+        )],
+        io,
+    );
+    let output = events.iter().find_map(|e| match e {
+        Event::ToolOutput(output) => Some(output),
+        _ => None,
+    });
+    let output = output.unwrap();
+    assert!(
+        output.is_error && output.output.contains("changed while the call"),
+        "{}",
+        output.output
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "one\ntwo\nthree\n");
 }

@@ -1,12 +1,16 @@
 //! What the agent can do to a repository: read, search, edit, shell, git, code intelligence.
 //!
 //! Every capability is a [`Tool`]: a name, a one-sentence description and a JSON schema for
-//! the model, a flag saying whether it mutates the repository, and a call that returns bounded
-//! text or a [`ToolError`]. Errors the model can fix (a bad path, a snippet that matches twice)
-//! go back to the model; the others ([`ToolError::is_model_fixable`] is false) end the turn.
+//! the model (derived from the struct its arguments are parsed into), a flag saying whether it
+//! mutates the repository, a call that returns bounded text or a [`ToolError`], and for the
+//! file edits a dry run that returns the change the call would write ([`Tool::dry_run`]).
+//! Errors the model can fix (a bad path, a snippet that matches twice) go back to the model;
+//! the others ([`ToolError::is_model_fixable`] is false) end the turn.
 //!
 //! Every path a tool touches is resolved against the repository root first ([`resolve_path`]):
 //! nothing outside the root is read or written, and nothing under `.git` is ever written.
+//! Files are read and written only when they are regular files (a FIFO is refused, never
+//! waited on) and no larger than [`OutputLimits::max_file_bytes`].
 
 mod args;
 mod code;
