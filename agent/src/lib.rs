@@ -15,7 +15,6 @@ mod history;
 mod local;
 mod mentions;
 mod permissions;
-mod preview;
 pub mod prompt;
 pub mod protocol;
 mod runner;

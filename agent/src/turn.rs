@@ -4,13 +4,13 @@
 use std::ops::ControlFlow;
 
 use hearth_engine::api::{self, ContentBlock, Message, Role, StopReason, ToolResultContent, Usage};
+use hearth_tools::ToolError;
 use serde_json::Value;
 
 use crate::checkpoint::Checkpoint;
 use crate::error::AgentError;
 use crate::history::text_of;
 use crate::permissions::Decision;
-use crate::preview::preview_diff;
 use crate::protocol::{
     ErrorReport, Event, TextDelta, ToolCall, ToolOutput, TurnFinished, TurnStarted, TurnStop,
     UsageReport,
@@ -204,19 +204,19 @@ impl Session {
         input: &Value,
         io: &mut dyn TurnIo,
     ) -> Result<CallResult, AgentError> {
-        let tool = self.tools.get(name);
-        let diff = match tool {
-            Some(tool) if tool.mutates() => preview_diff(&self.ctx.root, name, input),
-            _ => None,
-        };
-        let call = ToolCall {
+        let mut call = ToolCall {
             call_id: id.to_string(),
             tool: name.to_string(),
             input: input.clone(),
-            diff,
+            diff: None,
         };
-        io.emit(Event::ToolCallProposed(call.clone()));
-        let result = self.check_and_run(&call, io)?;
+        let result = match self.permit(&mut call, io)? {
+            Ok(()) => self.run_permitted(&call)?,
+            Err(refused) => {
+                io.emit(Event::ToolCallProposed(call));
+                refused
+            }
+        };
         io.emit(Event::ToolOutput(ToolOutput {
             call_id: id.to_string(),
             output: result.text.clone(),
@@ -226,40 +226,68 @@ impl Session {
         Ok(result)
     }
 
-    fn check_and_run(
+    /// Decides whether `call` may run and, when it may, proposes it (with the diff of its
+    /// dry run for a file edit) and asks the user where the permissions say so. `Err` holds
+    /// the result of a call that does not run; it is not proposed yet.
+    ///
+    /// The dry run comes after the permission check, so a call that is refused never touches
+    /// the file; and the edit that runs is computed by the same code as the diff shown.
+    fn permit(
         &mut self,
-        call: &ToolCall,
+        call: &mut ToolCall,
         io: &mut dyn TurnIo,
-    ) -> Result<CallResult, AgentError> {
+    ) -> Result<Result<(), CallResult>, AgentError> {
         let name = call.tool.as_str();
         if let Some(problem) = malformed(&call.input) {
-            return Ok(CallResult::error(self.malformed_message(name, &problem)));
+            return Ok(Err(CallResult::error(
+                self.malformed_message(name, &problem),
+            )));
         }
         let Some(tool) = self.tools.get(name) else {
-            return Ok(CallResult::error(format!(
+            return Ok(Err(CallResult::error(format!(
                 "there is no tool named `{name}`; the tools are: {}",
                 self.tools.names().join(", ")
-            )));
+            ))));
         };
-        match self
+        let decision = self
             .config
             .permissions
-            .decide(name, tool.mutates(), &call.input)
-        {
-            Decision::Allow => {}
-            Decision::Deny(reason) => {
-                return Ok(CallResult::error(format!("refused: {reason}")));
-            }
-            Decision::Ask => {
-                io.emit(Event::ApprovalRequested(call.clone()));
-                if let Approval::Denied(reason) = io.approve(call) {
-                    return Ok(CallResult::error(format!(
-                        "refused: the call to `{name}` was not approved ({reason})"
-                    )));
-                }
-            }
+            .decide(name, tool.mutates(), &call.input);
+        if let Decision::Deny(reason) = decision {
+            return Ok(Err(CallResult::error(format!("refused: {reason}"))));
         }
-        match self.tools.call(name, &self.ctx, &call.input) {
+        let planned = match self.tools.dry_run(name, &self.ctx, &call.input) {
+            Ok(change) => change,
+            // The call would fail the same way: the model hears why at once, and the user is
+            // not asked to approve a call that cannot run.
+            Err(error) => return self.failed(name, error).map(Err),
+        };
+        call.diff = planned.as_ref().map(|change| change.diff.clone());
+        io.emit(Event::ToolCallProposed(call.clone()));
+        if decision != Decision::Ask {
+            return Ok(Ok(()));
+        }
+        io.emit(Event::ApprovalRequested(call.clone()));
+        if let Approval::Denied(reason) = io.approve(call) {
+            return Ok(Err(CallResult::error(format!(
+                "refused: the call to `{name}` was not approved ({reason})"
+            ))));
+        }
+        // The user approved a diff, maybe minutes ago: a file changed since (by the user, in
+        // an editor) would make the edit another one than the one approved.
+        match self.tools.dry_run(name, &self.ctx, &call.input) {
+            Ok(now) if now == planned => Ok(Ok(())),
+            Ok(_) => Ok(Err(CallResult::error(format!(
+                "refused: the file changed while the call to `{name}` waited for approval, so \
+                 the approved change was not made; read the file again"
+            )))),
+            Err(error) => self.failed(name, error).map(Err),
+        }
+    }
+
+    /// Runs a call that [`Session::permit`] let through, checkpointing the file it changes.
+    fn run_permitted(&mut self, call: &ToolCall) -> Result<CallResult, AgentError> {
+        match self.tools.call(&call.tool, &self.ctx, &call.input) {
             Ok(output) => {
                 if let Some(change) = output.change {
                     let checkpoint = Checkpoint::new(&call.call_id, change);
@@ -272,11 +300,19 @@ impl Session {
                     truncated: output.truncated,
                 })
             }
-            Err(error) if error.is_model_fixable() => Ok(CallResult::error(error.to_string())),
-            Err(source) => Err(AgentError::Tool {
-                tool: name.to_string(),
-                source,
-            }),
+            Err(error) => self.failed(&call.tool, error),
+        }
+    }
+
+    /// A tool error as the model sees it, or the end of the turn for one it cannot fix.
+    fn failed(&self, tool: &str, error: ToolError) -> Result<CallResult, AgentError> {
+        if error.is_model_fixable() {
+            Ok(CallResult::error(error.to_string()))
+        } else {
+            Err(AgentError::Tool {
+                tool: tool.to_string(),
+                source: error,
+            })
         }
     }
 

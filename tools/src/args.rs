@@ -1,10 +1,12 @@
 //! Parsing the model's arguments: strict about names, lenient about how numbers are written.
 
+use schemars::generate::SchemaSettings;
+use schemars::JsonSchema;
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::ToolError;
+use crate::{ToolError, ToolOutput};
 
 /// Parses a tool's arguments; a missing or `null` argument object means "no arguments".
 pub(crate) fn parse_args<T: DeserializeOwned>(
@@ -23,6 +25,86 @@ pub(crate) fn parse_args<T: DeserializeOwned>(
         ));
     }
     serde_json::from_value(args).map_err(|e| ToolError::bad_arguments(tool, e.to_string()))
+}
+
+/// The arguments of the tools that show lines of one file (read_file, git_blame).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileLines {
+    /// File path relative to the repository root
+    pub(crate) path: String,
+    /// First line to show (default 1)
+    #[serde(default, deserialize_with = "lenient_usize")]
+    #[schemars(range(min = 1))]
+    pub(crate) start_line: Option<usize>,
+    /// Last line to show (default: the end)
+    #[serde(default, deserialize_with = "lenient_usize")]
+    #[schemars(range(min = 1))]
+    pub(crate) end_line: Option<usize>,
+}
+
+impl FileLines {
+    /// The 1-based range `(first, last)` of the `total` lines of the file that was asked
+    /// for, checked; `None` when the file has no lines ([`FileLines::empty`] says so).
+    pub(crate) fn range(
+        &self,
+        tool: &'static str,
+        total: usize,
+    ) -> Result<Option<(usize, usize)>, ToolError> {
+        if total == 0 {
+            return Ok(None);
+        }
+        line_range(tool, self.start_line, self.end_line, total).map(Some)
+    }
+
+    /// What a tool shows for a file of no lines.
+    pub(crate) fn empty(&self) -> ToolOutput {
+        ToolOutput::text(format!("({} is empty)\n", self.path), false)
+    }
+}
+
+/// The JSON schema of a tool's arguments, derived from the struct they are parsed into, so
+/// the two cannot disagree.
+///
+/// Reduced to what the model needs: no `$schema`, `title` or root description (the tool has
+/// its own), no `format` or `default`, and an optional argument is its type alone, not also
+/// `null`. The key order is that of the struct, the same on every run: the schemas are part
+/// of the prompt prefix, which is cached only if it is byte for byte the same.
+pub(crate) fn schema_for<T: JsonSchema>() -> Value {
+    let generator = SchemaSettings::draft2020_12()
+        .with(|settings| {
+            settings.meta_schema = None;
+            settings.inline_subschemas = true;
+        })
+        .into_generator();
+    let mut schema = generator.into_root_schema_for::<T>().to_value();
+    if let Value::Object(root) = &mut schema {
+        root.remove("title");
+        root.remove("description");
+        // Some endpoints refuse an object schema without properties (a tool of no arguments).
+        if !root.contains_key("properties") {
+            root.insert("properties".into(), Value::Object(serde_json::Map::new()));
+        }
+        if let Some(Value::Object(properties)) = root.get_mut("properties") {
+            properties.values_mut().for_each(tidy_property);
+        }
+    }
+    schema
+}
+
+fn tidy_property(property: &mut Value) {
+    let Value::Object(property) = property else {
+        return;
+    };
+    property.remove("format");
+    property.remove("default");
+    if let Some(Value::Array(types)) = property.get_mut("type") {
+        types.retain(|t| t != "null");
+        if let [only] = types.as_slice() {
+            let only = only.clone();
+            property.insert("type".into(), only);
+        }
+    }
 }
 
 // Small models often quote numbers and booleans ("start_line": "10"); accepting both
@@ -64,7 +146,7 @@ pub(crate) fn lenient_bool<'de, D: Deserializer<'de>>(
 /// A 1-based inclusive line range as given, checked against a text of `total` lines.
 ///
 /// Returns the range to show as 1-based `(first, last)`; `last` is clamped to the end.
-pub(crate) fn line_range(
+fn line_range(
     tool: &'static str,
     start: Option<usize>,
     end: Option<usize>,

@@ -45,6 +45,15 @@ pub enum ToolError {
         /// The path as the model gave it.
         path: String,
     },
+    /// The path is neither a file nor a directory: a FIFO, a socket or a device, whose
+    /// reads would block or never end.
+    #[error("`{path}` is a {kind}, not a regular file; the file tools only read and write regular files")]
+    NotARegularFile {
+        /// The path as the model gave it.
+        path: String,
+        /// What it is instead ("FIFO (named pipe)", "socket", …).
+        kind: &'static str,
+    },
     /// The path resolves (through `..` or symlinks) to a place outside the repository.
     #[error(
         "`{path}` is outside the repository; only paths inside the repository root can be used"

@@ -1,12 +1,16 @@
 //! What the agent can do to a repository: read, search, edit, shell, git, code intelligence.
 //!
 //! Every capability is a [`Tool`]: a name, a one-sentence description and a JSON schema for
-//! the model, a flag saying whether it mutates the repository, and a call that returns bounded
-//! text or a [`ToolError`]. Errors the model can fix (a bad path, a snippet that matches twice)
-//! go back to the model; the others ([`ToolError::is_model_fixable`] is false) end the turn.
+//! the model (derived from the struct its arguments are parsed into), a flag saying whether it
+//! mutates the repository, a call that returns bounded text or a [`ToolError`], and for the
+//! file edits a dry run that returns the change the call would write ([`Tool::dry_run`]).
+//! Errors the model can fix (a bad path, a snippet that matches twice) go back to the model;
+//! the others ([`ToolError::is_model_fixable`] is false) end the turn.
 //!
 //! Every path a tool touches is resolved against the repository root first ([`resolve_path`]):
 //! nothing outside the root is read or written, and nothing under `.git` is ever written.
+//! Files are read and written only when they are regular files (a FIFO is refused, never
+//! waited on) and no larger than [`OutputLimits::max_file_bytes`].
 
 mod args;
 mod code;
@@ -18,7 +22,10 @@ mod output;
 mod paths;
 mod registry;
 mod shell;
+mod typed;
 mod walk;
+
+use typed::TypedTool;
 
 pub use code::find_symbol::FindSymbolTool;
 pub use code::language::Language;
@@ -52,6 +59,18 @@ pub trait Tool: Send + Sync {
     fn schema(&self) -> serde_json::Value;
     /// Whether the tool writes files or runs commands (permissions are decided on this).
     fn mutates(&self) -> bool;
+    /// The file change a call with these arguments would make, computed without writing
+    /// anything (a dry run): what a user asked to approve the call is shown. The call itself
+    /// computes its change with the same code, then writes it. `Ok(None)` when the effect
+    /// cannot be known in advance (a command) or the tool changes no file; an error is the
+    /// one the call would end in.
+    fn dry_run(
+        &self,
+        _ctx: &ToolContext,
+        _args: &serde_json::Value,
+    ) -> Result<Option<FileChange>, ToolError> {
+        Ok(None)
+    }
     /// Runs the tool on the repository of `ctx` with the model's arguments.
     fn call(&self, ctx: &ToolContext, args: &serde_json::Value) -> Result<ToolOutput, ToolError>;
 }

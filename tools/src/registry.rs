@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
-    EditFileTool, FindSymbolTool, GitBlameTool, GitDiffTool, GitLogTool, GitShowTool,
+    EditFileTool, FileChange, FindSymbolTool, GitBlameTool, GitDiffTool, GitLogTool, GitShowTool,
     GitStatusTool, GrepTool, ListFilesTool, OutlineTool, ReadFileTool, ShellTool, Tool,
     ToolContext, ToolError, ToolOutput, WriteFileTool,
 };
@@ -123,13 +123,25 @@ impl ToolRegistry {
         ctx: &ToolContext,
         args: &Value,
     ) -> Result<ToolOutput, ToolError> {
-        match self.get(name) {
-            Some(tool) => tool.call(ctx, args),
-            None => Err(ToolError::UnknownTool {
-                name: name.to_string(),
-                available: self.names().join(", "),
-            }),
-        }
+        self.known(name)?.call(ctx, args)
+    }
+
+    /// The file change a call of the tool of this name would make, without making it
+    /// ([`Tool::dry_run`]); an unknown name is an error the model can fix.
+    pub fn dry_run(
+        &self,
+        name: &str,
+        ctx: &ToolContext,
+        args: &Value,
+    ) -> Result<Option<FileChange>, ToolError> {
+        self.known(name)?.dry_run(ctx, args)
+    }
+
+    fn known(&self, name: &str) -> Result<&dyn Tool, ToolError> {
+        self.get(name).ok_or_else(|| ToolError::UnknownTool {
+            name: name.to_string(),
+            available: self.names().join(", "),
+        })
     }
 }
 

@@ -1,63 +1,42 @@
 //! `find_symbol`: where a name is defined, across the repository.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use crate::args::parse_args;
 use crate::code::language::Language;
 use crate::code::outline::{outline_source, SymbolKind};
-use crate::fs::is_binary;
+use crate::fs::read_source;
 use crate::output::BoundedText;
 use crate::paths::display_path;
 use crate::walk::walk_files;
-use crate::{Tool, ToolContext, ToolError, ToolOutput};
+use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Finds the definitions of a name in every supported source file of the repository.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FindSymbolTool;
 
-#[derive(Deserialize)]
+/// The arguments, as the model gives them.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Args {
+pub(crate) struct Args {
+    /// The exact name to find, optionally qualified by its type
     name: String,
+    /// Only definitions of this kind
     #[serde(default)]
+    #[schemars(extend("enum" = ["function", "method", "class", "struct", "enum", "union", "trait", "interface", "type", "const", "module", "macro"]))]
     kind: Option<String>,
 }
 
 const NAME: &str = "find_symbol";
 
-impl Tool for FindSymbolTool {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+impl TypedTool for FindSymbolTool {
+    type Args = Args;
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str = "Find where a function, method, type or constant is defined across the repository, by \
+         exact name (\"parse\") or qualified name (\"Parser::parse\", \"Parser.parse\"): `file:line kind name`.";
+    const MUTATES: bool = false;
 
-    fn description(&self) -> &'static str {
-        "Find where a function, method, type or constant is defined across the repository, by \
-         exact name (\"parse\") or qualified name (\"Parser::parse\", \"Parser.parse\"): `file:line kind name`."
-    }
-
-    fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "description": "The exact name to find, optionally qualified by its type"},
-                "kind": {
-                    "type": "string",
-                    "enum": ["function", "method", "class", "struct", "enum", "union", "trait", "interface", "type", "const", "module", "macro"],
-                    "description": "Only definitions of this kind"
-                }
-            },
-            "required": ["name"],
-            "additionalProperties": false
-        })
-    }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let args: Args = parse_args(NAME, args)?;
+    fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
         let wanted = args.name.trim();
         if wanted.is_empty() {
             return Err(ToolError::bad_arguments(NAME, "`name` is empty"));
@@ -120,20 +99,6 @@ impl Tool for FindSymbolTool {
 /// Qualified names compare with either separator, so `Parser.parse` finds `Parser::parse`.
 fn same_qualified(qualified: &str, wanted: &str) -> bool {
     qualified == wanted || qualified.replace("::", ".") == wanted.replace("::", ".")
-}
-
-/// A source file's text, or `None` when it is too large, binary or unreadable (skipped,
-/// as grep skips them).
-pub(crate) fn read_source(path: &std::path::Path, max_bytes: u64) -> Option<String> {
-    let meta = std::fs::metadata(path).ok()?;
-    if meta.len() > max_bytes {
-        return None;
-    }
-    let bytes = std::fs::read(path).ok()?;
-    if is_binary(&bytes) {
-        return None;
-    }
-    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]

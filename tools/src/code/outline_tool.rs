@@ -1,23 +1,24 @@
 //! `outline`: the definitions in one file, with their line ranges.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use crate::args::parse_args;
 use crate::code::language::Language;
 use crate::code::outline::{outline_source, Definition};
 use crate::fs::read_text_file;
 use crate::output::BoundedText;
 use crate::paths::{resolve_path, Access};
-use crate::{Tool, ToolContext, ToolError, ToolOutput};
+use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Lists the functions, types, methods and constants defined in a source file.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OutlineTool;
 
-#[derive(Deserialize)]
+/// The arguments, as the model gives them.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Args {
+pub(crate) struct Args {
+    /// Source file path relative to the repository root
     path: String,
 }
 
@@ -37,33 +38,14 @@ pub(crate) fn outline_line(definition: &Definition) -> String {
     )
 }
 
-impl Tool for OutlineTool {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+impl TypedTool for OutlineTool {
+    type Args = Args;
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str = "List the definitions in a source file (functions, methods with their type, classes, \
+         structs, enums, traits, interfaces, constants) with their line ranges, to read only what you need.";
+    const MUTATES: bool = false;
 
-    fn description(&self) -> &'static str {
-        "List the definitions in a source file (functions, methods with their type, classes, \
-         structs, enums, traits, interfaces, constants) with their line ranges, to read only what you need."
-    }
-
-    fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "path": {"type": "string", "description": "Source file path relative to the repository root"}
-            },
-            "required": ["path"],
-            "additionalProperties": false
-        })
-    }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let args: Args = parse_args(NAME, args)?;
+    fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
         let path = resolve_path(&ctx.root, &args.path, Access::Read)?;
         let bytes = read_text_file(&path, &args.path, ctx.limits.max_file_bytes)?;
         let Some(language) = Language::from_path(&path) else {

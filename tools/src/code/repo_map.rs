@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use crate::code::find_symbol::read_source;
 use crate::code::language::Language;
 use crate::code::outline::outline_source;
+use crate::fs::read_source;
 use crate::output::group_thousands;
 use crate::paths::display_path;
 use crate::walk::walk_files;

@@ -1,23 +1,26 @@
 //! `edit_file`: replace one exact, unique snippet of a file, and show the diff.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use crate::args::parse_args;
-use crate::fs::{read_text_file, unified_diff};
+use crate::fs::{read_utf8_file, Planned};
 use crate::output::{cut_line, BoundedText};
-use crate::paths::{display_path, resolve_path, Access};
-use crate::{FileChange, Tool, ToolContext, ToolError, ToolOutput};
+use crate::paths::{resolve_path, Access};
+use crate::{FileChange, ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Replaces an exact snippet that occurs exactly once in a file.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct EditFileTool;
 
-#[derive(Deserialize)]
+/// The arguments, as the model gives them.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Args {
+pub(crate) struct Args {
+    /// File path relative to the repository root
     path: String,
+    /// The exact text to replace (must occur exactly once)
     old: String,
+    /// The text to put in its place
     new: String,
 }
 
@@ -29,109 +32,100 @@ const LISTED_OCCURRENCES: usize = 10;
 /// How similar (0 to 1, difflib's ratio) a line must be to be offered as "the closest line".
 const CLOSEST_LINE_CUTOFF: f32 = 0.6;
 
-impl Tool for EditFileTool {
-    fn name(&self) -> &'static str {
-        NAME
+impl TypedTool for EditFileTool {
+    type Args = Args;
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str = "Edit a file by replacing the exact text `old` with `new`. `old` must occur exactly once \
+         in the file, including its whitespace and indentation; add surrounding lines to make it unique.";
+    const MUTATES: bool = true;
+
+    fn plan(&self, ctx: &ToolContext, args: Args) -> Result<Option<FileChange>, ToolError> {
+        Ok(Some(plan_edit(ctx, args)?.0.change))
     }
 
-    fn description(&self) -> &'static str {
-        "Edit a file by replacing the exact text `old` with `new`. `old` must occur exactly once \
-         in the file, including its whitespace and indentation; add surrounding lines to make it unique."
-    }
-
-    fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "path": {"type": "string", "description": "File path relative to the repository root"},
-                "old": {"type": "string", "description": "The exact text to replace (must occur exactly once)"},
-                "new": {"type": "string", "description": "The text to put in its place"}
-            },
-            "required": ["path", "old", "new"],
-            "additionalProperties": false
-        })
-    }
-
-    fn mutates(&self) -> bool {
-        true
-    }
-
-    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let args: Args = parse_args(NAME, args)?;
-        if args.old.is_empty() {
-            return Err(ToolError::bad_arguments(
-                NAME,
-                "`old` is empty; to create a file use write_file",
-            ));
-        }
-        if args.old == args.new {
-            return Err(ToolError::bad_arguments(
-                NAME,
-                "`old` and `new` are the same, so there is nothing to change",
-            ));
-        }
-        let path = resolve_path(&ctx.root, &args.path, Access::Write)?;
-        let bytes = read_text_file(&path, &args.path, ctx.limits.max_file_bytes)?;
-        let before = String::from_utf8(bytes).map_err(|_| ToolError::NotUtf8 {
-            path: args.path.clone(),
-        })?;
-
-        let (old, new) = match_line_endings(&before, &args.old, &args.new);
-        let starts: Vec<usize> = before
-            .match_indices(old.as_str())
-            .map(|(at, _)| at)
-            .collect();
-        let at = match starts.as_slice() {
-            [] => {
-                return Err(ToolError::NotFoundInFile {
-                    path: args.path.clone(),
-                    hint: closest_hint(&before, &args.old),
-                })
-            }
-            [at] => *at,
-            _ => {
-                let lines: Vec<String> = starts
-                    .iter()
-                    .take(LISTED_OCCURRENCES)
-                    .map(|&at| line_of_offset(&before, at).to_string())
-                    .collect();
-                let more = if starts.len() > LISTED_OCCURRENCES {
-                    ", …"
-                } else {
-                    ""
-                };
-                return Err(ToolError::NotUnique {
-                    count: starts.len(),
-                    path: args.path.clone(),
-                    lines: format!("{}{more}", lines.join(", ")),
-                });
-            }
-        };
-        let after = format!("{}{}{}", &before[..at], new, &before[at + old.len()..]);
-        std::fs::write(&path, &after).map_err(|e| ToolError::io(&path, e))?;
-
-        let relative = display_path(&ctx.root, &path);
-        let diff = unified_diff(&relative, Some(&before), &after);
+    fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
+        let (planned, line) = plan_edit(ctx, args)?;
+        let change = planned.apply()?;
         let mut shown = BoundedText::new(ctx.limits);
-        shown.push_line(&format!(
-            "Edited {relative} at line {}:",
-            line_of_offset(&before, at)
-        ));
-        for line in diff.lines() {
+        shown.push_line(&format!("Edited {} at line {line}:", change.path));
+        for line in change.diff.lines() {
             shown.push_line(line);
         }
         let (text, truncated) = shown.finish();
         Ok(ToolOutput {
             text,
             truncated,
-            change: Some(FileChange {
-                path: relative,
-                before: Some(before),
-                after,
-                diff,
-            }),
+            change: Some(change),
         })
     }
+}
+
+/// The edit a call makes, and the line where it starts, computed without writing: the
+/// dry run and the call share it, so what a user approves is what is written.
+fn plan_edit(ctx: &ToolContext, args: Args) -> Result<(Planned, usize), ToolError> {
+    if args.old.is_empty() {
+        return Err(ToolError::bad_arguments(
+            NAME,
+            "`old` is empty; to create a file use write_file",
+        ));
+    }
+    if args.old == args.new {
+        return Err(ToolError::bad_arguments(
+            NAME,
+            "`old` and `new` are the same, so there is nothing to change",
+        ));
+    }
+    let path = resolve_path(&ctx.root, &args.path, Access::Write)?;
+    let before = read_utf8_file(&path, &args.path, ctx.limits.max_file_bytes)?;
+
+    let (old, new) = match_line_endings(&before, &args.old, &args.new);
+    let starts = occurrences(&before, &old);
+    let at = match starts.as_slice() {
+        [] => {
+            return Err(ToolError::NotFoundInFile {
+                path: args.path.clone(),
+                hint: closest_hint(&before, &args.old),
+            })
+        }
+        [at] => *at,
+        _ => {
+            let lines: Vec<String> = starts
+                .iter()
+                .take(LISTED_OCCURRENCES)
+                .map(|&at| line_of_offset(&before, at).to_string())
+                .collect();
+            let more = if starts.len() > LISTED_OCCURRENCES {
+                ", …"
+            } else {
+                ""
+            };
+            return Err(ToolError::NotUnique {
+                count: starts.len(),
+                path: args.path.clone(),
+                lines: format!("{}{more}", lines.join(", ")),
+            });
+        }
+    };
+    let after = format!("{}{}{}", &before[..at], new, &before[at + old.len()..]);
+    let line = line_of_offset(&before, at);
+    Ok((
+        Planned::new(ctx, NAME, path, &args.path, Some(before), after),
+        line,
+    ))
+}
+
+/// Where `needle` starts in `haystack`, counting overlapping occurrences: `"ab ab"` occurs
+/// twice in `"ab ab ab"`, and replacing one of two overlapping matches would be a guess.
+fn occurrences(haystack: &str, needle: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut from = 0;
+    while let Some(found) = haystack[from..].find(needle) {
+        let at = from + found;
+        starts.push(at);
+        // The next search starts one character on, inside this match.
+        from = at + haystack[at..].chars().next().map_or(1, char::len_utf8);
+    }
+    starts
 }
 
 /// Models write `\n`; when the file uses `\r\n` and the snippet has no `\r`, the snippet
@@ -218,6 +212,14 @@ mod tests {
         );
         let hint = closest_hint(content, "completely unrelated words here");
         assert!(hint.contains("read the file again"), "{hint}");
+    }
+
+    #[test]
+    fn overlapping_occurrences_are_counted() {
+        assert_eq!(occurrences("ab ab ab", "ab ab"), [0, 3]);
+        assert_eq!(occurrences("aaa", "aa"), [0, 1]);
+        assert_eq!(occurrences("é é é", "é é"), [0, 3]);
+        assert_eq!(occurrences("abc", "x"), Vec::<usize>::new());
     }
 
     #[test]

@@ -1,29 +1,34 @@
 //! `grep`: a regular expression across the repository, as `file:line: text`.
 
 use regex::RegexBuilder;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use crate::args::{lenient_bool, parse_args};
-use crate::fs::is_binary;
+use crate::args::lenient_bool;
 use crate::fs::list_files::FileGlob;
+use crate::fs::read_source;
 use crate::output::BoundedText;
 use crate::paths::{display_path, resolve_path, Access};
 use crate::walk::walk_files;
-use crate::{Tool, ToolContext, ToolError, ToolOutput};
+use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Searches file contents line by line with a regular expression (.gitignore respected).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GrepTool;
 
-#[derive(Deserialize)]
+/// The arguments, as the model gives them.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Args {
+pub(crate) struct Args {
+    /// Regular expression, e.g. "fn\s+parse_"
     pattern: String,
+    /// File or directory to search, relative to the repository root (default: the root)
     #[serde(default)]
     path: Option<String>,
+    /// Only search files matching this glob, e.g. "*.rs"
     #[serde(default)]
     glob: Option<String>,
+    /// Ignore case (default false)
     #[serde(default, deserialize_with = "lenient_bool")]
     case_insensitive: Option<bool>,
 }
@@ -34,36 +39,15 @@ const NAME: &str = "grep";
 /// eating memory.
 const REGEX_SIZE_LIMIT: usize = 10 * 1024 * 1024;
 
-impl Tool for GrepTool {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn description(&self) -> &'static str {
+impl TypedTool for GrepTool {
+    type Args = Args;
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str =
         "Search the repository's files for a regular expression (Rust regex syntax, matched \
-         line by line) and list matches as `file:line: text`. Skips ignored and binary files."
-    }
+         line by line) and list matches as `file:line: text`. Skips ignored and binary files.";
+    const MUTATES: bool = false;
 
-    fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "pattern": {"type": "string", "description": "Regular expression, e.g. \"fn\\s+parse_\""},
-                "path": {"type": "string", "description": "File or directory to search, relative to the repository root (default: the root)"},
-                "glob": {"type": "string", "description": "Only search files matching this glob, e.g. \"*.rs\""},
-                "case_insensitive": {"type": "boolean", "description": "Ignore case (default false)"}
-            },
-            "required": ["pattern"],
-            "additionalProperties": false
-        })
-    }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let args: Args = parse_args(NAME, args)?;
+    fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
         let regex = RegexBuilder::new(&args.pattern)
             .case_insensitive(args.case_insensitive.unwrap_or(false))
             .size_limit(REGEX_SIZE_LIMIT)
@@ -91,18 +75,9 @@ impl Tool for GrepTool {
             }
             // Files that cannot be read, are too large or are binary are not searched,
             // as grep -I does; one unreadable file must not sink the whole search.
-            let too_large =
-                std::fs::metadata(&file).map_or(true, |m| m.len() > ctx.limits.max_file_bytes);
-            if too_large {
-                continue;
-            }
-            let Ok(bytes) = std::fs::read(&file) else {
+            let Some(text) = read_source(&file, ctx.limits.max_file_bytes) else {
                 continue;
             };
-            if is_binary(&bytes) {
-                continue;
-            }
-            let text = String::from_utf8_lossy(&bytes);
             if !regex.is_match(&text) {
                 continue;
             }

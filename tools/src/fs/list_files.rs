@@ -3,24 +3,26 @@
 use std::path::Path;
 
 use globset::GlobMatcher;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use crate::args::parse_args;
 use crate::output::BoundedText;
 use crate::paths::{display_path, resolve_path, Access};
 use crate::walk::walk_files;
-use crate::{Tool, ToolContext, ToolError, ToolOutput};
+use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Lists files (sorted, .gitignore respected), optionally under a directory and matching a glob.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ListFilesTool;
 
-#[derive(Deserialize)]
+/// The arguments, as the model gives them.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Args {
+pub(crate) struct Args {
+    /// Glob to filter by, e.g. "*.py" or "src/**/test_*.py"
     #[serde(default)]
     pattern: Option<String>,
+    /// Directory to list, relative to the repository root (default: the root)
     #[serde(default)]
     path: Option<String>,
 }
@@ -62,33 +64,15 @@ impl FileGlob {
     }
 }
 
-impl Tool for ListFilesTool {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn description(&self) -> &'static str {
+impl TypedTool for ListFilesTool {
+    type Args = Args;
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str =
         "List the repository's files (ignoring what .gitignore ignores), sorted by path. \
-         Filter with a glob: `*.rs` matches file names at any depth, `src/**/*.rs` matches paths."
-    }
+         Filter with a glob: `*.rs` matches file names at any depth, `src/**/*.rs` matches paths.";
+    const MUTATES: bool = false;
 
-    fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "pattern": {"type": "string", "description": "Glob to filter by, e.g. \"*.py\" or \"src/**/test_*.py\""},
-                "path": {"type": "string", "description": "Directory to list, relative to the repository root (default: the root)"}
-            },
-            "additionalProperties": false
-        })
-    }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let args: Args = parse_args(NAME, args)?;
+    fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
         let shown_dir = args.path.as_deref().unwrap_or(".");
         let start = resolve_path(&ctx.root, shown_dir, Access::Read)?;
         if !start.exists() {

@@ -1,70 +1,33 @@
 //! `read_file`: a file's lines, numbered, within a range.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
-
-use crate::args::{lenient_usize, line_range, parse_args};
+use crate::args::FileLines;
 use crate::fs::read_text_file;
 use crate::output::BoundedText;
 use crate::paths::{resolve_path, Access};
-use crate::{Tool, ToolContext, ToolError, ToolOutput};
+use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Reads a text file with line numbers, optionally a range of lines.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ReadFileTool;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Args {
-    path: String,
-    #[serde(default, deserialize_with = "lenient_usize")]
-    start_line: Option<usize>,
-    #[serde(default, deserialize_with = "lenient_usize")]
-    end_line: Option<usize>,
-}
-
 const NAME: &str = "read_file";
 
-impl Tool for ReadFileTool {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn description(&self) -> &'static str {
+impl TypedTool for ReadFileTool {
+    type Args = FileLines;
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str =
         "Read a text file of the repository, each line prefixed with its line number. \
-         Use start_line and end_line (1-based, inclusive) to read part of a long file."
-    }
+         Use start_line and end_line (1-based, inclusive) to read part of a long file.";
+    const MUTATES: bool = false;
 
-    fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "path": {"type": "string", "description": "File path relative to the repository root"},
-                "start_line": {"type": "integer", "minimum": 1, "description": "First line to show (default 1)"},
-                "end_line": {"type": "integer", "minimum": 1, "description": "Last line to show (default: the end)"}
-            },
-            "required": ["path"],
-            "additionalProperties": false
-        })
-    }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let args: Args = parse_args(NAME, args)?;
+    fn run(&self, ctx: &ToolContext, args: FileLines) -> Result<ToolOutput, ToolError> {
         let path = resolve_path(&ctx.root, &args.path, Access::Read)?;
         let bytes = read_text_file(&path, &args.path, ctx.limits.max_file_bytes)?;
         let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<&str> = text.lines().collect();
-        if lines.is_empty() {
-            return Ok(ToolOutput::text(
-                format!("({} is empty)\n", args.path),
-                false,
-            ));
-        }
-        let (first, last) = line_range(NAME, args.start_line, args.end_line, lines.len())?;
+        let Some((first, last)) = args.range(NAME, lines.len())? else {
+            return Ok(args.empty());
+        };
         let width = last.to_string().len();
         let mut shown = BoundedText::new(ctx.limits);
         for (index, line) in lines[first - 1..last].iter().enumerate() {

@@ -4,29 +4,17 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use git2::{BlameOptions, Oid, Repository};
-use serde::Deserialize;
-use serde_json::{json, Value};
 
-use crate::args::{lenient_usize, line_range, parse_args};
+use crate::args::FileLines;
 use crate::fs::{is_binary, read_text_file};
 use crate::git::{open_repository, pathspec, time};
 use crate::output::BoundedText;
 use crate::paths::{resolve_path, Access};
-use crate::{Tool, ToolContext, ToolError, ToolOutput};
+use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Shows the commit, author and date that last changed each line of a file.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GitBlameTool;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Args {
-    path: String,
-    #[serde(default, deserialize_with = "lenient_usize")]
-    start_line: Option<usize>,
-    #[serde(default, deserialize_with = "lenient_usize")]
-    end_line: Option<usize>,
-}
 
 const NAME: &str = "git_blame";
 
@@ -36,35 +24,15 @@ struct Origin {
     date: String,
 }
 
-impl Tool for GitBlameTool {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn description(&self) -> &'static str {
+impl TypedTool for GitBlameTool {
+    type Args = FileLines;
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str =
         "Show which commit, author and date last changed each line of a file, like `git blame` \
-         (uncommitted lines show as 00000000). Use start_line and end_line for part of a file."
-    }
+         (uncommitted lines show as 00000000). Use start_line and end_line for part of a file.";
+    const MUTATES: bool = false;
 
-    fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "path": {"type": "string", "description": "File path relative to the repository root"},
-                "start_line": {"type": "integer", "minimum": 1, "description": "First line (default 1)"},
-                "end_line": {"type": "integer", "minimum": 1, "description": "Last line (default: the end)"}
-            },
-            "required": ["path"],
-            "additionalProperties": false
-        })
-    }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let args: Args = parse_args(NAME, args)?;
+    fn run(&self, ctx: &ToolContext, args: FileLines) -> Result<ToolOutput, ToolError> {
         let repo = open_repository(ctx)?;
         let Some(relative) = pathspec(ctx, Some(&args.path))? else {
             return Err(ToolError::IsDirectory {
@@ -104,13 +72,9 @@ impl Tool for GitBlameTool {
         };
         let text = String::from_utf8_lossy(&content);
         let lines: Vec<&str> = text.lines().collect();
-        if lines.is_empty() {
-            return Ok(ToolOutput::text(
-                format!("({} is empty)\n", args.path),
-                false,
-            ));
-        }
-        let (first, last) = line_range(NAME, args.start_line, args.end_line, lines.len())?;
+        let Some((first, last)) = args.range(NAME, lines.len())? else {
+            return Ok(args.empty());
+        };
 
         let mut origins: HashMap<Oid, Origin> = HashMap::new();
         let mut rows = Vec::new();

@@ -1,58 +1,42 @@
 //! `git_diff`: the working tree, the index or a revision range, as a patch.
 
 use git2::{DiffOptions, Repository, RevparseMode, Tree};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use crate::args::{lenient_bool, parse_args};
+use crate::args::lenient_bool;
 use crate::git::{bad_revision, bounded, detect_renames, open_repository, patch_text, pathspec};
-use crate::{Tool, ToolContext, ToolError, ToolOutput};
+use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Shows changes as a unified diff, like `git diff`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GitDiffTool;
 
-#[derive(Deserialize)]
+/// The arguments, as the model gives them.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Args {
+pub(crate) struct Args {
+    /// "A..B" (B against A), "A...B" (B against the merge base) or one revision (the working tree against it)
     #[serde(default)]
     rev_range: Option<String>,
+    /// Only show changes to this file or directory
     #[serde(default)]
     path: Option<String>,
+    /// Show staged changes (index against HEAD, or against rev_range's revision) (default false)
     #[serde(default, deserialize_with = "lenient_bool")]
     staged: Option<bool>,
 }
 
 const NAME: &str = "git_diff";
 
-impl Tool for GitDiffTool {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+impl TypedTool for GitDiffTool {
+    type Args = Args;
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str = "Show changes as a unified diff, like `git diff`: unstaged changes by default, staged \
+         ones with staged=true, a revision against the working tree, or a range \"A..B\" / \"A...B\".";
+    const MUTATES: bool = false;
 
-    fn description(&self) -> &'static str {
-        "Show changes as a unified diff, like `git diff`: unstaged changes by default, staged \
-         ones with staged=true, a revision against the working tree, or a range \"A..B\" / \"A...B\"."
-    }
-
-    fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "rev_range": {"type": "string", "description": "\"A..B\" (B against A), \"A...B\" (B against the merge base) or one revision (the working tree against it)"},
-                "path": {"type": "string", "description": "Only show changes to this file or directory"},
-                "staged": {"type": "boolean", "description": "Show staged changes (index against HEAD, or against rev_range's revision) (default false)"}
-            },
-            "additionalProperties": false
-        })
-    }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let args: Args = parse_args(NAME, args)?;
+    fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
         let repo = open_repository(ctx)?;
         let mut options = DiffOptions::new();
         if let Some(spec) = pathspec(ctx, args.path.as_deref())? {

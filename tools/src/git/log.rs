@@ -1,22 +1,26 @@
 //! `git_log`: recent commits, optionally only those that touch a path.
 
 use git2::{Commit, DiffOptions, Repository, Sort};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use crate::args::{lenient_usize, parse_args};
+use crate::args::lenient_usize;
 use crate::git::{bounded, commit_header, open_repository, pathspec};
-use crate::{Tool, ToolContext, ToolError, ToolOutput};
+use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Lists commits from HEAD backwards, like `git log`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GitLogTool;
 
-#[derive(Deserialize)]
+/// The arguments, as the model gives them.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Args {
+pub(crate) struct Args {
+    /// How many commits to show (default 10)
     #[serde(default, deserialize_with = "lenient_usize")]
+    #[schemars(range(min = 1))]
     max_count: Option<usize>,
+    /// Only commits that changed this file or directory
     #[serde(default)]
     path: Option<String>,
 }
@@ -24,33 +28,15 @@ struct Args {
 const NAME: &str = "git_log";
 const DEFAULT_COUNT: usize = 10;
 
-impl Tool for GitLogTool {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn description(&self) -> &'static str {
+impl TypedTool for GitLogTool {
+    type Args = Args;
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str =
         "Show commits from HEAD backwards (id, author, date, message), like `git log`; \
-         with path, only the commits that changed that file or directory."
-    }
+         with path, only the commits that changed that file or directory.";
+    const MUTATES: bool = false;
 
-    fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "max_count": {"type": "integer", "minimum": 1, "description": "How many commits to show (default 10)"},
-                "path": {"type": "string", "description": "Only commits that changed this file or directory"}
-            },
-            "additionalProperties": false
-        })
-    }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let args: Args = parse_args(NAME, args)?;
+    fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
         let max_count = match args.max_count {
             Some(0) => {
                 return Err(ToolError::bad_arguments(

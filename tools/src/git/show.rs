@@ -2,23 +2,24 @@
 //! listing or a file's content at a revision.
 
 use git2::{Commit, DiffOptions, Object, ObjectType, Repository};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use crate::args::parse_args;
 use crate::fs::is_binary;
 use crate::git::{
     bad_revision, bounded, commit_header, detect_renames, open_repository, patch_text, time,
 };
-use crate::{Tool, ToolContext, ToolError, ToolOutput};
+use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Shows a commit (header and patch), a tag, a tree or a file at a revision.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GitShowTool;
 
-#[derive(Deserialize)]
+/// The arguments, as the model gives them.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Args {
+pub(crate) struct Args {
+    /// A revision: "HEAD", a commit id, a tag, or "REV:path" for a file at a revision
     rev: String,
 }
 
@@ -27,33 +28,14 @@ const NAME: &str = "git_show";
 /// Tags that point at tags are followed at most this deep.
 const MAX_TAG_DEPTH: usize = 8;
 
-impl Tool for GitShowTool {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+impl TypedTool for GitShowTool {
+    type Args = Args;
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str = "Show a git object like `git show`: a commit's message and patch (\"HEAD~2\", an id, a tag), \
+         or a file as it was at a revision (\"HEAD~1:src/main.rs\").";
+    const MUTATES: bool = false;
 
-    fn description(&self) -> &'static str {
-        "Show a git object like `git show`: a commit's message and patch (\"HEAD~2\", an id, a tag), \
-         or a file as it was at a revision (\"HEAD~1:src/main.rs\")."
-    }
-
-    fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "rev": {"type": "string", "description": "A revision: \"HEAD\", a commit id, a tag, or \"REV:path\" for a file at a revision"}
-            },
-            "required": ["rev"],
-            "additionalProperties": false
-        })
-    }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let args: Args = parse_args(NAME, args)?;
+    fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
         let rev = args.rev.trim();
         let repo = open_repository(ctx)?;
         let object = repo

@@ -1,43 +1,32 @@
 //! `git_status`: `git status --short --branch`.
 
 use git2::{Repository, Status, StatusOptions};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use crate::args::parse_args;
 use crate::git::{bounded, open_repository};
-use crate::{Tool, ToolContext, ToolError, ToolOutput};
+use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Shows the branch and the changed, staged and untracked files.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GitStatusTool;
 
-#[derive(Deserialize)]
+/// The arguments, as the model gives them.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Args {}
+pub(crate) struct Args {}
 
 const NAME: &str = "git_status";
 
-impl Tool for GitStatusTool {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn description(&self) -> &'static str {
+impl TypedTool for GitStatusTool {
+    type Args = Args;
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str =
         "Show the current branch and which files are modified, staged or untracked, \
-         as `git status --short --branch` prints them."
-    }
+         as `git status --short --branch` prints them.";
+    const MUTATES: bool = false;
 
-    fn schema(&self) -> Value {
-        json!({"type": "object", "properties": {}, "additionalProperties": false})
-    }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let Args {} = parse_args(NAME, args)?;
+    fn run(&self, ctx: &ToolContext, Args {}: Args) -> Result<ToolOutput, ToolError> {
         let repo = open_repository(ctx)?;
         let mut text = branch_line(&repo)?;
         let mut options = StatusOptions::new();

@@ -6,12 +6,12 @@ mod process;
 use std::fmt;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use crate::args::{lenient_usize, parse_args};
+use crate::args::lenient_usize;
 use crate::output::{cut_line, group_thousands};
-use crate::{OutputLimits, Tool, ToolContext, ToolError, ToolOutput};
+use crate::{OutputLimits, ToolContext, ToolError, ToolOutput, TypedTool};
 use process::{run_script, Ending, HeadTail};
 
 /// How the `shell` tool runs commands: the environment they get and how long they may run.
@@ -70,44 +70,29 @@ impl fmt::Debug for ShellPolicy {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ShellTool;
 
-#[derive(Deserialize)]
+/// The arguments, as the model gives them.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Args {
+pub(crate) struct Args {
+    /// The shell command line, e.g. "cargo test -q"
     command: String,
+    /// Kill the command after this many seconds (default 120)
     #[serde(default, deserialize_with = "lenient_usize")]
+    #[schemars(range(min = 1))]
     timeout_secs: Option<usize>,
 }
 
 const NAME: &str = "shell";
 
-impl Tool for ShellTool {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn description(&self) -> &'static str {
+impl TypedTool for ShellTool {
+    type Args = Args;
+    const NAME: &'static str = NAME;
+    const DESCRIPTION: &'static str =
         "Run a command with `sh -c` in the repository root (no stdin) and get its combined \
-         stdout and stderr and exit code. Use it to build, run tests or run project scripts."
-    }
+         stdout and stderr and exit code. Use it to build, run tests or run project scripts.";
+    const MUTATES: bool = true;
 
-    fn schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "command": {"type": "string", "description": "The shell command line, e.g. \"cargo test -q\""},
-                "timeout_secs": {"type": "integer", "minimum": 1, "description": "Kill the command after this many seconds (default 120)"}
-            },
-            "required": ["command"],
-            "additionalProperties": false
-        })
-    }
-
-    fn mutates(&self) -> bool {
-        true
-    }
-
-    fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        let args: Args = parse_args(NAME, args)?;
+    fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
         if args.command.trim().is_empty() {
             return Err(ToolError::bad_arguments(NAME, "`command` is empty"));
         }

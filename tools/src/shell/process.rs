@@ -88,7 +88,9 @@ pub(crate) fn run_script(
     timeout: Duration,
     capture_bytes: usize,
 ) -> std::io::Result<Finished> {
-    let (reader, writer) = pipe()?;
+    // std's pipe is close-on-exec, so a command spawned by another thread at the same
+    // moment cannot inherit the write end and keep the pipe open.
+    let (mut reader, writer) = std::io::pipe()?;
     let mut command = Command::new("/bin/sh");
     command
         .arg("-c")
@@ -109,7 +111,6 @@ pub(crate) fn run_script(
     let (done_tx, done_rx) = mpsc::channel();
     let sink = Arc::clone(&captured);
     std::thread::spawn(move || {
-        let mut reader = std::fs::File::from(reader);
         let mut buffer = [0u8; 16 * 1024];
         while let Ok(n) = reader.read(&mut buffer) {
             if n == 0 {
@@ -152,42 +153,6 @@ pub(crate) fn run_script(
         ending,
         output_abandoned,
     })
-}
-
-#[cfg(unix)]
-fn pipe() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` is a valid array of two ints for the call to fill. On Linux the
-    // descriptors are created close-on-exec atomically, so a command spawned by another
-    // thread at the same moment cannot inherit the write end and keep the pipe open.
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-    let result = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-    // SAFETY: as above; this platform has no pipe2, so close-on-exec is set right after.
-    let result = unsafe { libc::pipe(fds.as_mut_ptr()) };
-    if result != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: pipe succeeded, so both descriptors are open and owned by nobody else.
-    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-    for fd in [&reader, &writer] {
-        use std::os::fd::AsRawFd;
-        // SAFETY: `fd` is an open descriptor we own; F_SETFD only changes its flags.
-        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok((reader, writer))
-}
-
-#[cfg(not(unix))]
-fn pipe() -> std::io::Result<(std::fs::File, std::fs::File)> {
-    Err(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        "the shell tool needs a Unix system",
-    ))
 }
 
 #[cfg(unix)]

@@ -3,6 +3,7 @@
 
 mod code;
 mod common;
+mod edits;
 mod files;
 mod git;
 mod registry;

@@ -68,6 +68,24 @@ fn schemas_are_complete_objects_in_a_stable_order() {
         }
         assert!(!spec.description.is_empty());
     }
+    // The derived schemas, byte for byte: they are part of the cached prompt prefix, so a
+    // change of key order or wording (a schemars upgrade, an attribute) must show up here.
+    let exact = |name: &str| {
+        let spec = registry.schemas().into_iter().find(|s| s.name == name);
+        serde_json::to_string(&spec.unwrap().input_schema).unwrap()
+    };
+    assert_eq!(
+        exact("read_file"),
+        r#"{"type":"object","additionalProperties":false,"properties":{"path":{"type":"string","description":"File path relative to the repository root"},"start_line":{"type":"integer","description":"First line to show (default 1)","minimum":1},"end_line":{"type":"integer","description":"Last line to show (default: the end)","minimum":1}},"required":["path"]}"#
+    );
+    assert_eq!(
+        exact("find_symbol"),
+        r#"{"type":"object","additionalProperties":false,"properties":{"name":{"type":"string","description":"The exact name to find, optionally qualified by its type"},"kind":{"type":"string","description":"Only definitions of this kind","enum":["function","method","class","struct","enum","union","trait","interface","type","const","module","macro"]}},"required":["name"]}"#
+    );
+    assert_eq!(
+        exact("git_status"),
+        r#"{"type":"object","additionalProperties":false,"properties":{}}"#
+    );
     let read = serde_json::to_value(&registry.schemas()[10]).unwrap();
     assert_eq!(read["name"], "read_file");
     let keys: Vec<&String> = read.as_object().unwrap().keys().collect();

@@ -1,0 +1,160 @@
+//! What edits refuse and what their dry runs show: overlapping snippets, files that are not
+//! regular files (a FIFO must be refused, never waited on), and a dry run that is the edit.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use hearth_tools::{ToolError, ToolRegistry};
+use serde_json::{json, Value};
+
+use crate::common::TestRepo;
+
+/// Long enough for a loaded machine, short enough that a hang fails the test.
+const HANG: Duration = Duration::from_secs(20);
+
+/// Runs `tool` on a thread; a call that has not returned after [`HANG`] fails the test
+/// instead of blocking it forever.
+fn call_or_hang(
+    repo: &TestRepo,
+    tool: &'static str,
+    args: Value,
+    dry_run: bool,
+) -> Result<(), ToolError> {
+    let ctx = repo.ctx.clone();
+    let (done, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let registry = ToolRegistry::standard();
+        let outcome = if dry_run {
+            registry.dry_run(tool, &ctx, &args).map(drop)
+        } else {
+            registry.call(tool, &ctx, &args).map(drop)
+        };
+        let _ = done.send(outcome);
+    });
+    result
+        .recv_timeout(HANG)
+        .unwrap_or_else(|_| panic!("{tool} (dry run: {dry_run}) hung"))
+}
+
+#[test]
+fn overlapping_occurrences_make_a_snippet_ambiguous() {
+    let repo = TestRepo::plain();
+    repo.write("a.txt", "ab ab ab\n");
+    let error = repo.error(
+        "edit_file",
+        json!({"path": "a.txt", "old": "ab ab", "new": "x"}),
+    );
+    assert!(
+        matches!(error, ToolError::NotUnique { count: 2, .. }),
+        "{error}"
+    );
+    assert_eq!(repo.read("a.txt"), "ab ab ab\n");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_refused_by_every_file_tool_without_waiting() {
+    let repo = TestRepo::plain();
+    let status = std::process::Command::new("mkfifo")
+        .arg(repo.path("pipe"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let calls = [
+        ("read_file", json!({"path": "pipe"})),
+        ("edit_file", json!({"path": "pipe", "old": "a", "new": "b"})),
+        ("write_file", json!({"path": "pipe", "content": "x"})),
+        (
+            "write_file",
+            json!({"path": "pipe", "content": "x", "overwrite": true}),
+        ),
+        ("outline", json!({"path": "pipe"})),
+    ];
+    for (tool, args) in calls {
+        // Only the edit tools have a dry run: the others change nothing.
+        let dry_runs: &[bool] = if tool.ends_with("_file") && tool != "read_file" {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for &dry_run in dry_runs {
+            let error = call_or_hang(&repo, tool, args.clone(), dry_run).unwrap_err();
+            assert!(
+                matches!(error, ToolError::NotARegularFile { .. }) && error.is_model_fixable(),
+                "{tool}: {error}"
+            );
+            assert!(
+                error.to_string().contains("`pipe` is a FIFO (named pipe)"),
+                "{error}"
+            );
+        }
+    }
+    // Tools that read many files skip it.
+    repo.write("src.rs", "fn main() {}\n");
+    assert_eq!(
+        call_or_hang(&repo, "grep", json!({"pattern": "main"}), false).map_err(|e| e.to_string()),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_dry_run_shows_the_change_the_call_makes_and_writes_nothing() {
+    let repo = TestRepo::plain();
+    repo.write("win.txt", "first\r\nsecond\r\nthird\r\n");
+    let registry = ToolRegistry::standard();
+    let args = json!({"path": "win.txt", "old": "first\nsecond", "new": "1st\n2nd"});
+    let planned = registry
+        .dry_run("edit_file", &repo.ctx, &args)
+        .unwrap()
+        .unwrap();
+    assert!(
+        planned
+            .diff
+            .contains("-first\r\n-second\r\n+1st\r\n+2nd\r\n"),
+        "{:?}",
+        planned.diff
+    );
+    assert_eq!(repo.read("win.txt"), "first\r\nsecond\r\nthird\r\n");
+    let made = repo.call("edit_file", args).unwrap().change.unwrap();
+    assert_eq!(planned, made);
+
+    let args = json!({"path": "new/file.txt", "content": "hello\n"});
+    let planned = registry
+        .dry_run("write_file", &repo.ctx, &args)
+        .unwrap()
+        .unwrap();
+    assert!(!repo.path("new").exists());
+    assert_eq!(
+        planned,
+        repo.call("write_file", args).unwrap().change.unwrap()
+    );
+    let error = registry
+        .dry_run(
+            "write_file",
+            &repo.ctx,
+            &json!({"path": "win.txt/child", "content": "x"}),
+        )
+        .unwrap_err();
+    assert!(matches!(error, ToolError::BadArguments { .. }), "{error}");
+    assert_eq!(
+        registry
+            .dry_run("read_file", &repo.ctx, &json!({"path": "win.txt"}))
+            .unwrap(),
+        None
+    );
+}
+
+#[test]
+fn files_over_the_limit_are_refused_by_the_dry_run_too() {
+    let mut repo = TestRepo::plain();
+    repo.ctx.limits.max_file_bytes = 8;
+    repo.write("big.txt", "0123456789\n");
+    let error = ToolRegistry::standard()
+        .dry_run(
+            "edit_file",
+            &repo.ctx,
+            &json!({"path": "big.txt", "old": "0", "new": "x"}),
+        )
+        .unwrap_err();
+    assert!(matches!(error, ToolError::TooLarge { .. }), "{error}");
+}
