@@ -2,8 +2,9 @@
 //! be reached. The only place hearth reads environment variables.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use hearth_engine::hub::HubOptions;
+use hearth_hub::HubOptions;
 
 /// Settings taken from the environment once, at start.
 #[derive(Clone, Debug)]
@@ -83,7 +84,7 @@ impl Environment {
             hf_endpoint: self.hf_endpoint.clone(),
             hf_token: self.hf_token.clone(),
             python: self.python.clone(),
-            progress: true,
+            progress: Arc::new(crate::progress::HubBar::default()),
             pip_args: Vec::new(),
         }
     }

@@ -7,7 +7,6 @@
 pub mod api;
 pub mod cpu;
 pub mod eval;
-pub mod hub;
 pub mod kv;
 pub mod model;
 pub mod sched;

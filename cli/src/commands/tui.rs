@@ -14,8 +14,8 @@ use hearth_agent::{
     ScriptedBackend, Session, SessionConfig,
 };
 use hearth_engine::api::ThinkingConfig;
-use hearth_engine::hub::{self, HubOptions};
 use hearth_engine::model::load::Model;
+use hearth_hub::{self as hub, HubOptions, NoProgress};
 use hearth_tui::{App, Loaded, Settings, Startup};
 
 use crate::args::{CacheArgs, TuiArgs};
@@ -101,7 +101,7 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
     let opener = ModelOpener {
         hub: HubOptions {
             // The TUI owns the terminal by then: no progress bars on stderr.
-            progress: false,
+            progress: Arc::new(NoProgress),
             ..env.hub_options()
         },
         ctx,

