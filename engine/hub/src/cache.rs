@@ -132,12 +132,19 @@ fn read_sidecar(path: &Path) -> Option<String> {
 mod tests {
     use super::*;
     use crate::progress::NoProgress;
-    use crate::test_support::model_of;
+    use crate::test_support::{model_of, scratch_file};
     use std::time::{Duration, SystemTime};
 
     /// What [`check`] says of `path` as a copy of `model`.
     fn state_of(model: &ModelSource, path: &Path, verification: Verification) -> CacheState {
         check(model, path, verification, &NoProgress).unwrap()
+    }
+
+    fn assert_sha_mismatch(state: CacheState) {
+        assert!(
+            matches!(state, CacheState::Invalid(FetchError::ShaMismatch { .. })),
+            "{state:?}"
+        );
     }
 
     #[test]
@@ -155,8 +162,7 @@ mod tests {
 
     #[test]
     fn valid_file_gets_a_sidecar_that_is_then_trusted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tiny.gguf");
+        let (_dir, path) = scratch_file();
         let m = model_of(b"abc");
         fs::write(&path, b"abc").unwrap();
         let state = state_of(&m, &path, Verification::TrustSidecar);
@@ -175,17 +181,12 @@ mod tests {
         fs::write(sidecar_path(&path), sidecar_line(other.sha256, &meta)).unwrap();
         let trusted = state_of(&other, &path, Verification::TrustSidecar);
         assert!(matches!(trusted, CacheState::Valid), "{trusted:?}");
-        let hashed = state_of(&other, &path, Verification::FullHash);
-        assert!(
-            matches!(hashed, CacheState::Invalid(FetchError::ShaMismatch { .. })),
-            "{hashed:?}"
-        );
+        assert_sha_mismatch(state_of(&other, &path, Verification::FullHash));
     }
 
     #[test]
     fn a_changed_file_is_hashed_again_despite_its_sidecar() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tiny.gguf");
+        let (_dir, path) = scratch_file();
         let m = model_of(b"abc");
         fs::write(&path, b"abc").unwrap();
         assert!(matches!(
@@ -201,17 +202,12 @@ mod tests {
             .unwrap()
             .set_modified(later)
             .unwrap();
-        let state = state_of(&m, &path, Verification::TrustSidecar);
-        assert!(
-            matches!(state, CacheState::Invalid(FetchError::ShaMismatch { .. })),
-            "{state:?}"
-        );
+        assert_sha_mismatch(state_of(&m, &path, Verification::TrustSidecar));
     }
 
     #[test]
     fn wrong_size_is_rejected_without_hashing() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tiny.gguf");
+        let (_dir, path) = scratch_file();
         fs::write(&path, b"abcd").unwrap();
         let state = state_of(&model_of(b"abc"), &path, Verification::FullHash);
         assert!(
@@ -230,8 +226,7 @@ mod tests {
 
     #[test]
     fn a_directory_in_place_of_the_file_is_invalid() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tiny.gguf");
+        let (_dir, path) = scratch_file();
         fs::create_dir(&path).unwrap();
         let state = state_of(&model_of(b"abc"), &path, Verification::TrustSidecar);
         assert!(

@@ -13,7 +13,7 @@
 //! creates and locks a new one, and both would download at once.
 
 use std::fs::{self, File, TryLockError};
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::HubError;
@@ -35,14 +35,19 @@ pub(crate) fn lock_path(file: &Path) -> PathBuf {
 /// Takes the lock at `path`, waiting while another holder has it.
 /// `on_wait` is called once, before the wait begins, with a line for the user.
 pub(crate) fn acquire(path: &Path, on_wait: impl FnOnce(&str)) -> Result<DownloadLock, HubError> {
-    let io_err = |action| {
-        move |source| HubError::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
-        }
-    };
-    let mut file = open_for_update(path).map_err(io_err("open lock file"))?;
+    take(path, on_wait).map_err(|(action, source)| HubError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// [`acquire`], with a failure as what was being done and why it failed.
+fn take(
+    path: &Path,
+    on_wait: impl FnOnce(&str),
+) -> Result<DownloadLock, (&'static str, io::Error)> {
+    let mut file = open_for_update(path).map_err(|e| ("open lock file", e))?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -52,9 +57,9 @@ pub(crate) fn acquire(path: &Path, on_wait: impl FnOnce(&str)) -> Result<Downloa
                 holder.trim(),
                 path.display()
             ));
-            file.lock().map_err(io_err("lock"))?;
+            file.lock().map_err(|e| ("lock", e))?;
         }
-        Err(TryLockError::Error(source)) => return Err(io_err("lock")(source)),
+        Err(TryLockError::Error(e)) => return Err(("lock", e)),
     }
     // The pid is only for a human (or the wait line above) wondering who
     // holds the lock; failing to write it changes nothing.

