@@ -10,7 +10,7 @@ use crate::error::{AttemptOutcome, FetchError, HubError, SourceAttempt, SourceKi
 use crate::lock;
 use crate::mirror::{self, PythonTools};
 use crate::staging::TEMP_INFIX;
-use crate::{cached_path, hf, HubOptions};
+use crate::{cached_path, hf, hf_cache, HubOptions};
 
 /// The cached, verified path of `model`, fetching it if the cache has no valid copy.
 pub(crate) fn obtain(
@@ -58,6 +58,18 @@ pub(crate) fn obtain(
             attempts.push(cache_attempt(AttemptOutcome::Failed(reason)));
         }
         Err(reason) => attempts.push(cache_attempt(AttemptOutcome::Failed(reason))),
+    }
+
+    if let Some(hf_cache) = &opts.hf_cache_dir {
+        let blob = hf_cache::blob_path(hf_cache, model);
+        match hf_cache::adopt(model, &blob, &dest, progress) {
+            Ok(()) => return Ok(dest),
+            Err(e) => attempts.push(SourceAttempt {
+                source: SourceKind::HfCache,
+                location: blob.display().to_string(),
+                outcome: AttemptOutcome::Failed(e),
+            }),
+        }
     }
 
     let url = hf::url(&opts.hf_endpoint, model);

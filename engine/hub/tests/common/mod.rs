@@ -54,7 +54,9 @@ pub struct Request {
     pub head: String,
     /// The first byte of a `Range: bytes=N-` header, if there was one.
     pub range_start: Option<u64>,
-    /// How many body bytes the server wrote in reply.
+    /// How many body bytes the server wrote in reply (so far: a request is
+    /// recorded when it arrives, and counted before each write, so that a
+    /// client that has read everything finds every byte counted).
     pub body_sent: u64,
 }
 
@@ -162,7 +164,7 @@ impl FakeHub {
         self.seen.connections.load(Ordering::SeqCst)
     }
 
-    /// The requests answered so far (a request is recorded once its answer ends).
+    /// The requests received so far.
     pub fn requests(&self) -> Vec<Request> {
         self.seen.requests.lock().unwrap().clone()
     }
@@ -185,7 +187,17 @@ fn answer(mut stream: TcpStream, reply: &Reply, nth: usize, seen: &Seen, stop: &
             .then(|| first.parse().ok())
             .flatten()
     });
-    let body_sent = match reply {
+    let index = {
+        let mut requests = seen.requests.lock().unwrap();
+        requests.push(Request {
+            head: head.clone(),
+            range_start,
+            body_sent: 0,
+        });
+        requests.len() - 1
+    };
+    let count = |bytes: u64| seen.requests.lock().unwrap()[index].body_sent += bytes;
+    match reply {
         Reply::Fixed {
             status,
             body,
@@ -196,13 +208,9 @@ fn answer(mut stream: TcpStream, reply: &Reply, nth: usize, seen: &Seen, stop: &
                 "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
             );
-            let sent = stream
-                .write_all(head.as_bytes())
-                .and_then(|()| stream.write_all(body));
-            if sent.is_ok() {
-                body.len() as u64
-            } else {
-                0
+            if stream.write_all(head.as_bytes()).is_ok() {
+                count(body.len() as u64);
+                let _ = stream.write_all(body);
             }
         }
         Reply::File {
@@ -228,28 +236,22 @@ fn answer(mut stream: TcpStream, reply: &Reply, nth: usize, seen: &Seen, stop: &
                 Some(cut) if nth == 0 => (start + cut).min(total),
                 _ => total,
             };
-            let mut sent = 0u64;
-            if stream.write_all(head.as_bytes()).is_ok() {
-                // Offsets within one in-memory body: they fit in usize.
-                let mut at = start as usize;
-                while (at as u64) < limit && !stop.load(Ordering::SeqCst) {
-                    let end = (at + chunk).min(limit as usize);
-                    if stream.write_all(&body[at..end]).is_err() {
-                        break;
-                    }
-                    sent += (end - at) as u64;
-                    at = end;
-                    thread::sleep(*pause);
-                }
+            if stream.write_all(head.as_bytes()).is_err() {
+                return;
             }
-            sent
+            // Offsets within one in-memory body: they fit in usize.
+            let mut at = start as usize;
+            while (at as u64) < limit && !stop.load(Ordering::SeqCst) {
+                let end = (at + chunk).min(limit as usize);
+                count((end - at) as u64);
+                if stream.write_all(&body[at..end]).is_err() {
+                    break;
+                }
+                at = end;
+                thread::sleep(*pause);
+            }
         }
-    };
-    seen.requests.lock().unwrap().push(Request {
-        head,
-        range_start,
-        body_sent,
-    });
+    }
 }
 
 impl Drop for FakeHub {
