@@ -368,12 +368,18 @@ mod tests {
         );
     }
 
+    /// A temporary staged file for `m` next to `dest`, holding `bytes`.
+    fn created_with<'m>(m: &'m ModelSource, dest: &Path, bytes: &[u8]) -> StagedFile<'m> {
+        let mut staged = StagedFile::create(m, dest).unwrap();
+        staged.append(bytes, "test").unwrap();
+        staged
+    }
+
     #[test]
     fn verified_bytes_land_at_dest_with_a_sidecar() {
         let (_dir, dest) = scratch_file();
         let m = model_of(b"hello model");
-        let mut staged = StagedFile::create(&m, &dest).unwrap();
-        staged.append(b"hello ", "test").unwrap();
+        let mut staged = created_with(&m, &dest, b"hello ");
         let mut rest: &[u8] = b"model";
         let mut seen = Vec::new();
         staged
@@ -405,8 +411,7 @@ mod tests {
     fn short_and_long_data_are_rejected() {
         let (dir, dest) = scratch_file();
         let m = model_of(b"hello");
-        let mut short = StagedFile::create(&m, &dest).unwrap();
-        short.append(b"hell", "test").unwrap();
+        let short = created_with(&m, &dest, b"hell");
         let err = short.commit(&dest, "the test file").unwrap_err();
         assert!(
             matches!(

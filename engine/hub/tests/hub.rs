@@ -24,6 +24,27 @@ use hearth_hub::{
     PipMirror, SourceKind,
 };
 
+/// A hub serving `content` with 200 OK, a model pinned to it, and options
+/// for an empty cache in a fresh directory (the first value).
+fn served(
+    test: &str,
+    content: &[u8],
+) -> (tempfile::TempDir, FakeHub, &'static ModelSource, HubOptions) {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FakeHub::serve("200 OK", content.to_vec());
+    let model = fake_model(test, content, None);
+    let opts = options(dir.path(), &hub.endpoint);
+    (dir, hub, model, opts)
+}
+
+/// Writes `bytes` where the cache keeps `model`, and returns that path.
+fn put_in_cache(opts: &HubOptions, model: &ModelSource, bytes: &[u8]) -> PathBuf {
+    let path = cached_path(model, opts);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, bytes).unwrap();
+    path
+}
+
 #[test]
 fn a_cached_model_is_used_without_touching_the_network() {
     let dir = tempfile::tempdir().unwrap();
@@ -31,9 +52,7 @@ fn a_cached_model_is_used_without_touching_the_network() {
     let content = model_bytes(1000, 1);
     let model = fake_model("cached", &content, None);
     let opts = options(dir.path(), &hub.endpoint);
-    let path = cached_path(model, &opts);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(&path, &content).unwrap();
+    let path = put_in_cache(&opts, model, &content);
 
     assert_eq!(resolve(&ModelRef::Known(model), &opts).unwrap(), path);
     assert_eq!(pull(model, &opts).unwrap(), path);
@@ -112,11 +131,9 @@ fn a_model_in_the_hugging_face_cache_is_taken_without_the_network() {
 
 #[test]
 fn the_hub_download_is_verified_and_sends_the_token() {
-    let dir = tempfile::tempdir().unwrap();
     let content = model_bytes(300_000, 3);
-    let hub = FakeHub::serve("200 OK", content.clone());
-    let model = fake_model("hub", &content, None);
-    let mut opts = options(dir.path(), &format!("{}/", hub.endpoint));
+    let (_dir, hub, model, mut opts) = served("hub", &content);
+    opts.hf_endpoint = format!("{}/", hub.endpoint);
     opts.hf_token = Some("hf_test_token".into());
 
     let path = resolve(&ModelRef::Known(model), &opts).unwrap();
@@ -154,14 +171,9 @@ fn a_wrong_hub_download_is_rejected_and_removed() {
 
 #[test]
 fn a_damaged_cached_copy_is_replaced() {
-    let dir = tempfile::tempdir().unwrap();
     let content = model_bytes(5000, 5);
-    let hub = FakeHub::serve("200 OK", content.clone());
-    let model = fake_model("damaged", &content, None);
-    let opts = options(dir.path(), &hub.endpoint);
-    let path = cached_path(model, &opts);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(&path, model_bytes(5000, 6)).unwrap();
+    let (_dir, hub, model, opts) = served("damaged", &content);
+    let path = put_in_cache(&opts, model, &model_bytes(5000, 6));
 
     assert_eq!(resolve(&ModelRef::Known(model), &opts).unwrap(), path);
     assert_eq!(fs::read(&path).unwrap(), content);
