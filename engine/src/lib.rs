@@ -10,7 +10,6 @@ pub mod cpu;
 pub mod engine;
 pub mod eval;
 pub mod generation;
-pub mod hub;
 pub mod kv;
 pub mod model;
 pub mod rng;

@@ -7,10 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use hearth_engine::generation::sampler::argmax;
 use hearth_engine::kv::KvCache;
 use hearth_engine::model::load::Model;
 use hearth_engine::model::transformer::LogitsFor;
-use hearth_engine::generation::sampler::argmax;
 use hearth_tests::{fixture, hearth, stderr_of, stdout_of};
 
 /// Where llama.cpp's two best logits are closer than this, the two engines'

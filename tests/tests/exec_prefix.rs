@@ -10,8 +10,8 @@ use std::sync::Arc;
 use hearth_agent::protocol::{Event, ToolCall};
 use hearth_agent::{Approval, ScriptedBackend, ScriptedReply, Session, SessionConfig, TurnIo};
 use hearth_engine::api::ContentBlock;
-use hearth_engine::model::load::Model;
 use hearth_engine::engine::{Engine, EngineOptions};
+use hearth_engine::model::load::Model;
 use hearth_tests::hearth;
 use serde_json::json;
 

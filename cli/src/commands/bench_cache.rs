@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
 use hearth_engine::api::{Request, Role};
-use hearth_engine::kv::KvCache;
-use hearth_engine::model::transformer::LogitsFor;
 use hearth_engine::engine::{Engine, EngineOptions};
 use hearth_engine::generation::sampler::SamplingParams;
+use hearth_engine::kv::KvCache;
+use hearth_engine::model::transformer::LogitsFor;
 use serde_json::{json, Value};
 
 use crate::args::{BenchCacheArgs, ColdTurns};

@@ -4,9 +4,9 @@ use std::io::Write as _;
 use std::ops::ControlFlow;
 
 use anyhow::anyhow;
-use hearth_engine::kv::KvCache;
 use hearth_engine::generation::generate::{generate, GenerateOptions};
 use hearth_engine::generation::sampler::SamplingParams;
+use hearth_engine::kv::KvCache;
 use hearth_engine::template::TemplateInput;
 use serde_json::json;
 

@@ -10,10 +10,10 @@ pub mod tui;
 
 use std::path::{Path, PathBuf};
 
-use hearth_engine::hub;
-use hearth_engine::model::load::Model;
-use hearth_engine::engine::{Engine, EngineOptions};
 use hearth_engine::engine::prompt_cache::DiskCacheSettings;
+use hearth_engine::engine::{Engine, EngineOptions};
+use hearth_engine::model::load::Model;
+use hearth_hub as hub;
 
 use crate::args::CacheArgs;
 

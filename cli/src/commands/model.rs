@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::anyhow;
-use hearth_engine::hub;
 use hearth_engine::model::config::ModelConfig;
 use hearth_engine::model::gguf::Gguf;
+use hearth_hub as hub;
 use serde_json::json;
 
 use crate::args::{ModelArgs, ModelCommand};

