@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::generation::sampler::{Sampler, SamplingParams};
 use crate::generation::stop::{StopCheck, StopStrings};
-use crate::generation::thinking::{Routed, ThinkingBudget, ThinkingLimits};
+use crate::generation::thinking::{Routed, ThinkingBudget, ThinkingLimits, END_DELIMITER};
 use crate::kv::KvCache;
 use crate::model::load::Model;
 use crate::model::transformer::{ForwardError, LogitsFor};
@@ -132,6 +132,11 @@ pub fn generate_segmented(
     let mut history: Vec<u32> = prompt.to_vec();
     let mut decoder = StreamDecoder::new(tok);
     let mut stops = StopStrings::new(&opts.stop);
+    if thinking.is_some() {
+        // A small model sometimes closes its thinking again in the answer after the budget
+        // closed it; the delimiter is never answer text.
+        stops = stops.hiding(END_DELIMITER);
+    }
     let mut out = Output {
         text: String::new(),
         thinking: String::new(),

@@ -1,11 +1,13 @@
 //! Stop strings over streamed text: text is released only once it can no
 //! longer turn out to be the start of a stop string, so a stop string never
-//! leaks into the output, even when it spans several tokens.
+//! leaks into the output, even when it spans several tokens. Hidden strings
+//! are held back the same way but only dropped: generation goes on.
 
-/// Watches generated text for stop strings.
+/// Watches generated text for stop strings and strings to hide.
 #[derive(Clone, Debug, Default)]
 pub struct StopStrings {
     stops: Vec<String>,
+    hidden: Vec<String>,
     text: String,
     released: usize,
 }
@@ -29,37 +31,66 @@ impl StopStrings {
     pub fn new(stops: &[String]) -> StopStrings {
         StopStrings {
             stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect(),
-            text: String::new(),
-            released: 0,
+            ..StopStrings::default()
         }
+    }
+
+    /// Also drops every occurrence of `hidden` from the released text, without stopping:
+    /// for delimiters that must never show, such as a thinking segment's end tag that a
+    /// model repeats in its answer after the segment was closed.
+    pub fn hiding(mut self, hidden: &str) -> StopStrings {
+        if !hidden.is_empty() {
+            self.hidden.push(hidden.to_string());
+        }
+        self
     }
 
     /// Adds newly decoded text and returns what may be released.
     pub fn push(&mut self, piece: &str) -> StopCheck {
-        // A match can start at most (longest stop - 1) bytes before the new text.
-        let longest = self.stops.iter().map(String::len).max().unwrap_or(0);
-        let search_from = floor_char_boundary(&self.text, self.text.len().saturating_sub(longest));
-        self.text.push_str(piece);
-        let found = self
+        // A match can start at most (longest string - 1) bytes before the new text.
+        let longest = self
             .stops
             .iter()
-            .filter_map(|s| {
-                self.text[search_from..]
-                    .find(s.as_str())
-                    .map(|i| (search_from + i, s))
-            })
-            .min_by_key(|(i, _)| *i);
-        if let Some((at, matched)) = found {
-            let text = self.text[self.released.min(at)..at].to_string();
-            self.released = at;
-            return StopCheck::Stop {
-                text,
-                matched: matched.clone(),
+            .chain(&self.hidden)
+            .map(String::len)
+            .max()
+            .unwrap_or(0);
+        let mut search_from = floor_char_boundary(
+            &self.text,
+            self.text.len().saturating_sub(longest).max(self.released),
+        );
+        self.text.push_str(piece);
+        let mut out = String::new();
+        loop {
+            let first = |strings: &[String]| {
+                strings
+                    .iter()
+                    .filter_map(|s| {
+                        self.text[search_from..]
+                            .find(s.as_str())
+                            .map(|i| (search_from + i, s.clone()))
+                    })
+                    .min_by_key(|(i, _)| *i)
             };
+            let stop = first(&self.stops);
+            let hidden =
+                first(&self.hidden).filter(|(h, _)| stop.as_ref().is_none_or(|(s, _)| h < s));
+            if let Some((at, matched)) = hidden {
+                out.push_str(&self.text[self.released.min(at)..at]);
+                self.released = at + matched.len();
+                search_from = self.released;
+                continue;
+            }
+            if let Some((at, matched)) = stop {
+                out.push_str(&self.text[self.released.min(at)..at]);
+                self.released = at;
+                return StopCheck::Stop { text: out, matched };
+            }
+            break;
         }
         let held = self.partial_match_len();
         let until = floor_char_boundary(&self.text, self.text.len() - held);
-        let out = self.text[self.released..until.max(self.released)].to_string();
+        out.push_str(&self.text[self.released..until.max(self.released)]);
         self.released = until.max(self.released);
         StopCheck::Continue(out)
     }
@@ -74,7 +105,7 @@ impl StopStrings {
     /// Bytes at the end of the text that are a proper prefix of a stop string.
     fn partial_match_len(&self) -> usize {
         let mut held = 0;
-        for s in &self.stops {
+        for s in self.stops.iter().chain(&self.hidden) {
             for len in (1..s.len()).rev() {
                 if len <= held {
                     break;
@@ -139,6 +170,43 @@ mod tests {
             run(&["bb", "a"], &["xxbba"]),
             ("xx".to_string(), Some("bb".to_string()))
         );
+    }
+
+    #[test]
+    fn hidden_strings_are_dropped_and_generation_goes_on() {
+        let mut w = StopStrings::new(&["STOP".to_string()]).hiding("</think>");
+        let mut out = String::new();
+        for p in [
+            "42\n</",
+            "think",
+            ">\n\nok </think>",
+            " done",
+            " STOP",
+            " after",
+        ] {
+            match w.push(p) {
+                StopCheck::Continue(t) => out.push_str(&t),
+                StopCheck::Stop { text, matched } => {
+                    out.push_str(&text);
+                    assert_eq!(matched, "STOP");
+                    break;
+                }
+            }
+        }
+        assert_eq!(out, "42\n\n\nok  done ");
+    }
+
+    #[test]
+    fn a_partial_hidden_string_is_released_when_it_does_not_complete() {
+        let mut w = StopStrings::default().hiding("</think>");
+        let StopCheck::Continue(first) = w.push("a </thi") else {
+            panic!("no stop string")
+        };
+        assert_eq!(first, "a ");
+        let StopCheck::Continue(second) = w.push("ng>") else {
+            panic!("no stop string")
+        };
+        assert_eq!(format!("{first}{second}{}", w.finish()), "a </thing>");
     }
 
     #[test]
