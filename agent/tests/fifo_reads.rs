@@ -1,0 +1,142 @@
+//! The agent reads repository files only through the tools' one read path: a FIFO named as
+//! an instruction file, mentioned as `@path` or put where an edit is undone is refused with
+//! a clear note or error, never waited on.
+
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use hearth_agent::protocol::{Op, ToolCall, UserTurn};
+use hearth_agent::{
+    Approval, Checkpoint, Checkpoints, ScriptedBackend, ScriptedReply, Session, SessionConfig,
+    TurnIo,
+};
+use hearth_engine::api::{ContentBlock, Role};
+use hearth_tools::FileChange;
+
+/// Long enough for a loaded machine, short enough that a hang fails the test.
+const HANG: Duration = Duration::from_secs(30);
+
+/// Runs `f` on a thread and returns its result; a call still blocked after [`HANG`] fails
+/// the test (the blocked thread is left behind and ends with the test process).
+fn within_timeout<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    result
+        .recv_timeout(HANG)
+        .unwrap_or_else(|_| panic!("{what} hung on a FIFO"))
+}
+
+fn repo() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    (dir, root)
+}
+
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+struct Quiet;
+
+impl TurnIo for Quiet {
+    fn emit(&mut self, _event: hearth_agent::protocol::Event) {}
+    fn approve(&mut self, _call: &ToolCall) -> Approval {
+        Approval::Approved
+    }
+    fn interrupted(&self) -> bool {
+        false
+    }
+}
+
+fn backend() -> Box<ScriptedBackend> {
+    Box::new(ScriptedBackend::new(vec![ScriptedReply::Text("ok".into())]))
+}
+
+#[test]
+fn a_fifo_named_as_the_instruction_file_is_skipped_with_a_note() {
+    let (_dir, root) = repo();
+    mkfifo(&root.join("AGENTS.md"));
+    std::fs::write(root.join("HEARTH.md"), "use tabs\n").unwrap();
+    let system = within_timeout("starting a session", move || {
+        let session = Session::start(SessionConfig::new(&root), backend()).unwrap();
+        session.prefix().system.clone()
+    });
+    let texts: Vec<&str> = system.0.iter().map(|b| b.text.as_str()).collect();
+    assert!(
+        texts[1].contains("AGENTS.md")
+            && texts[1].contains("not read")
+            && texts[1].contains("FIFO (named pipe)"),
+        "{texts:?}"
+    );
+    // The other instruction file is still read.
+    assert!(texts[2].ends_with("use tabs"), "{texts:?}");
+}
+
+#[test]
+fn a_fifo_mentioned_with_at_is_not_attached_and_says_why() {
+    let (_dir, root) = repo();
+    mkfifo(&root.join("pipe"));
+    std::fs::write(root.join("a.txt"), "alpha\n").unwrap();
+    let user_text = within_timeout("attaching @pipe", move || {
+        let mut session = Session::start(SessionConfig::new(&root), backend()).unwrap();
+        let turn = Op::UserTurn(UserTurn {
+            text: "compare @pipe and @a.txt".into(),
+        });
+        session.handle(turn, &mut Quiet).unwrap();
+        let user = session
+            .history()
+            .iter()
+            .find(|m| m.role == Role::User)
+            .unwrap()
+            .clone();
+        user.content
+            .iter()
+            .filter_map(|b| match b {
+                ContentBlock::Text { text } => Some(text.clone()),
+                _ => None,
+            })
+            .collect::<String>()
+    });
+    assert!(
+        user_text.contains("<not-attached path=\"pipe\">")
+            && user_text.contains("FIFO (named pipe)"),
+        "{user_text}"
+    );
+    assert!(
+        user_text.contains("<file path=\"a.txt\">\nalpha\n</file>"),
+        "{user_text}"
+    );
+}
+
+#[test]
+fn undo_refuses_a_file_replaced_by_a_fifo() {
+    let (_dir, root) = repo();
+    mkfifo(&root.join("a.txt"));
+    let err = within_timeout("undo", move || {
+        let mut checkpoints = Checkpoints::default();
+        checkpoints.record(Checkpoint::new(
+            "c1",
+            FileChange {
+                path: "a.txt".into(),
+                before: Some("one".into()),
+                after: "two".into(),
+                diff: String::new(),
+            },
+        ));
+        checkpoints.undo_latest(&root).unwrap_err().to_string()
+    });
+    assert!(
+        err.contains("`a.txt`") && err.contains("FIFO (named pipe)"),
+        "{err}"
+    );
+}
