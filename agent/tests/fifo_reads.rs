@@ -7,14 +7,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use hearth_agent::protocol::{Op, ToolCall, UserTurn};
 use hearth_agent::{
-    Approval, Checkpoint, Checkpoints, ScriptedBackend, ScriptedReply, Session, SessionConfig,
-    TurnIo,
+    Approval, Checkpoint, Checkpoints, Replay, ScriptedBackend, ScriptedReply, Session,
+    SessionConfig, SessionHeader, SessionStore, TurnIo,
 };
-use hearth_engine::api::{ContentBlock, Role};
+use hearth_engine::api::{ContentBlock, Role, SystemPrompt};
 use hearth_tools::FileChange;
 
 /// Long enough for a loaded machine, short enough that a hang fails the test.
@@ -139,4 +139,34 @@ fn undo_refuses_a_file_replaced_by_a_fifo() {
         err.contains("`a.txt`") && err.contains("FIFO (named pipe)"),
         "{err}"
     );
+}
+
+#[test]
+fn last_session_lookup_passes_over_a_fifo_in_the_sessions_directory() {
+    let (_dir, root) = repo();
+    let sessions = root.join("sessions");
+    let header = SessionHeader {
+        version: 1,
+        id: "saved".into(),
+        created_unix: 0,
+        root: root.clone(),
+        model: "m".into(),
+        system: SystemPrompt::default(),
+    };
+    let saved = SessionStore::create(&sessions, &header)
+        .unwrap()
+        .path()
+        .to_path_buf();
+    // The FIFO is the newest entry, so it is looked at.
+    std::fs::File::options()
+        .write(true)
+        .open(&saved)
+        .unwrap()
+        .set_modified(UNIX_EPOCH + Duration::from_secs(1_000))
+        .unwrap();
+    mkfifo(&sessions.join("pipe.jsonl"));
+    let found = within_timeout("looking up the last session", move || {
+        Replay::find_last(&sessions, &root).unwrap()
+    });
+    assert_eq!(found, saved);
 }
