@@ -399,11 +399,7 @@ mod tests {
             system: SystemPrompt::default(),
         };
         let mut store = SessionStore::create(dir, &header).unwrap();
-        store
-            .append(&Record::Message {
-                message: Message::user("hi"),
-            })
-            .unwrap();
+        store.append(&message("hi")).unwrap();
         store.path().to_path_buf()
     }
 
@@ -450,22 +446,28 @@ mod tests {
         assert!(err.contains("t.jsonl, line 3"), "{err}");
     }
 
+    fn message(text: &str) -> Record {
+        Record::Message {
+            message: Message::user(text),
+        }
+    }
+
+    /// Opens the session file at `path` again (as a resume does), appends a message and
+    /// reads the history back.
+    fn append_again_and_replay(path: &Path) -> Vec<Message> {
+        let mut store = SessionStore::append_to(path).unwrap();
+        store.append(&message("again")).unwrap();
+        Replay::read(path).unwrap().history
+    }
+
     #[test]
     fn appending_after_a_torn_line_drops_it_and_starts_a_new_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = session_file(dir.path());
-        let intact = std::fs::read(&path).unwrap();
         append_raw(&path, TORN);
-        let mut store = SessionStore::append_to(&path).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), intact);
-        store
-            .append(&Record::Message {
-                message: Message::user("again"),
-            })
-            .unwrap();
-        let replay = Replay::read(&path).unwrap();
+        // Were the torn line kept, it would now be a bad line before the last one.
         assert_eq!(
-            replay.history,
+            append_again_and_replay(&path),
             vec![Message::user("hi"), Message::user("again")]
         );
     }
@@ -474,20 +476,10 @@ mod tests {
     fn appending_after_a_whole_record_without_its_newline_keeps_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = session_file(dir.path());
-        let line = serde_json::to_string(&Record::Message {
-            message: Message::user("kept"),
-        })
-        .unwrap();
+        let line = serde_json::to_string(&message("kept")).unwrap();
         append_raw(&path, line.as_bytes());
-        let mut store = SessionStore::append_to(&path).unwrap();
-        store
-            .append(&Record::Message {
-                message: Message::user("again"),
-            })
-            .unwrap();
-        let replay = Replay::read(&path).unwrap();
         assert_eq!(
-            replay.history,
+            append_again_and_replay(&path),
             vec![
                 Message::user("hi"),
                 Message::user("kept"),

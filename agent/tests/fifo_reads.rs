@@ -5,8 +5,9 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use hearth_agent::protocol::{Op, ToolCall, UserTurn};
@@ -17,34 +18,7 @@ use hearth_agent::{
 use hearth_engine::api::{ContentBlock, Role, SystemPrompt};
 use hearth_tools::FileChange;
 
-/// Long enough for a loaded machine, short enough that a hang fails the test.
-const HANG: Duration = Duration::from_secs(30);
-
-/// Runs `f` on a thread and returns its result; a call still blocked after [`HANG`] fails
-/// the test (the blocked thread is left behind and ends with the test process).
-fn within_timeout<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, result) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(f());
-    });
-    result
-        .recv_timeout(HANG)
-        .unwrap_or_else(|_| panic!("{what} hung on a FIFO"))
-}
-
-fn repo() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().canonicalize().unwrap();
-    (dir, root)
-}
-
-fn mkfifo(path: &Path) {
-    let status = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success(), "mkfifo {}", path.display());
-}
+use common::{mkfifo, repo, within_timeout};
 
 struct Quiet;
 
@@ -58,18 +32,25 @@ impl TurnIo for Quiet {
     }
 }
 
-fn backend() -> Box<ScriptedBackend> {
-    Box::new(ScriptedBackend::new(vec![ScriptedReply::Text("ok".into())]))
+/// A new session in `root` whose model answers one turn.
+fn start(root: &Path) -> Session {
+    let backend = ScriptedBackend::new(vec![ScriptedReply::Text("ok".into())]);
+    Session::start(SessionConfig::new(root), Box::new(backend)).unwrap()
+}
+
+/// A repository holding a FIFO at `fifo` and a text file (path, content) beside it.
+fn repo_with_fifo(fifo: &str, (path, content): (&str, &str)) -> (tempfile::TempDir, PathBuf) {
+    let (dir, root) = repo();
+    mkfifo(&root.join(fifo));
+    std::fs::write(root.join(path), content).unwrap();
+    (dir, root)
 }
 
 #[test]
 fn a_fifo_named_as_the_instruction_file_is_skipped_with_a_note() {
-    let (_dir, root) = repo();
-    mkfifo(&root.join("AGENTS.md"));
-    std::fs::write(root.join("HEARTH.md"), "use tabs\n").unwrap();
-    let system = within_timeout("starting a session", move || {
-        let session = Session::start(SessionConfig::new(&root), backend()).unwrap();
-        session.prefix().system.clone()
+    let (_dir, root) = repo_with_fifo("AGENTS.md", ("HEARTH.md", "use tabs\n"));
+    let system = within_timeout("starting a session with a FIFO as AGENTS.md", move || {
+        start(&root).prefix().system.clone()
     });
     let texts: Vec<&str> = system.0.iter().map(|b| b.text.as_str()).collect();
     assert!(
@@ -84,11 +65,9 @@ fn a_fifo_named_as_the_instruction_file_is_skipped_with_a_note() {
 
 #[test]
 fn a_fifo_mentioned_with_at_is_not_attached_and_says_why() {
-    let (_dir, root) = repo();
-    mkfifo(&root.join("pipe"));
-    std::fs::write(root.join("a.txt"), "alpha\n").unwrap();
+    let (_dir, root) = repo_with_fifo("pipe", ("a.txt", "alpha\n"));
     let user_text = within_timeout("attaching @pipe", move || {
-        let mut session = Session::start(SessionConfig::new(&root), backend()).unwrap();
+        let mut session = start(&root);
         let turn = Op::UserTurn(UserTurn {
             text: "compare @pipe and @a.txt".into(),
         });
