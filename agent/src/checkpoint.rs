@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use hearth_tools::{resolve_path, Access, FileChange, ToolError};
+use hearth_tools::{read_text_file, resolve_path, Access, FileChange, ToolError};
 use serde::{Deserialize, Serialize};
 
 /// One file change, recorded when a mutating tool call made it.
@@ -51,7 +51,8 @@ pub enum UndoError {
         /// The call whose change was to be undone.
         call_id: String,
     },
-    /// The path could not be resolved inside the repository.
+    /// The path could not be resolved inside the repository, or the file could not be read
+    /// as text (it is gone, or is now a FIFO or a directory, …).
     #[error("cannot undo the change to `{path}`: {source}")]
     Path {
         /// The file.
@@ -117,8 +118,19 @@ impl Checkpoints {
             path: entry.path.clone(),
             source,
         };
-        let current = std::fs::read_to_string(&path).map_err(io)?;
-        if current != entry.after {
+        // A file larger than what the tool wrote has changed since: the limit is that size.
+        let limit = entry.after.len() as u64;
+        let current = match read_text_file(&path, &entry.path, limit) {
+            Ok(current) => Some(current),
+            Err(ToolError::TooLarge { .. }) => None,
+            Err(source) => {
+                return Err(UndoError::Path {
+                    path: entry.path.clone(),
+                    source,
+                })
+            }
+        };
+        if current.as_deref() != Some(entry.after.as_bytes()) {
             return Err(UndoError::ChangedSince {
                 path: entry.path.clone(),
                 call_id: entry.call_id.clone(),

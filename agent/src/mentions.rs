@@ -3,13 +3,15 @@
 
 use std::path::Path;
 
-use hearth_tools::{resolve_path, Access};
+use hearth_tools::{read_utf8_file, resolve_path, Access, ToolError};
 
 /// The largest file attached whole; a bigger one is left for the model to read in parts.
 const MAX_ATTACHED_BYTES: u64 = 64 * 1024;
 
 /// `text` with the files it mentions as `@path` appended, each in a `<file>` element. A
-/// mention that is not a readable text file inside `root` stays plain text.
+/// mention of nothing inside `root` stays plain text (`@` may not start a path at all); a
+/// mention of something that is not attached (a directory, a FIFO, a large or binary file)
+/// gets a `<not-attached>` element saying why.
 pub fn attach_mentions(root: &Path, text: &str) -> String {
     let mut attached = String::new();
     let mut seen = Vec::new();
@@ -22,16 +24,26 @@ pub fn attach_mentions(root: &Path, text: &str) -> String {
         if path.is_empty() || seen.contains(&path) {
             continue;
         }
-        let Ok(file) = resolve_path(root, path, Access::Read) else {
-            continue;
-        };
-        let small =
-            std::fs::metadata(&file).is_ok_and(|m| m.is_file() && m.len() <= MAX_ATTACHED_BYTES);
-        if !small {
-            continue;
-        }
-        let Ok(content) = std::fs::read_to_string(&file) else {
-            continue;
+        let read = resolve_path(root, path, Access::Read)
+            .and_then(|file| read_utf8_file(&file, path, MAX_ATTACHED_BYTES));
+        let content = match read {
+            Ok(content) => content,
+            Err(
+                ToolError::NotFound { .. }
+                | ToolError::OutsideRepository { .. }
+                | ToolError::InvalidPath { .. },
+            ) => continue,
+            Err(e) => {
+                seen.push(path);
+                let hint = match e {
+                    ToolError::TooLarge { .. } => "; read it with read_file, in parts",
+                    _ => "",
+                };
+                attached.push_str(&format!(
+                    "\n\n<not-attached path=\"{path}\">{e}{hint}</not-attached>"
+                ));
+                continue;
+            }
         };
         seen.push(path);
         attached.push_str(&format!("\n\n<file path=\"{path}\">\n{content}"));
@@ -57,6 +69,25 @@ mod tests {
         assert_eq!(
             text,
             "see @a.txt, not @../etc/passwd or @missing\n\n<file path=\"a.txt\">\nalpha\n</file>"
+        );
+    }
+
+    #[test]
+    fn what_is_there_but_not_attached_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        let big = "x".repeat(MAX_ATTACHED_BYTES as usize + 1);
+        std::fs::write(dir.path().join("big.txt"), big).unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let text = attach_mentions(&root, "@src and @big.txt");
+        assert!(
+            text.contains("<not-attached path=\"src\">`src` is a directory"),
+            "{text}"
+        );
+        assert!(
+            text.contains("<not-attached path=\"big.txt\">`big.txt` is 65537 bytes")
+                && text.contains("read it with read_file, in parts</not-attached>"),
+            "{text}"
         );
     }
 }

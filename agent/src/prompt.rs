@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use hearth_engine::api::{Message, Request, SystemPrompt, TextBlock, ToolDefinition};
-use hearth_tools::ToolRegistry;
+use hearth_tools::{read_utf8_file, resolve_path, Access, ToolError, ToolRegistry};
 
 use crate::builder::RequestBudget;
 
@@ -24,6 +24,10 @@ pub const INSTRUCTION_FILES: [&str; 2] = ["AGENTS.md", "HEARTH.md"];
 
 /// The most bytes of one instruction file included; the rest is cut with a note.
 const MAX_INSTRUCTION_BYTES: usize = 16 * 1024;
+
+/// The largest instruction file read at all (its first [`MAX_INSTRUCTION_BYTES`] are
+/// included); a larger one is not read, and a note says so.
+const MAX_INSTRUCTION_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The part of every request that stays the same for a whole session.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,14 +75,15 @@ fn bounded(text: &str, limit: usize) -> String {
 pub fn system_prompt(system_text: &str, root: &Path, repo_map: &str) -> SystemPrompt {
     let mut blocks = vec![block(system_text.trim().to_string())];
     for name in INSTRUCTION_FILES {
-        // A missing or unreadable file is simply not part of the project's instructions.
-        if let Ok(text) = std::fs::read_to_string(root.join(name)) {
-            if !text.trim().is_empty() {
-                blocks.push(block(format!(
-                    "# Project instructions ({name})\n\n{}",
-                    bounded(&text, MAX_INSTRUCTION_BYTES)
-                )));
-            }
+        let text = match instructions(root, name) {
+            Ok(Some(text)) => bounded(&text, MAX_INSTRUCTION_BYTES),
+            Ok(None) => continue,
+            // Said in the prompt, so that the model can tell the user why the project's
+            // instructions are missing.
+            Err(e) => format!("[{name} was not read: {e}]"),
+        };
+        if !text.is_empty() {
+            blocks.push(block(format!("# Project instructions ({name})\n\n{text}")));
         }
     }
     if !repo_map.trim().is_empty() {
@@ -88,6 +93,19 @@ pub fn system_prompt(system_text: &str, root: &Path, repo_map: &str) -> SystemPr
         )));
     }
     SystemPrompt(blocks)
+}
+
+/// The text of the instruction file `name` in `root`, `None` when there is none. It is read
+/// as the tools read a file: inside the repository only, and a FIFO or other special file
+/// is refused rather than waited on.
+fn instructions(root: &Path, name: &str) -> Result<Option<String>, ToolError> {
+    let read = resolve_path(root, name, Access::Read)
+        .and_then(|path| read_utf8_file(&path, name, MAX_INSTRUCTION_FILE_BYTES));
+    match read {
+        Ok(text) => Ok(Some(text)),
+        Err(ToolError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The tool definitions of `registry`, in its (sorted) order.

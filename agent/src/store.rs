@@ -4,7 +4,7 @@
 //! the session's state. Reading the lines back in order rebuilds that state ([`Replay`]).
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -99,6 +99,23 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    fn corrupt(path: &Path, line: usize, message: String) -> StoreError {
+        StoreError::Corrupt {
+            path: path.to_path_buf(),
+            line,
+            message,
+        }
+    }
+}
+
+/// A session file's bytes split after the last newline: the complete lines, and what
+/// follows them (empty, unless the process died while appending a line).
+fn split_tail(bytes: &[u8]) -> (&[u8], &[u8]) {
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    bytes.split_at(end)
+}
+
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),
@@ -128,12 +145,27 @@ impl SessionStore {
         Ok(store)
     }
 
-    /// Opens an existing session file to append to it.
+    /// Opens an existing session file to append to it. A last line without its newline
+    /// (the process died while appending it) is finished with a newline when it holds a
+    /// whole record, and cut off when it is torn ([`Replay::read`] skips it), so the next
+    /// record starts a line of its own and nothing valid is lost.
     pub fn append_to(path: &Path) -> Result<SessionStore, StoreError> {
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
+            .read(true)
             .append(true)
             .open(path)
             .map_err(io_error(path))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io_error(path))?;
+        let (complete, tail) = split_tail(&bytes);
+        if !tail.is_empty() {
+            let mended = if serde_json::from_slice::<Record>(tail).is_ok() {
+                file.write_all(b"\n")
+            } else {
+                file.set_len(complete.len() as u64)
+            };
+            mended.map_err(io_error(path))?;
+        }
         Ok(SessionStore {
             path: path.to_path_buf(),
             file,
@@ -176,63 +208,81 @@ pub struct Replay {
 
 impl Replay {
     /// Reads a session file back.
+    ///
+    /// Every line must be a record, except a last line without its newline that does not
+    /// parse: a crash cut it short while it was appended, and it is skipped. Any other bad
+    /// line is an error naming the file and the line.
     pub fn read(path: &Path) -> Result<Replay, StoreError> {
-        let file = File::open(path).map_err(io_error(path))?;
-        let corrupt = |line: usize, message: String| StoreError::Corrupt {
-            path: path.to_path_buf(),
-            line,
-            message,
-        };
+        let bytes = std::fs::read(path).map_err(io_error(path))?;
+        let (complete, tail) = split_tail(&bytes);
         let mut replay: Option<Replay> = None;
-        for (index, line) in BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(io_error(path))?;
-            if line.trim().is_empty() {
+        let mut line = 0;
+        for text in complete.split(|&b| b == b'\n') {
+            line += 1;
+            if text.trim_ascii().is_empty() {
                 continue;
             }
-            let record: Record =
-                serde_json::from_str(&line).map_err(|e| corrupt(index + 1, e.to_string()))?;
-            match (&mut replay, record) {
-                (None, Record::Session(header)) => {
-                    if header.version != SESSION_FORMAT_VERSION {
-                        return Err(corrupt(
-                            index + 1,
-                            format!(
-                                "format version {}, expected {SESSION_FORMAT_VERSION}",
-                                header.version
-                            ),
-                        ));
-                    }
-                    replay = Some(Replay {
-                        header,
-                        history: Vec::new(),
-                        usage: Usage::default(),
-                        checkpoints: Checkpoints::default(),
-                        turns: 0,
-                    });
+            let record = serde_json::from_slice(text)
+                .map_err(|e| StoreError::corrupt(path, line, e.to_string()))?;
+            Replay::apply(&mut replay, record, path, line)?;
+        }
+        // `complete` ends with a newline, after which `split` counted one empty line.
+        if let Ok(record) = serde_json::from_slice(tail) {
+            Replay::apply(&mut replay, record, path, line)?;
+        }
+        replay.ok_or_else(|| StoreError::corrupt(path, 1, "the file is empty".into()))
+    }
+
+    /// Applies the record on line `line` of the file at `path` to the state read so far.
+    fn apply(
+        replay: &mut Option<Replay>,
+        record: Record,
+        path: &Path,
+        line: usize,
+    ) -> Result<(), StoreError> {
+        match (replay, record) {
+            (replay @ None, Record::Session(header)) => {
+                if header.version != SESSION_FORMAT_VERSION {
+                    return Err(StoreError::corrupt(
+                        path,
+                        line,
+                        format!(
+                            "format version {}, expected {SESSION_FORMAT_VERSION}",
+                            header.version
+                        ),
+                    ));
                 }
-                (None, _) | (Some(_), Record::Session(_)) => {
-                    return Err(corrupt(
-                        index + 1,
-                        "the header must be the first line, and only the first".into(),
-                    ))
+                *replay = Some(Replay {
+                    header,
+                    history: Vec::new(),
+                    usage: Usage::default(),
+                    checkpoints: Checkpoints::default(),
+                    turns: 0,
+                });
+            }
+            (None, _) | (Some(_), Record::Session(_)) => {
+                return Err(StoreError::corrupt(
+                    path,
+                    line,
+                    "the header must be the first line, and only the first".into(),
+                ))
+            }
+            (Some(state), Record::Message { message }) => {
+                if crate::history::starts_user_turn(&message) {
+                    state.turns += 1;
                 }
-                (Some(state), Record::Message { message }) => {
-                    if crate::history::starts_user_turn(&message) {
-                        state.turns += 1;
-                    }
-                    state.history.push(message);
-                }
-                (Some(state), Record::Usage { usage }) => state.usage.add(&usage),
-                (Some(state), Record::Compaction { history }) => state.history = history,
-                (Some(state), Record::Checkpoint { checkpoint }) => {
-                    state.checkpoints.record(checkpoint)
-                }
-                (Some(state), Record::Undo { call_id, path }) => {
-                    state.checkpoints.mark_undone(&call_id, &path)
-                }
+                state.history.push(message);
+            }
+            (Some(state), Record::Usage { usage }) => state.usage.add(&usage),
+            (Some(state), Record::Compaction { history }) => state.history = history,
+            (Some(state), Record::Checkpoint { checkpoint }) => {
+                state.checkpoints.record(checkpoint)
+            }
+            (Some(state), Record::Undo { call_id, path }) => {
+                state.checkpoints.mark_undone(&call_id, &path)
             }
         }
-        replay.ok_or_else(|| corrupt(1, "the file is empty".into()))
+        Ok(())
     }
 
     /// The file of session `id` under `dir`.
@@ -269,7 +319,9 @@ impl Replay {
             if path.extension().is_none_or(|e| e != "jsonl") || Some(path.as_path()) == except {
                 continue;
             }
-            let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
+            // Only a regular file is opened: reading a FIFO's header would wait forever.
+            let meta = std::fs::metadata(&path).ok().filter(|m| m.is_file());
+            let Some(modified) = meta.and_then(|m| m.modified().ok()) else {
                 continue;
             };
             if best.as_ref().is_some_and(|(t, _)| *t >= modified) {
@@ -334,5 +386,105 @@ mod tests {
         .unwrap();
         let err = Replay::read(&path).unwrap_err().to_string();
         assert!(err.contains("line 1") && err.contains("header"), "{err}");
+    }
+
+    /// A session file holding a header and the user message `hi`, in `dir`.
+    fn session_file(dir: &Path) -> PathBuf {
+        let header = SessionHeader {
+            version: SESSION_FORMAT_VERSION,
+            id: "s".into(),
+            created_unix: 0,
+            root: dir.to_path_buf(),
+            model: "m".into(),
+            system: SystemPrompt::default(),
+        };
+        let mut store = SessionStore::create(dir, &header).unwrap();
+        store.append(&message("hi")).unwrap();
+        store.path().to_path_buf()
+    }
+
+    fn append_raw(path: &Path, bytes: &[u8]) {
+        OpenOptions::new()
+            .append(true)
+            .open(path)
+            .unwrap()
+            .write_all(bytes)
+            .unwrap();
+    }
+
+    /// What a crash in the middle of appending a message leaves: a line cut short, within
+    /// a character, with no newline.
+    const TORN: &[u8] = b"{\"type\":\"message\",\"message\":{\"role\":\"user\",\"content\":\"h\xc3";
+
+    #[test]
+    fn a_last_line_cut_short_by_a_crash_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = session_file(dir.path());
+        append_raw(&path, TORN);
+        let replay = Replay::read(&path).unwrap();
+        assert_eq!(replay.history, vec![Message::user("hi")]);
+        assert_eq!(replay.turns, 1);
+    }
+
+    #[test]
+    fn any_other_bad_line_is_an_error_naming_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = session_file(dir.path());
+        // Complete (newline-terminated) but not a record: not a crash's doing.
+        append_raw(&path, b"{\"type\":\"mess\n");
+        let err = Replay::read(&path).unwrap_err().to_string();
+        assert!(err.contains("s.jsonl, line 3"), "{err}");
+        // A torn line followed by more lines is damage, not a crash while appending.
+        let path = dir.path().join("t.jsonl");
+        std::fs::copy(session_file(&dir.path().join("t")), &path).unwrap();
+        append_raw(&path, TORN);
+        append_raw(
+            &path,
+            b"\n{\"type\":\"usage\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}\n",
+        );
+        let err = Replay::read(&path).unwrap_err().to_string();
+        assert!(err.contains("t.jsonl, line 3"), "{err}");
+    }
+
+    fn message(text: &str) -> Record {
+        Record::Message {
+            message: Message::user(text),
+        }
+    }
+
+    /// Opens the session file at `path` again (as a resume does), appends a message and
+    /// reads the history back.
+    fn append_again_and_replay(path: &Path) -> Vec<Message> {
+        let mut store = SessionStore::append_to(path).unwrap();
+        store.append(&message("again")).unwrap();
+        Replay::read(path).unwrap().history
+    }
+
+    #[test]
+    fn appending_after_a_torn_line_drops_it_and_starts_a_new_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = session_file(dir.path());
+        append_raw(&path, TORN);
+        // Were the torn line kept, it would now be a bad line before the last one.
+        assert_eq!(
+            append_again_and_replay(&path),
+            vec![Message::user("hi"), Message::user("again")]
+        );
+    }
+
+    #[test]
+    fn appending_after_a_whole_record_without_its_newline_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = session_file(dir.path());
+        let line = serde_json::to_string(&message("kept")).unwrap();
+        append_raw(&path, line.as_bytes());
+        assert_eq!(
+            append_again_and_replay(&path),
+            vec![
+                Message::user("hi"),
+                Message::user("kept"),
+                Message::user("again")
+            ]
+        );
     }
 }

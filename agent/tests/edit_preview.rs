@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::PathBuf;
-use std::sync::mpsc;
-use std::time::Duration;
 
 use hearth_agent::protocol::{Event, ToolCall};
 use hearth_agent::{
@@ -15,8 +15,7 @@ use hearth_agent::{
 use hearth_engine::api::ContentBlock;
 use serde_json::{json, Value};
 
-/// Long enough for a loaded machine, short enough that a hang fails the test.
-const HANG: Duration = Duration::from_secs(30);
+use common::{mkfifo, repo, within_timeout};
 
 /// Approves every call (after writing `meanwhile`, as a user editing the file while asked
 /// would) and keeps every event.
@@ -42,7 +41,7 @@ impl TurnIo for Approver {
 }
 
 /// Runs one turn in `mode` in which the model makes `calls` (tool name, input) in one
-/// message, on a thread: a turn that has not ended after [`HANG`] fails the test.
+/// message, on a thread: a turn that has not ended after [`common::HANG`] fails the test.
 fn turn_events(root: PathBuf, mode: Mode, calls: Vec<(&'static str, Value)>) -> Vec<Event> {
     turn_events_with(root, mode, calls, Approver::default())
 }
@@ -53,8 +52,7 @@ fn turn_events_with(
     calls: Vec<(&'static str, Value)>,
     mut io: Approver,
 ) -> Vec<Event> {
-    let (done, events) = mpsc::channel();
-    std::thread::spawn(move || {
+    within_timeout(&format!("a turn in {mode} mode"), move || {
         let content = calls
             .into_iter()
             .enumerate()
@@ -76,17 +74,8 @@ fn turn_events_with(
         config.permissions = Permissions::new(mode);
         let mut session = Session::start(config, Box::new(backend)).unwrap();
         session.run_turn("go", &mut io).unwrap();
-        let _ = done.send(io.events);
-    });
-    events
-        .recv_timeout(HANG)
-        .unwrap_or_else(|_| panic!("a turn in {mode} mode hung"))
-}
-
-fn repo() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().canonicalize().unwrap();
-    (dir, root)
+        io.events
+    })
 }
 
 #[test]
@@ -162,11 +151,7 @@ fn a_refused_or_failing_edit_is_not_previewed_or_asked_for() {
 fn a_fifo_is_refused_in_every_mode_without_hanging() {
     let (_dir, root) = repo();
     std::fs::write(root.join("main.rs"), "fn main() {}\n").unwrap();
-    let status = std::process::Command::new("mkfifo")
-        .arg(root.join("pipe"))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    mkfifo(&root.join("pipe"));
     let calls = || {
         vec![
             ("read_file", json!({"path": "pipe"})),

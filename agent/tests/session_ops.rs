@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::Path;
 use std::sync::Arc;
 
 use hearth_agent::protocol::{Event, Op, ToolCall, UserTurn};
@@ -95,20 +96,26 @@ fn set_mode_decides_the_next_calls() {
     assert!(changes.changes[1].diff.contains("+three"));
 }
 
-#[test]
-fn clear_forgets_the_conversation_and_resume_brings_a_saved_one_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let sessions = dir.path().join("sessions");
-    let repo = dir.path().join("repo");
+/// The configuration of sessions saved under `dir/sessions` for the repository `dir/repo`,
+/// and a backend that answers two turns.
+fn saved_sessions(dir: &Path) -> (SessionConfig, Arc<ScriptedBackend>) {
+    let repo = dir.join("repo");
     std::fs::create_dir(&repo).unwrap();
-    std::fs::write(repo.join("notes.md"), "the answer is 42\n").unwrap();
     let backend = Arc::new(ScriptedBackend::new(vec![
         ScriptedReply::Text("first answer".into()),
         ScriptedReply::Text("second answer".into()),
     ]));
     let mut config = SessionConfig::new(&repo);
     config.repo_map_chars = 0;
-    config.sessions_dir = Some(sessions.clone());
+    config.sessions_dir = Some(dir.join("sessions"));
+    (config, backend)
+}
+
+#[test]
+fn clear_forgets_the_conversation_and_resume_brings_a_saved_one_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, backend) = saved_sessions(dir.path());
+    std::fs::write(config.root.join("notes.md"), "the answer is 42\n").unwrap();
 
     // An earlier session, saved, with an attached file in its turn.
     let mut earlier = Session::start(config.clone(), Box::new(Arc::clone(&backend))).unwrap();
@@ -227,4 +234,32 @@ fn set_model_switches_the_backend_and_keeps_the_history() {
         .filter(|m| m.role == Role::User)
         .count();
     assert_eq!(users, 2, "the first turn carried over to the new model");
+}
+
+#[test]
+fn a_session_whose_last_append_was_cut_by_a_crash_resumes_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, backend) = saved_sessions(dir.path());
+    let mut io = Recorder::default();
+    let mut crashed = Session::start(config.clone(), Box::new(Arc::clone(&backend))).unwrap();
+    crashed.handle(turn("hello"), &mut io).unwrap();
+    let path = crashed.file().unwrap().to_path_buf();
+    drop(crashed);
+    // The process was killed while it appended the next message.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"{\"type\":\"message\",\"message\":{\"ro").unwrap();
+    drop(file);
+
+    let mut resumed =
+        Session::resume(config.clone(), Box::new(Arc::clone(&backend)), &path).unwrap();
+    assert_eq!(resumed.history().len(), 2);
+    resumed.handle(turn("again"), &mut io).unwrap();
+    drop(resumed);
+    // What was appended after the torn line reads back too, on lines of its own.
+    let replay = hearth_agent::Replay::read(&path).unwrap();
+    assert_eq!(replay.history.len(), 4);
+    assert_eq!(replay.turns, 2);
 }

@@ -39,6 +39,7 @@ pub use fs::grep::GrepTool;
 pub use fs::list_files::ListFilesTool;
 pub use fs::read_file::ReadFileTool;
 pub use fs::write_file::WriteFileTool;
+pub use fs::{read_text_file, read_utf8_file};
 pub use git::blame::GitBlameTool;
 pub use git::diff::GitDiffTool;
 pub use git::log::GitLogTool;

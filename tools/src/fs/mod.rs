@@ -19,17 +19,18 @@ pub(crate) fn is_binary(bytes: &[u8]) -> bool {
     bytes.contains(&0)
 }
 
-/// Reads a text file the model named as `shown` (for messages), refusing what does not
-/// exist, directories and every other thing that is not a regular file (a FIFO or a device
-/// would block the read or never end), files over `max_bytes` and binary files.
+/// Reads the text file at `path`, named `shown` in errors (the path as the model or user
+/// gave it), refusing what does not exist ([`ToolError::NotFound`]), directories
+/// ([`ToolError::IsDirectory`]), every other thing that is not a regular file (a FIFO or a
+/// device would block the read or never end: [`ToolError::NotARegularFile`]), files over
+/// `max_bytes` ([`ToolError::TooLarge`]) and binary files ([`ToolError::Binary`]).
 ///
-/// The type is checked before the file is opened, and the file is opened without blocking
-/// and checked again, so a path swapped for a FIFO in between cannot hang the call.
-pub(crate) fn read_text_file(
-    path: &Path,
-    shown: &str,
-    max_bytes: u64,
-) -> Result<Vec<u8>, ToolError> {
+/// This is the one way hearth reads a file of the repository: the tools, and the agent for
+/// `@path` attachments, instruction files and undo. The type is checked before the file is
+/// opened, and the file is opened without blocking and checked again, so a path swapped for
+/// a FIFO in between cannot hang the call. `path` is used as given: resolve it with
+/// [`crate::resolve_path`] first to keep the read inside the repository.
+pub fn read_text_file(path: &Path, shown: &str, max_bytes: u64) -> Result<Vec<u8>, ToolError> {
     let Some(meta) = metadata(path)? else {
         return Err(ToolError::NotFound {
             path: shown.to_string(),
@@ -62,13 +63,10 @@ pub(crate) fn read_source(path: &Path, max_bytes: u64) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// [`read_text_file`] for a file that is edited: its text must be valid UTF-8, since what is
-/// not would not survive the round trip (and undo) intact.
-pub(crate) fn read_utf8_file(
-    path: &Path,
-    shown: &str,
-    max_bytes: u64,
-) -> Result<String, ToolError> {
+/// [`read_text_file`] for text that must be valid UTF-8 ([`ToolError::NotUtf8`] otherwise):
+/// a file that is edited, since what is not would not survive the round trip (and undo)
+/// intact, or one whose text goes into a prompt.
+pub fn read_utf8_file(path: &Path, shown: &str, max_bytes: u64) -> Result<String, ToolError> {
     let bytes = read_text_file(path, shown, max_bytes)?;
     String::from_utf8(bytes).map_err(|_| ToolError::NotUtf8 {
         path: shown.to_string(),

@@ -1,0 +1,42 @@
+//! Helpers the agent's test crates share: a repository in a temporary directory, FIFOs,
+//! and a timeout that turns a hang into a failure.
+
+// Each test crate uses only some of these.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Long enough for a loaded machine, short enough that a hang fails the test.
+pub const HANG: Duration = Duration::from_secs(30);
+
+/// Runs `f` on a thread and returns its result; a call still blocked after [`HANG`] fails
+/// the test with "`what` hung" (the blocked thread is left behind and ends with the test
+/// process).
+pub fn within_timeout<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    result
+        .recv_timeout(HANG)
+        .unwrap_or_else(|_| panic!("{what} hung"))
+}
+
+/// An empty repository: the temporary directory (kept alive by the caller) and its
+/// canonical path, the form sessions compare roots in.
+pub fn repo() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    (dir, root)
+}
+
+/// Makes a FIFO (named pipe) at `path`: opening it for reading blocks until a writer comes.
+pub fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
