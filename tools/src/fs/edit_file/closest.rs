@@ -16,9 +16,9 @@ const MAX_SHOWN: usize = 30;
 /// How many characters of a line are compared, and shown.
 const MAX_LINE_CHARS: usize = 200;
 
-/// How many line comparisons a hint may make: past this (a long snippet in a long file)
-/// only the regions that share a line with the snippet exactly are scored.
-const MAX_COMPARISONS: usize = 20_000;
+/// How many pairs of lines a hint may bound cheaply: past this (a long snippet in a long
+/// file) only the regions that share a line with the snippet exactly are considered.
+const MAX_COMPARISONS: usize = 200_000;
 
 /// The hint appended to "the `old` snippet was not found": the region of `content` whose
 /// lines are most like the snippet's, line for line, with line numbers as read_file gives.
@@ -30,17 +30,7 @@ pub(super) fn hint(content: &str, old: &str) -> String {
     let file: Vec<&str> = content.lines().collect();
     let trimmed: Vec<&str> = file.iter().map(|line| line.trim()).collect();
     let window = snippet.len().min(trimmed.len());
-    let best = candidates(&trimmed, &snippet)
-        .into_iter()
-        .map(|start| (start, score(&trimmed[start..start + window], &snippet)))
-        .fold(
-            None,
-            |best: Option<(usize, f32)>, (start, score)| match best {
-                Some((_, top)) if top >= score => best,
-                _ => Some((start, score)),
-            },
-        );
-    let Some((start, score)) = best.filter(|&(_, score)| score >= CUTOFF) else {
+    let Some((start, score)) = best_region(&trimmed, &snippet) else {
         return "; nothing in the file is close to it: read the file again and copy the text exactly"
             .to_string();
     };
@@ -107,6 +97,46 @@ fn candidates(file: &[&str], snippet: &[&str]) -> Vec<usize> {
     ranked.into_iter().map(|(start, _)| start).collect()
 }
 
+/// The first line of the region most like the snippet and its score, if any reaches
+/// [`CUTOFF`]; the earliest of equals.
+///
+/// Every region's score is first bounded from above by counting shared characters, which is
+/// cheap; the exact scores (a diff per line) are computed best bound first, and only while
+/// a bound can still beat the best score found.
+fn best_region(file: &[&str], snippet: &[&str]) -> Option<(usize, f32)> {
+    let window = snippet.len().min(file.len());
+    let profiles: Vec<Profile> = snippet.iter().map(|line| Profile::of(line)).collect();
+    let mut bounded: Vec<(usize, f32)> = candidates(file, snippet)
+        .into_iter()
+        .map(|start| {
+            let region = &file[start..start + window];
+            let sum: f32 = region
+                .iter()
+                .zip(&profiles)
+                .map(|(line, profile)| profile.bound(line))
+                .sum();
+            (start, sum / snippet.len() as f32)
+        })
+        .collect();
+    bounded.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut best: Option<(usize, f32)> = None;
+    for (start, bound) in bounded {
+        let top = best.map_or(CUTOFF, |(_, top)| top);
+        if bound < top {
+            break;
+        }
+        let score = score(&file[start..start + window], snippet);
+        let better = match best {
+            None => score >= CUTOFF,
+            Some((at, top)) => score > top || (score == top && start < at),
+        };
+        if better {
+            best = Some((start, score));
+        }
+    }
+    best
+}
+
 /// How alike a region of the file is to the snippet: the mean similarity of their lines
 /// taken in order, where the snippet's lines past the region's end count as unlike.
 fn score(region: &[&str], snippet: &[&str]) -> f32 {
@@ -130,6 +160,48 @@ fn similarity(a: &str, b: &str) -> f32 {
         return 0.0;
     }
     TextDiff::from_chars(a, b).ratio()
+}
+
+/// A snippet line's characters, counted into buckets, to bound its [`similarity`] to a
+/// line cheaply (difflib's `quick_ratio`): matched characters cannot outnumber shared ones.
+struct Profile {
+    /// How many characters fall in each bucket; characters that share a bucket only make
+    /// the bound looser, never wrong.
+    counts: [u16; 128],
+    /// How many characters were counted.
+    len: usize,
+}
+
+impl Profile {
+    /// The profile of a line, as much of it as is compared.
+    fn of(line: &str) -> Profile {
+        let mut counts = [0u16; 128];
+        let mut len = 0;
+        for c in cut_chars(line).chars() {
+            let slot = &mut counts[c as usize % 128];
+            *slot = slot.saturating_add(1);
+            len += 1;
+        }
+        Profile { counts, len }
+    }
+
+    /// An upper bound of [`similarity`] between `line` and the profiled line.
+    fn bound(&self, line: &str) -> f32 {
+        let mut left = self.counts;
+        let (mut shared, mut len) = (0usize, 0usize);
+        for c in cut_chars(line).chars() {
+            len += 1;
+            let slot = &mut left[c as usize % 128];
+            if *slot > 0 {
+                *slot -= 1;
+                shared += 1;
+            }
+        }
+        if len + self.len == 0 {
+            return 1.0;
+        }
+        (2 * shared) as f32 / (len + self.len) as f32
+    }
 }
 
 /// The start of a line, as much as is compared.
@@ -172,13 +244,13 @@ mod tests {
             "{shown}"
         );
 
-        let long: String = (1..=5_000).map(|i| format!("value_{i} = {i}\n")).collect();
-        // 11 lines in 5,000 is past the budget for scoring every region.
+        let long: String = (1..=20_000).map(|i| format!("value_{i} = {i}\n")).collect();
+        // 11 lines in 20,000 is past the budget for bounding every region.
         let snippet: String = (4000..=4010)
             .map(|i| format!("value_{i} = {i}\n"))
             .collect();
         let snippet = snippet.replace("value_4005 = 4005", "value_4005 = 4500");
-        const { assert!(5_000 * 11 > MAX_COMPARISONS) };
+        const { assert!(20_000 * 11 > MAX_COMPARISONS) };
         let shown = hint(&long, &snippet);
         assert!(shown.contains("lines are 4000-4010"), "{shown}");
     }

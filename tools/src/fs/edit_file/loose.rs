@@ -9,19 +9,19 @@ use std::collections::HashMap;
 
 /// One line of the file, by byte offsets.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Line<'a> {
+struct Line<'a> {
     /// Where the line starts.
-    pub start: usize,
+    start: usize,
     /// Where its content ends: before `\n` or `\r\n`.
-    pub end: usize,
+    end: usize,
     /// Where the next line starts (`end` for a last line without a terminator).
-    pub next: usize,
+    next: usize,
     /// Its content, without the terminator.
-    pub text: &'a str,
+    text: &'a str,
 }
 
 /// The lines of `text` with their offsets; a trailing terminator starts no extra line.
-pub(super) fn split_lines(text: &str) -> Vec<Line<'_>> {
+fn split_lines(text: &str) -> Vec<Line<'_>> {
     let mut lines = Vec::new();
     let mut start = 0;
     for piece in text.split_inclusive('\n') {
@@ -165,23 +165,33 @@ fn reindent(pairs: &[Pair<'_>], new_lines: &[&str]) -> Vec<String> {
     new_lines
         .iter()
         .map(|line| {
-            let body = line.trim();
+            // The model's own trailing whitespace stays; only the indentation is placed.
+            let body = line.trim_start();
             if body.is_empty() {
                 return String::new();
             }
             let own = indent(line);
             let placed = if consistent {
-                map.iter()
+                let deepest = map
+                    .iter()
                     .filter(|(snippet, _)| own.starts_with(**snippet))
-                    .max_by_key(|(snippet, _)| snippet.len())
-                    .map_or_else(
-                        || own.to_string(),
-                        |(snippet, file)| format!("{file}{}", &own[snippet.len()..]),
-                    )
-            } else if let Some(&(_, file, _)) = pairs.iter().find(|pair| pair.2 == body) {
+                    .max_by_key(|(snippet, _)| snippet.len());
+                match deepest {
+                    Some((snippet, file)) => format!("{file}{}", &own[snippet.len()..]),
+                    // Shallower than every snippet line: dedented from the shallowest.
+                    None => map
+                        .iter()
+                        .min_by_key(|(snippet, _)| snippet.len())
+                        .map_or_else(
+                            || own.to_string(),
+                            |(snippet, file)| follow((snippet, file), own),
+                        ),
+                }
+            } else if let Some(&(_, file, _)) = pairs.iter().find(|pair| pair.2 == body.trim_end())
+            {
                 file.to_string()
             } else {
-                follow(&previous, own)
+                follow((&previous.0, &previous.1), own)
             };
             let text = format!("{placed}{body}");
             previous = (own.to_string(), placed);
@@ -190,11 +200,10 @@ fn reindent(pairs: &[Pair<'_>], new_lines: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// The indentation for a line indented `own` in `new`, given that the line before it was
-/// indented `previous.0` there and placed at `previous.1` in the file.
-fn follow(previous: &(String, String), own: &str) -> String {
-    let (before, placed) = previous;
-    if let Some(deeper) = own.strip_prefix(before.as_str()) {
+/// The indentation for a line indented `own` in `new`, given a line indented `before` there
+/// that was placed at `placed` in the file.
+fn follow((before, placed): (&str, &str), own: &str) -> String {
+    if let Some(deeper) = own.strip_prefix(before) {
         return format!("{placed}{deeper}");
     }
     if before.starts_with(own) {
@@ -203,7 +212,7 @@ fn follow(previous: &(String, String), own: &str) -> String {
         let keep = placed.chars().count().saturating_sub(fewer);
         return placed.chars().take(keep).collect();
     }
-    placed.clone()
+    placed.to_string()
 }
 
 #[cfg(test)]
@@ -232,10 +241,18 @@ mod tests {
             ),
             "class A:\n    def f(self):\n        if x:\n            return 2\n"
         );
-        // Over-indented by a level: `new` loses it.
+        // Over-indented by a level: `new` loses it, even where it dedents further.
         assert_eq!(
             edited(file, "            return 1", "            return 3"),
             "class A:\n    def f(self):\n        return 3\n"
+        );
+        assert_eq!(
+            edited(
+                file,
+                "        def f(self):\n            return 1\n",
+                "        def f(self):\n            return 1\n    X = 2\n"
+            ),
+            "class A:\n    def f(self):\n        return 1\nX = 2\n"
         );
     }
 
