@@ -25,8 +25,8 @@ pub(crate) struct Args {
     /// Only commits that changed this file or directory
     #[serde(default)]
     path: Option<String>,
-    /// Only commits that add or remove this exact text (its number of occurrences changes),
-    /// like `git log -S`: use it to find which commit introduced or removed a name or string
+    /// Only commits that add or remove this exact text, like `git log -S`: which commit introduced or removed X
+    // One line: schemars keeps a doc comment's line breaks in the description.
     #[serde(default)]
     search: Option<String>,
 }
