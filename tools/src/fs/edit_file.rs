@@ -1,14 +1,19 @@
-//! `edit_file`: replace one exact, unique snippet of a file, and show the diff.
+//! `edit_file`: replace one unique snippet of a file, and show the diff.
+
+mod closest;
+mod loose;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::fs::{read_utf8_file, Planned};
-use crate::output::{cut_line, BoundedText};
+use crate::output::BoundedText;
 use crate::paths::{resolve_path, Access};
 use crate::{FileChange, ToolContext, ToolError, ToolOutput, TypedTool};
 
-/// Replaces an exact snippet that occurs exactly once in a file.
+use loose::Loose;
+
+/// Replaces a snippet that occurs exactly once in a file, exactly or but for whitespace.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct EditFileTool;
 
@@ -18,7 +23,7 @@ pub struct EditFileTool;
 pub(crate) struct Args {
     /// File path relative to the repository root
     path: String,
-    /// The exact text to replace (must occur exactly once)
+    /// The text to replace (must occur exactly once)
     old: String,
     /// The text to put in its place
     new: String,
@@ -29,14 +34,12 @@ const NAME: &str = "edit_file";
 /// How many occurrence lines a "not unique" error lists.
 const LISTED_OCCURRENCES: usize = 10;
 
-/// How similar (0 to 1, difflib's ratio) a line must be to be offered as "the closest line".
-const CLOSEST_LINE_CUTOFF: f32 = 0.6;
-
 impl TypedTool for EditFileTool {
     type Args = Args;
     const NAME: &'static str = NAME;
-    const DESCRIPTION: &'static str = "Edit a file by replacing the exact text `old` with `new`. `old` must occur exactly once \
-         in the file, including its whitespace and indentation; add surrounding lines to make it unique.";
+    const DESCRIPTION: &'static str = "Edit a file by replacing the text `old` with `new`. `old` must occur exactly once \
+         in the file; add surrounding lines to make it unique. Copy `old` from the file: if its lines differ \
+         only in indentation or trailing spaces and match one place, `new` is re-indented to fit there.";
     const MUTATES: bool = true;
 
     fn plan(&self, ctx: &ToolContext, args: Args) -> Result<Option<FileChange>, ToolError> {
@@ -44,10 +47,15 @@ impl TypedTool for EditFileTool {
     }
 
     fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
-        let (planned, line) = plan_edit(ctx, args)?;
+        let (planned, line, loosely) = plan_edit(ctx, args)?;
         let change = planned.apply()?;
         let mut shown = BoundedText::new(ctx.limits);
-        shown.push_line(&format!("Edited {} at line {line}:", change.path));
+        let how = if loosely {
+            " (`old` matched there but for whitespace; `new` was re-indented to fit)"
+        } else {
+            ""
+        };
+        shown.push_line(&format!("Edited {} at line {line}{how}:", change.path));
         for line in change.diff.lines() {
             shown.push_line(line);
         }
@@ -60,9 +68,10 @@ impl TypedTool for EditFileTool {
     }
 }
 
-/// The edit a call makes, and the line where it starts, computed without writing: the
-/// dry run and the call share it, so what a user approves is what is written.
-fn plan_edit(ctx: &ToolContext, args: Args) -> Result<(Planned, usize), ToolError> {
+/// The edit a call makes, the line where it starts, and whether `old` matched only but for
+/// whitespace, computed without writing: the dry run and the call share it, so what a user
+/// approves is what is written.
+fn plan_edit(ctx: &ToolContext, args: Args) -> Result<(Planned, usize, bool), ToolError> {
     if args.old.is_empty() {
         return Err(ToolError::bad_arguments(
             NAME,
@@ -79,39 +88,58 @@ fn plan_edit(ctx: &ToolContext, args: Args) -> Result<(Planned, usize), ToolErro
     let before = read_utf8_file(&path, &args.path, ctx.limits.max_file_bytes)?;
 
     let (old, new) = match_line_endings(&before, &args.old, &args.new);
+    // An exact match wins; only when there is none is whitespace forgiven.
     let starts = occurrences(&before, &old);
-    let at = match starts.as_slice() {
-        [] => {
-            return Err(ToolError::NotFoundInFile {
-                path: args.path.clone(),
-                hint: closest_hint(&before, &args.old),
-            })
-        }
-        [at] => *at,
+    let (at, end, new, loosely) = match starts.as_slice() {
+        [at] => (*at, at + old.len(), new, false),
+        [] => match loose::find(&before, &args.old, &args.new) {
+            Loose::One {
+                start,
+                end,
+                replacement,
+            } => (start, end, replacement, true),
+            Loose::Many(lines) => return Err(not_unique(&args.path, &lines)),
+            Loose::None => {
+                return Err(ToolError::NotFoundInFile {
+                    path: args.path.clone(),
+                    hint: closest::hint(&before, &args.old),
+                })
+            }
+        },
         _ => {
-            let lines: Vec<String> = starts
+            let lines: Vec<usize> = starts
                 .iter()
-                .take(LISTED_OCCURRENCES)
-                .map(|&at| line_of_offset(&before, at).to_string())
+                .map(|&at| line_of_offset(&before, at))
                 .collect();
-            let more = if starts.len() > LISTED_OCCURRENCES {
-                ", …"
-            } else {
-                ""
-            };
-            return Err(ToolError::NotUnique {
-                count: starts.len(),
-                path: args.path.clone(),
-                lines: format!("{}{more}", lines.join(", ")),
-            });
+            return Err(not_unique(&args.path, &lines));
         }
     };
-    let after = format!("{}{}{}", &before[..at], new, &before[at + old.len()..]);
+    let after = format!("{}{}{}", &before[..at], new, &before[end..]);
     let line = line_of_offset(&before, at);
     Ok((
         Planned::new(ctx, NAME, path, &args.path, Some(before), after),
         line,
+        loosely,
     ))
+}
+
+/// The error for a snippet that matches at more than one place, starting on `lines`.
+fn not_unique(path: &str, lines: &[usize]) -> ToolError {
+    let listed: Vec<String> = lines
+        .iter()
+        .take(LISTED_OCCURRENCES)
+        .map(usize::to_string)
+        .collect();
+    let more = if lines.len() > LISTED_OCCURRENCES {
+        ", …"
+    } else {
+        ""
+    };
+    ToolError::NotUnique {
+        count: lines.len(),
+        path: path.to_string(),
+        lines: format!("{}{more}", listed.join(", ")),
+    }
 }
 
 /// Where `needle` starts in `haystack`, counting overlapping occurrences: `"ab ab"` occurs
@@ -148,43 +176,6 @@ fn line_of_offset(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// A hint that points the model at what it probably meant: the place where the snippet
-/// matches but for whitespace, or else the line most like the snippet's first line.
-fn closest_hint(content: &str, old: &str) -> String {
-    let file_lines: Vec<&str> = content.lines().map(str::trim).collect();
-    let wanted: Vec<&str> = old.lines().map(str::trim).collect();
-    if !wanted.is_empty() && wanted.len() <= file_lines.len() {
-        if let Some(start) = file_lines
-            .windows(wanted.len())
-            .position(|window| window == wanted.as_slice())
-        {
-            return format!(
-                "; it matches at line {} if whitespace is ignored: copy the exact indentation (read_file shows it)",
-                start + 1
-            );
-        }
-    }
-    let Some(first) = wanted.iter().find(|line| !line.is_empty()) else {
-        return String::new();
-    };
-    let closest = similar::get_close_matches(*first, &file_lines, 1, CLOSEST_LINE_CUTOFF);
-    let Some(line) = closest.first() else {
-        return "; read the file again and copy the text exactly".to_string();
-    };
-    let number = file_lines
-        .iter()
-        .position(|candidate| candidate == line)
-        .map_or(0, |i| i + 1);
-    let original = content
-        .lines()
-        .nth(number.saturating_sub(1))
-        .unwrap_or(line);
-    format!(
-        "; the closest line is {number}: `{}`",
-        cut_line(original, 200)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,23 +186,6 @@ mod tests {
         assert_eq!(line_of_offset(text, 0), 1);
         assert_eq!(line_of_offset(text, 2), 2);
         assert_eq!(line_of_offset(text, 4), 3);
-    }
-
-    #[test]
-    fn hints_find_whitespace_mismatches_and_near_misses() {
-        let content = "fn main() {\n    let total = 1;\n    println!(\"{total}\");\n}\n";
-        let hint = closest_hint(content, "let total = 1;\nprintln!(\"{total}\");");
-        assert!(
-            hint.contains("matches at line 2 if whitespace is ignored"),
-            "{hint}"
-        );
-        let hint = closest_hint(content, "let totl = 1;");
-        assert!(
-            hint.contains("closest line is 2: `    let total = 1;`"),
-            "{hint}"
-        );
-        let hint = closest_hint(content, "completely unrelated words here");
-        assert!(hint.contains("read the file again"), "{hint}");
     }
 
     #[test]

@@ -1,11 +1,13 @@
-//! `git_log`: recent commits, optionally only those that touch a path.
+//! `git_log`: recent commits, optionally only those that touch a path or that add or
+//! remove a string (git's "pickaxe", `git log -S`).
 
-use git2::{Commit, DiffOptions, Repository, Sort};
+use git2::{Commit, DiffOptions, Oid, Repository, Sort};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::args::lenient_usize;
-use crate::git::{bounded, commit_header, open_repository, pathspec};
+use crate::fs::is_binary;
+use crate::git::{bounded, commit_header, first_parent_diff, open_repository, pathspec};
 use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Lists commits from HEAD backwards, like `git log`.
@@ -23,17 +25,25 @@ pub(crate) struct Args {
     /// Only commits that changed this file or directory
     #[serde(default)]
     path: Option<String>,
+    /// Only commits that add or remove this exact text, like `git log -S`: which commit introduced or removed X
+    // One line: schemars keeps a doc comment's line breaks in the description.
+    #[serde(default)]
+    search: Option<String>,
 }
 
 const NAME: &str = "git_log";
 const DEFAULT_COUNT: usize = 10;
+
+/// How many commits a search reads before it stops: each costs a diff with its parent.
+const MAX_SEARCHED: usize = 2_000;
 
 impl TypedTool for GitLogTool {
     type Args = Args;
     const NAME: &'static str = NAME;
     const DESCRIPTION: &'static str =
         "Show commits from HEAD backwards (id, author, date, message), like `git log`; \
-         with path, only the commits that changed that file or directory.";
+         with path, only the commits that changed that file or directory; with search, only the commits \
+         that added or removed that text (like `git log -S`), to answer \"which commit introduced X?\"";
     const MUTATES: bool = false;
 
     fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
@@ -47,6 +57,12 @@ impl TypedTool for GitLogTool {
             Some(count) => count,
             None => DEFAULT_COUNT,
         };
+        if args.search.as_deref() == Some("") {
+            return Err(ToolError::bad_arguments(
+                NAME,
+                "search is empty; give the text whose introduction or removal to find",
+            ));
+        }
         let repo = open_repository(ctx)?;
         let spec = pathspec(ctx, args.path.as_deref())?;
         let head = match repo.head() {
@@ -70,12 +86,24 @@ impl TypedTool for GitLogTool {
 
         let mut text = String::new();
         let mut shown = 0usize;
+        let mut searched = 0usize;
         for id in walk {
             let id = id.map_err(|e| ToolError::git("walk the history", e))?;
             let commit = repo
                 .find_commit(id)
                 .map_err(|e| ToolError::git("read a commit", e))?;
-            if let Some(spec) = &spec {
+            if let Some(needle) = &args.search {
+                if searched == MAX_SEARCHED {
+                    text.push_str(&format!(
+                        "\n(stopped after searching {MAX_SEARCHED} commits; pass path to search one file's history further back)\n"
+                    ));
+                    break;
+                }
+                searched += 1;
+                if !changes_count(&repo, &commit, spec.as_deref(), needle.as_bytes())? {
+                    continue;
+                }
+            } else if let Some(spec) = &spec {
                 if !touches(&repo, &commit, spec)? {
                     continue;
                 }
@@ -89,9 +117,14 @@ impl TypedTool for GitLogTool {
                 break;
             }
         }
-        let empty = match &args.path {
-            Some(path) => format!("(no commits change {path})"),
-            None => "(no commits yet)".to_string(),
+        let within = args
+            .path
+            .as_ref()
+            .map_or(String::new(), |path| format!(" in {path}"));
+        let empty = match (&args.search, &args.path) {
+            (Some(needle), _) => format!("(no commits add or remove `{needle}`{within})"),
+            (None, Some(path)) => format!("(no commits change {path})"),
+            (None, None) => "(no commits yet)".to_string(),
         };
         Ok(bounded(ctx, &text, &empty))
     }
@@ -123,4 +156,70 @@ fn touches(repo: &Repository, commit: &Commit<'_>, spec: &str) -> Result<bool, T
         }
     }
     Ok(true)
+}
+
+/// Whether a commit changes how many times `needle` occurs in some file (under `spec`), as
+/// `git log -S` decides: against its parent, with renames detected so that a moved file is
+/// no change. Merges are skipped as git does without `-m`, and binary files as without
+/// `--text`.
+fn changes_count(
+    repo: &Repository,
+    commit: &Commit<'_>,
+    spec: Option<&str>,
+    needle: &[u8],
+) -> Result<bool, ToolError> {
+    if commit.parent_count() > 1 {
+        return Ok(false);
+    }
+    let mut options = DiffOptions::new();
+    if let Some(spec) = spec {
+        options.pathspec(spec).disable_pathspec_match(true);
+    }
+    let diff = first_parent_diff(repo, commit, &mut options)?;
+    let count = |id: Oid| -> Result<Option<usize>, ToolError> {
+        if id.is_zero() {
+            return Ok(Some(0));
+        }
+        let blob = repo
+            .find_blob(id)
+            .map_err(|e| ToolError::git("read a file of a commit", e))?;
+        let content = blob.content();
+        Ok((!is_binary(content)).then(|| occurrences(content, needle)))
+    };
+    for delta in diff.deltas() {
+        let before = count(delta.old_file().id())?;
+        let after = count(delta.new_file().id())?;
+        if let (Some(before), Some(after)) = (before, after) {
+            if before != after {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// How many times `needle` occurs in `haystack`, not overlapping, as git counts for `-S`.
+fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
+    let mut count = 0;
+    let mut rest = haystack;
+    while let Some(at) = rest
+        .windows(needle.len())
+        .position(|window| window == needle)
+    {
+        count += 1;
+        rest = &rest[at + needle.len()..];
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn occurrences_do_not_overlap() {
+        assert_eq!(occurrences(b"aaaa", b"aa"), 2);
+        assert_eq!(occurrences(b"x LIMIT y LIMIT", b"LIMIT"), 2);
+        assert_eq!(occurrences(b"", b"a"), 0);
+    }
 }

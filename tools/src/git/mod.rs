@@ -7,7 +7,7 @@ pub(crate) mod show;
 pub(crate) mod status;
 mod time;
 
-use git2::{Commit, Diff, DiffFindOptions, DiffFormat, ErrorCode, Repository};
+use git2::{Commit, Diff, DiffFindOptions, DiffFormat, DiffOptions, ErrorCode, Repository};
 
 use crate::output::BoundedText;
 use crate::paths::{display_path, resolve_path, Access};
@@ -48,6 +48,31 @@ pub(crate) fn bad_revision(rev: &str, error: &git2::Error) -> ToolError {
 pub(crate) fn detect_renames(diff: &mut Diff<'_>) -> Result<(), ToolError> {
     diff.find_similar(Some(DiffFindOptions::new().renames(true)))
         .map_err(|e| ToolError::git("detect renames", e))
+}
+
+/// A commit's changes against its first parent (against nothing for a root commit), with
+/// renames detected: what `git show` prints for a commit and `git log -S` searches.
+pub(crate) fn first_parent_diff<'r>(
+    repo: &'r Repository,
+    commit: &Commit<'_>,
+    options: &mut DiffOptions,
+) -> Result<Diff<'r>, ToolError> {
+    let tree = commit
+        .tree()
+        .map_err(|e| ToolError::git("read a commit's tree", e))?;
+    let parent_tree = match commit.parents().next() {
+        Some(parent) => Some(
+            parent
+                .tree()
+                .map_err(|e| ToolError::git("read a parent's tree", e))?,
+        ),
+        None => None,
+    };
+    let mut diff = repo
+        .diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(options))
+        .map_err(|e| ToolError::git("compare a commit with its parent", e))?;
+    detect_renames(&mut diff)?;
+    Ok(diff)
 }
 
 /// A diff in git's patch format.

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::fs::is_binary;
 use crate::git::{
-    bad_revision, bounded, commit_header, detect_renames, open_repository, patch_text, time,
+    bad_revision, bounded, commit_header, first_parent_diff, open_repository, patch_text, time,
 };
 use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
@@ -116,25 +116,7 @@ fn show_object(
 /// combined diff; the first-parent patch is what changed on the branch merged into).
 fn show_commit(repo: &Repository, commit: &Commit<'_>) -> Result<String, ToolError> {
     let mut text = commit_header(commit);
-    let tree = commit
-        .tree()
-        .map_err(|e| ToolError::git("read the commit's tree", e))?;
-    let parent_tree = match commit.parents().next() {
-        Some(parent) => Some(
-            parent
-                .tree()
-                .map_err(|e| ToolError::git("read the parent's tree", e))?,
-        ),
-        None => None,
-    };
-    let mut diff = repo
-        .diff_tree_to_tree(
-            parent_tree.as_ref(),
-            Some(&tree),
-            Some(&mut DiffOptions::new()),
-        )
-        .map_err(|e| ToolError::git("compute the commit's diff", e))?;
-    detect_renames(&mut diff)?;
+    let diff = first_parent_diff(repo, commit, &mut DiffOptions::new())?;
     let patch = patch_text(&diff)?;
     if !patch.is_empty() {
         text.push('\n');

@@ -1,5 +1,6 @@
 //! What edits refuse and what their dry runs show: overlapping snippets, files that are not
-//! regular files (a FIFO must be refused, never waited on), and a dry run that is the edit.
+//! regular files (a FIFO must be refused, never waited on), and a dry run that is the edit;
+//! snippets that differ from the file only in whitespace, and what a miss tells the model.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -157,4 +158,108 @@ fn files_over_the_limit_are_refused_by_the_dry_run_too() {
         )
         .unwrap_err();
     assert!(matches!(error, ToolError::TooLarge { .. }), "{error}");
+}
+
+/// Replaces `old` by `new` in a file that held `before`, checking that the dry run shows
+/// the change the call makes; returns the call's text and the file's new content.
+fn edited(before: &str, old: &str, new: &str) -> (String, String) {
+    let repo = TestRepo::plain();
+    repo.write("f", before);
+    let args = json!({"path": "f", "old": old, "new": new});
+    let planned = ToolRegistry::standard()
+        .dry_run("edit_file", &repo.ctx, &args)
+        .unwrap()
+        .unwrap();
+    let output = repo.call("edit_file", args).unwrap();
+    assert_eq!(Some(planned), output.change);
+    (output.text, repo.read("f"))
+}
+
+#[test]
+fn a_snippet_indented_differently_matches_and_new_is_reindented() {
+    // The model copied the method flush left and wrote its fix the same way.
+    let (text, after) = edited(
+        "class Cart:\n    def total(self):\n        return sum(self.items)\n",
+        "def total(self):\n    return sum(self.items)\n",
+        "def total(self):\n    if not self.items:\n        return 0\n    return sum(self.items)\n",
+    );
+    assert!(text.contains("re-indented"), "{text}");
+    assert_eq!(
+        after,
+        "class Cart:\n    def total(self):\n        if not self.items:\n            return 0\n        return sum(self.items)\n"
+    );
+}
+
+#[test]
+fn trailing_whitespace_differences_are_forgiven() {
+    let (_, after) = edited(
+        "echo one   \necho two\t\necho three\n",
+        "echo one\necho two",
+        "echo 1\necho 2",
+    );
+    assert_eq!(after, "echo 1\necho 2\necho three\n");
+}
+
+#[test]
+fn two_places_that_match_but_for_whitespace_are_ambiguous() {
+    let repo = TestRepo::plain();
+    let content = "if a:\n    x = 1\nif b:\n        x = 1\n";
+    repo.write("a.py", content);
+    // A tab, so that it is no substring of either line.
+    let error = repo.error(
+        "edit_file",
+        json!({"path": "a.py", "old": "\tx = 1", "new": "x = 2"}),
+    );
+    assert!(
+        matches!(error, ToolError::NotUnique { count: 2, ref lines, .. } if lines == "2, 4"),
+        "{error}"
+    );
+    assert_eq!(repo.read("a.py"), content);
+}
+
+#[test]
+fn an_exact_match_wins_over_a_loose_one() {
+    let (text, after) = edited(
+        "def f():\n    pass\n\nclass A:\n    def f():\n        pass\n",
+        "def f():\n    pass",
+        "def f():\n    return 1",
+    );
+    assert!(!text.contains("re-indented"), "{text}");
+    assert_eq!(
+        after,
+        "def f():\n    return 1\n\nclass A:\n    def f():\n        pass\n"
+    );
+}
+
+#[test]
+fn a_loose_match_in_a_crlf_file_keeps_crlf() {
+    let (_, after) = edited(
+        "int f() {\r\n    return 1;\r\n}\r\n",
+        "int f() {\n  return 1;\n}\n",
+        "int f() {\n  int x = 1;\n  return x;\n}\n",
+    );
+    assert_eq!(
+        after,
+        "int f() {\r\n    int x = 1;\r\n    return x;\r\n}\r\n"
+    );
+}
+
+#[test]
+fn a_miss_shows_the_closest_lines_to_copy() {
+    let repo = TestRepo::plain();
+    repo.write(
+        "lib.rs",
+        "use std::fmt;\n\npub fn area(w: u32, h: u32) -> u32 {\n    w * h\n}\n\npub fn unrelated() {}\n",
+    );
+    let error = repo.error(
+        "edit_file",
+        json!({"path": "lib.rs", "old": "pub fn area(width: u32, h: u32) -> u32 {\n    width * h\n}", "new": "x"}),
+    );
+    assert!(matches!(error, ToolError::NotFoundInFile { .. }), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("closest lines are 3-5")
+            && message.ends_with("\n3\tpub fn area(w: u32, h: u32) -> u32 {\n4\t    w * h\n5\t}"),
+        "{message}"
+    );
 }

@@ -296,17 +296,18 @@ fn edit_file_refuses_missing_and_repeated_snippets_with_hints() {
     assert!(
         error
             .to_string()
-            .contains("closest line is 2: `pub fn two() {}`"),
+            .ends_with("closest line is 2 (93% alike). Copy the text exactly, without the line numbers:\n2\tpub fn two() {}"),
         "{error}"
     );
+    // Indented wrongly and misspelt: the closest lines, as the file indents them.
     let error = repo.error(
         "edit_file",
-        json!({"path": "src/main.rs", "old": "fn main() {\nhearth::one();", "new": "x"}),
+        json!({"path": "src/main.rs", "old": "fn main() {\nhearth::onne();", "new": "x"}),
     );
     assert!(
         error
             .to_string()
-            .contains("matches at line 1 if whitespace is ignored"),
+            .ends_with(":\n1\tfn main() {\n2\t    hearth::one();"),
         "{error}"
     );
     assert_eq!(

@@ -223,3 +223,54 @@ fn blame_attributes_each_line_including_uncommitted_ones() {
         ToolError::IsDirectory { .. }
     ));
 }
+
+#[test]
+fn log_search_finds_the_commits_that_add_or_remove_a_string() {
+    let mut repo = TestRepo::new();
+    repo.write("config.py", "DEBUG = False\n");
+    let root = repo.commit("Start");
+    repo.write("config.py", "DEBUG = False\nMAX_RETRIES = 3\n");
+    let introduced = repo.commit("Retry failed requests");
+    // Touches the line but keeps one occurrence: not a match, as with `git log -S`.
+    repo.write("config.py", "DEBUG = True\nMAX_RETRIES = 5\n");
+    let tuned = repo.commit("Retry more");
+    std::fs::rename(repo.path("config.py"), repo.path("settings.py")).unwrap();
+    let renamed = repo.commit("Rename the config");
+    repo.write("settings.py", "DEBUG = True\n");
+    let removed = repo.commit("Drop retries");
+
+    let found = repo.text("git_log", json!({"search": "MAX_RETRIES"}));
+    let ids: Vec<&str> = found
+        .lines()
+        .filter_map(|line| line.strip_prefix("commit "))
+        .collect();
+    assert_eq!(
+        ids,
+        [removed.to_string(), introduced.to_string()],
+        "{found}"
+    );
+    assert!(
+        found.contains("Author: Ada Lovelace <ada@example.com>\n")
+            && found.contains("    Retry failed requests\n"),
+        "{found}"
+    );
+    for other in [root, tuned, renamed] {
+        assert!(!found.contains(&other.to_string()), "{found}");
+    }
+    let first = repo.text("git_log", json!({"search": "MAX_RETRIES", "max_count": 1}));
+    assert!(first.starts_with(&format!("commit {removed}\n")), "{first}");
+    let in_old_path = repo.text(
+        "git_log",
+        json!({"search": "MAX_RETRIES", "path": "config.py"}),
+    );
+    assert!(
+        in_old_path.starts_with(&format!("commit {renamed}\n"))
+            && in_old_path.contains(&format!("commit {introduced}\n"))
+            && !in_old_path.contains(&removed.to_string()),
+        "{in_old_path}"
+    );
+    let none = repo.text("git_log", json!({"search": "TIMEOUT"}));
+    assert_eq!(none, "(no commits add or remove `TIMEOUT`)\n");
+    let empty = repo.error("git_log", json!({"search": ""}));
+    assert!(matches!(empty, ToolError::BadArguments { .. }), "{empty}");
+}
