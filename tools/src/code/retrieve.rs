@@ -51,8 +51,9 @@ fn is_generated(path: &str) -> bool {
 /// The code retrieved for a task.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Retrieved {
-    /// The chosen code: one `<file path="…" lines="…">` element per file or span, best
-    /// first (`lines` absent for a whole file); empty when nothing matched.
+    /// The chosen code: `<file path="…" lines="…">` elements (`lines` absent for a whole
+    /// file), the file of the best match first, each file's pieces in line order; empty when
+    /// nothing matched.
     pub text: String,
     /// Whether `text` holds every text file of the repository whole (then a map of the
     /// repository would say nothing more).
@@ -172,13 +173,14 @@ fn rank(sources: &[Source], query: &[String]) -> Result<Vec<Candidate>, ToolErro
             if definition.line == 0 || definition.line > end {
                 continue;
             }
+            let start = with_leading_comments(source, definition.line);
             let mut doc = Document::default();
             doc.add(&terms(&definition.name, false), query, NAME_WEIGHT);
             if let Some(parent) = &definition.parent {
                 doc.add(&terms(parent, false), query, 1);
             }
-            doc.add(&terms(source.span(definition.line, end), false), query, 1);
-            definitions.push((index, definition.line, end, doc));
+            doc.add(&terms(source.span(start, end), false), query, 1);
+            definitions.push((index, start, end, doc));
         }
     }
     let file_scores = bm25(&file_docs, query);
@@ -219,7 +221,7 @@ fn rank(sources: &[Source], query: &[String]) -> Result<Vec<Candidate>, ToolErro
     Ok(candidates)
 }
 
-/// The best candidates that fit in `budget` bytes, rendered best first. A small file is
+/// The best candidates that fit in `budget` bytes, rendered by [`render`]. A small file is
 /// shown whole; two pieces of one file never overlap.
 fn select(sources: &[Source], candidates: &[Candidate], query: &[String], budget: usize) -> String {
     let Some(best) = candidates.first().map(|c| c.score) else {
@@ -227,7 +229,7 @@ fn select(sources: &[Source], candidates: &[Candidate], query: &[String], budget
     };
     let small_file = budget / 4;
     let mut shown: Vec<(usize, usize, usize)> = Vec::new();
-    let mut text = String::new();
+    let mut used = 0;
     let has_definitions = |file: usize| candidates.iter().any(|c| c.file == file && !c.whole_file);
     for candidate in candidates {
         if candidate.score < best * RELATIVE_CUTOFF {
@@ -253,14 +255,76 @@ fn select(sources: &[Source], candidates: &[Candidate], query: &[String], budget
             continue;
         }
         let lines = (!whole).then_some((start, end));
-        let piece = element(source, lines);
-        if text.len() + piece.len() > budget {
+        // Rendering joins pieces of a file, which only saves bytes: this sum bounds the text.
+        let size = element(source, lines).len();
+        if used + size > budget {
             continue;
         }
-        text.push_str(&piece);
+        used += size;
         shown.push((candidate.file, start, end));
     }
+    render(sources, &shown)
+}
+
+/// The chosen pieces as text: files in the order of their best piece, each file's pieces in
+/// line order, touching pieces joined into one.
+fn render(sources: &[Source], shown: &[(usize, usize, usize)]) -> String {
+    let mut files: Vec<usize> = Vec::new();
+    for &(file, ..) in shown {
+        if !files.contains(&file) {
+            files.push(file);
+        }
+    }
+    let mut text = String::new();
+    for file in files {
+        let source = &sources[file];
+        let mut spans: Vec<(usize, usize)> = shown
+            .iter()
+            .filter(|&&(f, ..)| f == file)
+            .map(|&(_, start, end)| (start, end))
+            .collect();
+        spans.sort_unstable();
+        let mut joined: Vec<(usize, usize)> = Vec::new();
+        for (start, end) in spans {
+            match joined.last_mut() {
+                // A blank line or two between two pieces cost less than a second header.
+                Some(last)
+                    if start <= last.1 + 1
+                        || (start <= last.1 + 3 && blank(source, last.1 + 1, start - 1)) =>
+                {
+                    last.1 = last.1.max(end)
+                }
+                _ => joined.push((start, end)),
+            }
+        }
+        for (start, end) in joined {
+            let whole = start == 1 && end >= source.lines();
+            text.push_str(&element(source, (!whole).then_some((start, end))));
+        }
+    }
     text
+}
+
+/// The first line of the comments, doc comments, attributes and decorators right above
+/// line `line`, or `line` itself: they say what a definition is for.
+fn with_leading_comments(source: &Source, line: usize) -> usize {
+    let mut start = line;
+    while start > 1 {
+        let above = source.span(start - 1, start - 1).trim();
+        let annotation = ["//", "#", "@", "/*", "*"]
+            .iter()
+            .any(|prefix| above.starts_with(prefix));
+        if !annotation {
+            break;
+        }
+        start -= 1;
+    }
+    start
+}
+
+/// Whether lines `from..=to` are all blank (true when the range is empty).
+fn blank(source: &Source, from: usize, to: usize) -> bool {
+    (from..=to).all(|line| source.span(line, line).trim().is_empty())
 }
 
 /// The lines of a large file around its line with the most query terms.

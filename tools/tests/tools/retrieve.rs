@@ -132,3 +132,20 @@ fn ties_are_broken_by_path() {
         found.text
     );
 }
+
+#[test]
+fn pieces_of_one_file_are_joined_in_line_order_with_their_comments() {
+    let repo = TestRepo::plain();
+    let code = format!(
+        "{}/// Reads the header.\nfn read_header() {{}}\n\n// Writes it.\nfn write_header() {{}}\n{}",
+        "fn unrelated() {}\n\n".repeat(40),
+        "fn other() {}\n\n".repeat(40)
+    );
+    repo.write("src/header.rs", &code);
+    let found = retrieve(repo.root(), "write and read the header", 100, &[]).unwrap();
+    assert_eq!(
+        found.text,
+        "<file path=\"src/header.rs\" lines=\"81-85\">\n/// Reads the header.\nfn read_header() {}\n\n\
+         // Writes it.\nfn write_header() {}\n</file>\n"
+    );
+}
