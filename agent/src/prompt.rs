@@ -155,14 +155,11 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn texts(blocks: &[ContentBlock]) -> Vec<&str> {
-        blocks
-            .iter()
-            .map(|b| match b {
-                ContentBlock::Text { text } => text.as_str(),
-                other => panic!("not text: {other:?}"),
-            })
-            .collect()
+    fn text(block: &ContentBlock) -> &str {
+        let ContentBlock::Text { text } = block else {
+            panic!("not text: {block:?}");
+        };
+        text
     }
 
     #[test]
@@ -183,7 +180,7 @@ mod tests {
         };
         let context = repository_context(dir.path(), "src/a.rs\n  1 fn main\n", &retrieved);
         let message = first_user_message(context.clone(), "fix it");
-        let texts = texts(&message.content);
+        let texts: Vec<&str> = message.content.iter().map(text).collect();
         assert!(texts[0].contains("AGENTS.md") && texts[0].ends_with("run make test\n\n"));
         assert!(texts[1].contains("HEARTH.md") && texts[1].ends_with("use tabs\n\n"));
         assert!(texts[2].starts_with("# Repository map") && texts[2].contains("fn main"));

@@ -7,22 +7,20 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use hearth_agent::protocol::{Event, ToolCall};
-use hearth_agent::{
-    Approval, Record, ScriptedBackend, ScriptedReply, Session, SessionConfig, SessionHeader, TurnIo,
-};
+use hearth_agent::protocol::{Op, UserTurn};
+use hearth_agent::{Record, ScriptedBackend, ScriptedReply, Session, SessionConfig, SessionHeader};
 use hearth_engine::api::{ContentBlock, Message, Request, SystemPrompt};
 
-struct Quiet;
-
-impl TurnIo for Quiet {
-    fn emit(&mut self, _event: Event) {}
-    fn approve(&mut self, _call: &ToolCall) -> Approval {
-        Approval::Denied("no".into())
+/// Runs `tasks` as user turns of `session` on its own thread, as a front end does.
+fn answer(session: Session, tasks: &[&str]) {
+    let handle = hearth_agent::spawn(session);
+    for task in tasks {
+        let turn = UserTurn {
+            text: task.to_string(),
+        };
+        handle.ops.send(Op::UserTurn(turn)).unwrap();
     }
-    fn interrupted(&self) -> bool {
-        false
-    }
+    handle.join().unwrap();
 }
 
 fn write(root: &Path, path: &str, text: &str) {
@@ -45,10 +43,8 @@ fn run(config: SessionConfig, tasks: &[&str]) -> Vec<Request> {
         .map(|_| ScriptedReply::Text("done".into()))
         .collect();
     let backend = Arc::new(ScriptedBackend::new(replies));
-    let mut session = Session::start(config, Box::new(Arc::clone(&backend))).unwrap();
-    for task in tasks {
-        session.run_turn(task, &mut Quiet).unwrap();
-    }
+    let session = Session::start(config, Box::new(Arc::clone(&backend))).unwrap();
+    answer(session, tasks);
     backend.requests()
 }
 
@@ -183,16 +179,15 @@ fn a_resumed_session_sends_the_same_first_message() {
     let mut config = SessionConfig::new(dir.path());
     config.sessions_dir = Some(sessions.path().to_path_buf());
     let backend = Arc::new(ScriptedBackend::new(vec![ScriptedReply::Text("a".into())]));
-    let mut session = Session::start(config.clone(), Box::new(Arc::clone(&backend))).unwrap();
-    session.run_turn("what multiplies?", &mut Quiet).unwrap();
+    let session = Session::start(config.clone(), Box::new(Arc::clone(&backend))).unwrap();
     let file = session.file().unwrap().to_path_buf();
-    drop(session);
+    answer(session, &["what multiplies?"]);
     // The repository changes in between: what was sent stays what it was.
     write(dir.path(), "AGENTS.md", "Be verbose.\n");
 
     let again = Arc::new(ScriptedBackend::new(vec![ScriptedReply::Text("b".into())]));
-    let mut resumed = Session::resume(config, Box::new(Arc::clone(&again)), &file).unwrap();
-    resumed.run_turn("and adds?", &mut Quiet).unwrap();
+    let resumed = Session::resume(config, Box::new(Arc::clone(&again)), &file).unwrap();
+    answer(resumed, &["and adds?"]);
     let (before, after) = (&backend.requests()[0], &again.requests()[0]);
     assert_eq!(before.system, after.system);
     assert_eq!(before.tools, after.tools);
@@ -241,8 +236,8 @@ fn a_session_saved_with_the_context_in_the_system_prompt_resumes_unchanged() {
     let backend = Arc::new(ScriptedBackend::new(vec![ScriptedReply::Text("x".into())]));
     let mut config = SessionConfig::new(&root);
     config.sessions_dir = Some(sessions.path().to_path_buf());
-    let mut session = Session::resume(config, Box::new(Arc::clone(&backend)), &file).unwrap();
-    session.run_turn("more", &mut Quiet).unwrap();
+    let session = Session::resume(config, Box::new(Arc::clone(&backend)), &file).unwrap();
+    answer(session, &["more"]);
     let request = &backend.requests()[0];
     assert_eq!(request.system, old_system);
     assert_eq!(
