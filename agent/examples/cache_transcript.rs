@@ -1,7 +1,8 @@
 //! Records the agent transcript `hearth bench cache` replays: a session of ten
 //! user turns in a small copy of this repository, each answered after a tool
-//! call, through the agent's real prompt assembly (system text, project
-//! instructions, tool schemas, repository map, history). The model's replies
+//! call, through the agent's real prompt assembly (system text and tool schemas;
+//! then the first user message, opened by the project instructions, the
+//! repository map and the code retrieved for the task; then the history). The model's replies
 //! are scripted, so the transcript is the same wherever it is recorded.
 //!
 //! `cargo run -p hearth-agent --example cache_transcript -- bench/cache/transcript.json`

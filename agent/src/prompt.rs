@@ -1,15 +1,20 @@
-//! Prompt assembly: the stable prefix of every request, built once per session.
+//! Prompt assembly: the stable prefix of every request, and the context that opens a
+//! session's first user message.
 //!
-//! The order never changes inside a session: the system text, the project's instructions
-//! (AGENTS.md, then HEARTH.md), the repository map, then the tool schemas sorted by name
-//! (the chat template places them); the history follows, appended only. Nothing volatile
-//! (time, ids, the mode) goes into it, so each request's prompt is a prefix of the next
-//! one's and a prefix cache can serve it.
+//! The system turn holds only what is the same in every repository: the system text, then
+//! the tool schemas sorted by name (the chat template places them after it). So the first
+//! request in any repository shares that whole prefix with every other session's, and a
+//! prefix cache serves it. What belongs to the repository or the task (the project's
+//! instructions, AGENTS.md then HEARTH.md; the repository map; the code retrieved for the
+//! task) opens the first user message, before the task's text, as Claude Code does with its
+//! memory files. The history is appended only, and it is what the session file keeps, so a
+//! resumed session sends the same bytes again. Nothing volatile (time, ids, the mode) goes
+//! into any of it, so each request's prompt is a prefix of the next one's.
 
 use std::path::Path;
 
-use hearth_engine::api::{Message, Request, SystemPrompt, TextBlock, ToolDefinition};
-use hearth_tools::{read_utf8_file, resolve_path, Access, ToolError, ToolRegistry};
+use hearth_engine::api::{ContentBlock, Message, Request, Role, SystemPrompt, ToolDefinition};
+use hearth_tools::{read_utf8_file, resolve_path, Access, Retrieved, ToolError, ToolRegistry};
 
 use crate::builder::RequestBudget;
 
@@ -32,7 +37,8 @@ const MAX_INSTRUCTION_FILE_BYTES: u64 = 1024 * 1024;
 /// The part of every request that stays the same for a whole session.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PromptPrefix {
-    /// System blocks: system text, instructions, repository map.
+    /// The system text (a session saved by an older version also has the instructions and
+    /// the repository map here, and keeps them when resumed).
     pub system: SystemPrompt,
     /// Tool definitions, sorted by name.
     pub tools: Vec<ToolDefinition>,
@@ -51,11 +57,10 @@ pub struct RequestSettings {
     pub seed: Option<u64>,
 }
 
-fn block(text: String) -> TextBlock {
-    TextBlock {
-        kind: "text".to_string(),
-        text,
-    }
+/// One section of the first user message. The chat template joins a message's text blocks
+/// with nothing between them, so each section ends with a blank line.
+fn block(text: String) -> ContentBlock {
+    ContentBlock::text(format!("{text}\n\n"))
 }
 
 /// A file's text cut to `limit` bytes on a character boundary, with a note when cut.
@@ -70,10 +75,16 @@ fn bounded(text: &str, limit: usize) -> String {
     format!("{}\n[… {} more bytes cut]", &text[..cut], text.len() - cut)
 }
 
-/// The system prompt of a new session in the repository at `root`: `system_text`, each
-/// instruction file present, and the repository map when it is not empty.
-pub fn system_prompt(system_text: &str, root: &Path, repo_map: &str) -> SystemPrompt {
-    let mut blocks = vec![block(system_text.trim().to_string())];
+/// The system prompt of a new session: `system_text` alone, the same in every repository.
+pub fn system_prompt(system_text: &str) -> SystemPrompt {
+    SystemPrompt::text(system_text.trim())
+}
+
+/// The sections that open the first user message of a session in the repository at `root`:
+/// each instruction file present, the repository map when it is not empty, and the code
+/// `retrieved` for the task when there is any.
+pub fn repository_context(root: &Path, repo_map: &str, retrieved: &Retrieved) -> Vec<ContentBlock> {
+    let mut blocks = Vec::new();
     for name in INSTRUCTION_FILES {
         let text = match instructions(root, name) {
             Ok(Some(text)) => bounded(&text, MAX_INSTRUCTION_BYTES),
@@ -92,7 +103,25 @@ pub fn system_prompt(system_text: &str, root: &Path, repo_map: &str) -> SystemPr
             repo_map.trim_end()
         )));
     }
-    SystemPrompt(blocks)
+    if !retrieved.text.trim().is_empty() {
+        let heading = if retrieved.whole_repository {
+            "# The repository's files (all of them)"
+        } else {
+            "# Code that may be relevant (found by the words of the task; read files for more)"
+        };
+        blocks.push(block(format!("{heading}\n\n{}", retrieved.text.trim_end())));
+    }
+    blocks
+}
+
+/// The first user message of a session: the repository's `context`, then the task's `text`.
+pub fn first_user_message(context: Vec<ContentBlock>, text: &str) -> Message {
+    let mut content = context;
+    content.push(ContentBlock::text(text));
+    Message {
+        role: Role::User,
+        content,
+    }
 }
 
 /// The text of the instruction file `name` in `root`, `None` when there is none. It is read
@@ -144,21 +173,41 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn text(block: &ContentBlock) -> &str {
+        let ContentBlock::Text { text } = block else {
+            panic!("not text: {block:?}");
+        };
+        text
+    }
+
     #[test]
-    fn instructions_follow_the_system_text_in_a_fixed_order() {
+    fn the_system_prompt_is_the_system_text_alone() {
+        let system = system_prompt("  be brief\n");
+        assert_eq!(system.0.len(), 1);
+        assert_eq!(system.0[0].text, "be brief");
+    }
+
+    #[test]
+    fn instructions_map_and_code_open_the_first_message_in_a_fixed_order() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("HEARTH.md"), "use tabs").unwrap();
         std::fs::write(dir.path().join("AGENTS.md"), "run make test").unwrap();
-        let system = system_prompt("be brief", dir.path(), "src/a.rs\n  1 fn main\n");
-        let texts: Vec<&str> = system.0.iter().map(|b| b.text.as_str()).collect();
-        assert_eq!(texts[0], "be brief");
-        assert!(texts[1].contains("AGENTS.md") && texts[1].ends_with("run make test"));
-        assert!(texts[2].contains("HEARTH.md") && texts[2].ends_with("use tabs"));
-        assert!(texts[3].contains("fn main"));
+        let retrieved = Retrieved {
+            text: "<file path=\"a.rs\">\nfn main() {}\n</file>\n".into(),
+            whole_repository: false,
+        };
+        let context = repository_context(dir.path(), "src/a.rs\n  1 fn main\n", &retrieved);
+        let message = first_user_message(context.clone(), "fix it");
+        let texts: Vec<&str> = message.content.iter().map(text).collect();
+        assert!(texts[0].contains("AGENTS.md") && texts[0].ends_with("run make test\n\n"));
+        assert!(texts[1].contains("HEARTH.md") && texts[1].ends_with("use tabs\n\n"));
+        assert!(texts[2].starts_with("# Repository map") && texts[2].contains("fn main"));
+        assert!(texts[3].starts_with("# Code that may be relevant") && texts[3].contains("a.rs"));
+        assert_eq!(texts[4], "fix it");
         // The same inputs give the same bytes.
         assert_eq!(
-            system,
-            system_prompt("be brief", dir.path(), "src/a.rs\n  1 fn main\n")
+            context,
+            repository_context(dir.path(), "src/a.rs\n  1 fn main\n", &retrieved)
         );
     }
 

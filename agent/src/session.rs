@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hearth_engine::api::{Message, Usage};
-use hearth_tools::{repo_map, ShellPolicy, ToolContext, ToolRegistry};
+use hearth_tools::{repo_map, retrieve, Retrieved, ShellPolicy, ToolContext, ToolRegistry};
 
 use crate::backend::Backend;
 use crate::builder::RequestBudget;
@@ -14,7 +14,10 @@ use crate::compaction::{plan_cut, rebuild, summary_request};
 use crate::error::AgentError;
 use crate::history::{estimate_tokens, starts_user_turn, text_of};
 use crate::permissions::Permissions;
-use crate::prompt::{system_prompt, tool_definitions, PromptPrefix, RequestSettings};
+use crate::prompt::{
+    first_user_message, repository_context, system_prompt, tool_definitions, PromptPrefix,
+    RequestSettings, INSTRUCTION_FILES,
+};
 use crate::protocol::{
     Changes, Compacted, ErrorReport, Event, FileChangeReport, Op, Resumed, ToolCall, Undone,
 };
@@ -24,6 +27,9 @@ use crate::store::{
 
 /// The most tokens of a compaction summary: enough for goals, decisions and open work.
 const SUMMARY_TOKENS: u32 = 512;
+
+/// The retrieved code takes at most this share of the context window (1/n).
+const RETRIEVAL_WINDOW_SHARE: u32 = 8;
 
 /// The window assumed for `/compact` when neither the configuration nor the backend knows
 /// it: a small one, so a manual compaction keeps little.
@@ -61,6 +67,9 @@ pub struct SessionConfig {
     pub system_text: String,
     /// The repository map's budget in characters (0: no map).
     pub repo_map_chars: usize,
+    /// The budget in tokens of the code retrieved for the first task (0: none); a small
+    /// context window gets less ([`Session`] keeps it to an eighth of the window).
+    pub retrieval_tokens: usize,
     /// The budget and sampling settings of every request.
     pub request: RequestSettings,
     /// The most model requests one turn may make.
@@ -80,6 +89,7 @@ impl SessionConfig {
             permissions: Permissions::new(crate::permissions::Mode::AutoEdit),
             system_text: crate::prompt::DEFAULT_SYSTEM_TEXT.to_string(),
             repo_map_chars: 2_000,
+            retrieval_tokens: 2_000,
             request: RequestSettings {
                 model: None,
                 budget: RequestBudget::new(1_024),
@@ -133,20 +143,13 @@ fn open_repository(config: &SessionConfig) -> Result<ToolContext, AgentError> {
 }
 
 impl Session {
-    /// Starts a new session: maps the repository and assembles the prompt prefix, once.
+    /// Starts a new session and assembles the prompt prefix, once. The repository is mapped
+    /// when the first task comes.
     pub fn start(config: SessionConfig, backend: Box<dyn Backend>) -> Result<Session, AgentError> {
         let ctx = open_repository(&config)?;
-        let map = if config.repo_map_chars == 0 {
-            String::new()
-        } else {
-            repo_map(&ctx.root, config.repo_map_chars).map_err(|source| AgentError::Repository {
-                root: ctx.root.clone(),
-                source,
-            })?
-        };
         let tools = ToolRegistry::standard();
         let prefix = PromptPrefix {
-            system: system_prompt(&config.system_text, &ctx.root, &map),
+            system: system_prompt(&config.system_text),
             tools: tool_definitions(&tools),
         };
         let now = SystemTime::now();
@@ -367,6 +370,46 @@ impl Session {
         }
         self.history.push(message.clone());
         self.record(Record::Message { message })
+    }
+
+    /// The message that starts a user turn with `text`. The first one of a conversation is
+    /// opened by the repository's context: the instruction files, the repository map (left
+    /// out when the retrieved code is the whole repository) and the code retrieved for
+    /// `text`. It is computed once and kept in the history, so later requests and a resumed
+    /// session send the same bytes.
+    pub(crate) fn user_message(&self, text: &str) -> Result<Message, AgentError> {
+        // A session saved by an older version has its context in the system prompt.
+        let context_in_system = self.prefix.system.0.len() > 1;
+        if !self.history.is_empty() || context_in_system {
+            return Ok(Message::user(text));
+        }
+        let root = &self.ctx.root;
+        let repository_error = |source| AgentError::Repository {
+            root: root.clone(),
+            source,
+        };
+        let budget = self.retrieval_budget();
+        let retrieved = if budget == 0 {
+            Retrieved::default()
+        } else {
+            retrieve(root, text, budget, &INSTRUCTION_FILES).map_err(repository_error)?
+        };
+        let map = if self.config.repo_map_chars == 0 || retrieved.whole_repository {
+            String::new()
+        } else {
+            repo_map(root, self.config.repo_map_chars).map_err(repository_error)?
+        };
+        let context = repository_context(root, &map, &retrieved);
+        Ok(first_user_message(context, text))
+    }
+
+    /// The retrieval budget in tokens: the configured one, at most an eighth of the window.
+    fn retrieval_budget(&self) -> usize {
+        let configured = self.config.retrieval_tokens;
+        match self.context_window() {
+            Some(window) => configured.min((window / RETRIEVAL_WINDOW_SHARE) as usize),
+            None => configured,
+        }
     }
 
     /// The estimated size of the next request's prompt.

@@ -43,7 +43,8 @@ impl Session {
         text: &str,
         io: &mut dyn TurnIo,
     ) -> Result<TurnFinished, AgentError> {
-        self.append_message(Message::user(text))?;
+        let message = self.user_message(text)?;
+        self.append_message(message)?;
         io.emit(Event::TurnStarted(TurnStarted { turn: self.turns }));
         let mut turn_usage = Usage::default();
         let mut requests = 0;

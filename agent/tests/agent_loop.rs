@@ -123,8 +123,10 @@ fn a_tool_call_result_goes_back_to_the_model_and_its_answer_ends_the_turn() {
     assert_eq!(requests[0].system, requests[1].system);
     assert_eq!(requests[0].tools, requests[1].tools);
     assert_eq!(requests[0].messages[..], requests[1].messages[..1]);
-    // The repository map is in the prefix.
-    assert!(requests[0].system.joined().contains("greet"));
+    // The repository's code opens the first user message; the prefix holds none of it.
+    assert!(!requests[0].system.joined().contains("greet"));
+    let first = serde_json::to_string(&requests[0].messages[0]).unwrap();
+    assert!(first.contains("def greet(name)"), "{first}");
 
     // Events in order: started, proposed, output, finished; usage per request sums up.
     let kinds: Vec<&str> = io

@@ -32,6 +32,8 @@ pub use code::language::Language;
 pub use code::outline::{outline_source, Definition, SymbolKind};
 pub use code::outline_tool::OutlineTool;
 pub use code::repo_map::repo_map;
+pub use code::retrieve::{retrieve, Retrieved};
+pub use code::terms::split_identifier;
 pub use context::{OutputLimits, ToolContext};
 pub use error::ToolError;
 pub use fs::edit_file::EditFileTool;

@@ -1,7 +1,10 @@
-//! Code intelligence through tree-sitter: outlines of files, symbol search, the repository map.
+//! Code intelligence through tree-sitter: outlines of files, symbol search, the repository
+//! map, and retrieval of the code a task is about.
 
 pub(crate) mod find_symbol;
 pub(crate) mod language;
 pub(crate) mod outline;
 pub(crate) mod outline_tool;
 pub(crate) mod repo_map;
+pub(crate) mod retrieve;
+pub(crate) mod terms;

@@ -7,4 +7,5 @@ mod edits;
 mod files;
 mod git;
 mod registry;
+mod retrieve;
 mod shell;
