@@ -11,7 +11,8 @@
 
 use std::arch::x86_64::*;
 
-use super::q8::{fill_bsums, Q8KBlock, Q8_0Block};
+use super::q8::{check_values, fill_bsums, Q8KBlock, Q8_0Block};
+use super::vec_dot::check_lengths;
 use crate::model::gguf::types::{
     Q4_0_BLOCK_BYTES, Q4_K_BLOCK_BYTES, Q6_K_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK32, QK_K,
 };
@@ -226,11 +227,7 @@ fn q6_k_offset(scales: __m256i, bsums: &[i16; QK_K / 16]) -> __m256i {
 /// If `row` is not `144 * y.len()` bytes.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_q4_k_q8_k(row: &[u8], y: &[Q8KBlock]) -> f32 {
-    assert_eq!(
-        row.len(),
-        Q4_K_BLOCK_BYTES * y.len(),
-        "vec_dot_q4_k_q8_k: row/activation length mismatch"
-    );
+    check_lengths("vec_dot_q4_k_q8_k", row, Q4_K_BLOCK_BYTES, y.len());
     let mut acc = _mm256_setzero_ps();
     let mut acc_mins = _mm_setzero_ps();
     for (block, y) in row.chunks_exact(Q4_K_BLOCK_BYTES).zip(y) {
@@ -267,11 +264,7 @@ pub(super) unsafe fn vec_dot_q4_k_q8_k(row: &[u8], y: &[Q8KBlock]) -> f32 {
 /// If `row` is not `210 * y.len()` bytes.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_q6_k_q8_k(row: &[u8], y: &[Q8KBlock]) -> f32 {
-    assert_eq!(
-        row.len(),
-        Q6_K_BLOCK_BYTES * y.len(),
-        "vec_dot_q6_k_q8_k: row/activation length mismatch"
-    );
+    check_lengths("vec_dot_q6_k_q8_k", row, Q6_K_BLOCK_BYTES, y.len());
     let mut acc = _mm256_setzero_ps();
     for (block, y) in row.chunks_exact(Q6_K_BLOCK_BYTES).zip(y) {
         // The quants are stored as q + 32 in 0..64: the dot is computed on
@@ -315,11 +308,7 @@ fn dot_i8x32(x: __m256i, y: __m256i) -> __m256i {
 /// If `row` is not `34 * y.len()` bytes.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_q8_0_q8_0(row: &[u8], y: &[Q8_0Block]) -> f32 {
-    assert_eq!(
-        row.len(),
-        Q8_0_BLOCK_BYTES * y.len(),
-        "vec_dot_q8_0_q8_0: row/activation length mismatch"
-    );
+    check_lengths("vec_dot_q8_0_q8_0", row, Q8_0_BLOCK_BYTES, y.len());
     let mut acc = _mm256_setzero_ps();
     for (block, y) in row.chunks_exact(Q8_0_BLOCK_BYTES).zip(y) {
         let sum = dot_i8x32(load_u8x32(&block[2..]), load_i8x32(&y.qs));
@@ -338,11 +327,7 @@ pub(super) unsafe fn vec_dot_q8_0_q8_0(row: &[u8], y: &[Q8_0Block]) -> f32 {
 /// If `row` is not `18 * y.len()` bytes.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_q4_0_q8_0(row: &[u8], y: &[Q8_0Block]) -> f32 {
-    assert_eq!(
-        row.len(),
-        Q4_0_BLOCK_BYTES * y.len(),
-        "vec_dot_q4_0_q8_0: row/activation length mismatch"
-    );
+    check_lengths("vec_dot_q4_0_q8_0", row, Q4_0_BLOCK_BYTES, y.len());
     let low_nibbles = _mm_set1_epi8(0x0F);
     let eight = _mm256_set1_epi8(8);
     let mut acc = _mm256_setzero_ps();
@@ -369,11 +354,7 @@ pub(super) unsafe fn vec_dot_q4_0_q8_0(row: &[u8], y: &[Q8_0Block]) -> f32 {
 /// If `x.len()` is not `256 * out.len()`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn quantize_row_q8_k(x: &[f32], out: &mut [Q8KBlock]) {
-    assert_eq!(
-        x.len(),
-        QK_K * out.len(),
-        "quantize_row_q8_k: x must hold 256 values per block"
-    );
+    check_values("quantize_row_q8_k", x.len(), QK_K, out.len());
     let sign_bit = _mm256_set1_ps(-0.0);
     let max_q = _mm256_set1_epi32(127);
     // packs interleave 128-bit lanes; this puts the 32 bytes back in order.
@@ -470,11 +451,7 @@ pub(super) unsafe fn vec_dot_q4_k_q8_k_cols<const N: usize>(
     ys: &[&[Q8KBlock]; N],
 ) -> [f32; N] {
     for y in ys {
-        assert_eq!(
-            row.len(),
-            Q4_K_BLOCK_BYTES * y.len(),
-            "vec_dot_q4_k_q8_k_cols: row/activation length mismatch"
-        );
+        check_lengths("vec_dot_q4_k_q8_k_cols", row, Q4_K_BLOCK_BYTES, y.len());
     }
     let mut acc = [_mm256_setzero_ps(); N];
     let mut acc_mins = [_mm_setzero_ps(); N];
@@ -527,11 +504,7 @@ pub(super) unsafe fn vec_dot_q6_k_q8_k_cols<const N: usize>(
     ys: &[&[Q8KBlock]; N],
 ) -> [f32; N] {
     for y in ys {
-        assert_eq!(
-            row.len(),
-            Q6_K_BLOCK_BYTES * y.len(),
-            "vec_dot_q6_k_q8_k_cols: row/activation length mismatch"
-        );
+        check_lengths("vec_dot_q6_k_q8_k_cols", row, Q6_K_BLOCK_BYTES, y.len());
     }
     let mut acc = [_mm256_setzero_ps(); N];
     for (b, block) in row.chunks_exact(Q6_K_BLOCK_BYTES).enumerate() {

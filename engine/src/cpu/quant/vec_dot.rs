@@ -11,7 +11,7 @@ use crate::model::gguf::types::{
 };
 
 /// Checks that `row` holds exactly one block of `block_bytes` per activation block.
-fn check_lengths(kernel: &str, row: &[u8], block_bytes: usize, n_blocks: usize) {
+pub(super) fn check_lengths(kernel: &str, row: &[u8], block_bytes: usize, n_blocks: usize) {
     assert_eq!(
         row.len(),
         block_bytes * n_blocks,

@@ -70,11 +70,7 @@ fn f16_lanes(bytes: &[u8]) -> __m512 {
 /// Checks that `group` holds one packed block of `block_bytes` per activation block.
 fn check_lengths<const N: usize>(group: &[u8], ys: &[&[Q8KBlock]; N], block_bytes: usize) {
     for y in ys {
-        assert_eq!(
-            group.len(),
-            block_bytes * y.len(),
-            "packed K-quant group/activation length mismatch"
-        );
+        super::vec_dot::check_lengths("packed K-quant kernel", group, block_bytes, y.len());
     }
 }
 
