@@ -40,6 +40,7 @@ pub(super) fn load_u8x32(bytes: &[u8]) -> __m256i {
     unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
 }
 
+// Beside `load_u8x32` on purpose: `&[i8]` becomes `&[u8]` only through more unsafe code.
 /// Loads 32 signed bytes from the start of `values` (panics if it is shorter).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]

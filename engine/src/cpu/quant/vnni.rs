@@ -40,6 +40,7 @@ fn prefetch(p: *const u8) {
 /// Bytes of one chunk of quants: 4 of every row.
 const CHUNK: usize = 4 * PACK_ROWS;
 
+// Not with the AVX2 loads in `avx2`: a 512-bit load needs this module's AVX-512 features.
 /// Loads 64 bytes from the start of `bytes` (panics if it is shorter).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
