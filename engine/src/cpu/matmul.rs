@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::cpu::quant::{
     self, PackedMatrix, Q8KBlock, Q8KDot, Q8_0Block, Q8_0Dot, PACKED_COLS, PACK_ROWS, Q8K_COLS,
 };
-use crate::model::gguf::types::{GgmlType, QK_K};
+use crate::model::gguf::types::{GgmlType, QK32, QK_K};
 
 /// An open model file whose tensors matrices read in place. The model's
 /// file format implements it, so the kernels depend on no reader.
@@ -400,21 +400,12 @@ impl<'a> Activations<'a> {
     ) -> Activations<'a> {
         match kernel {
             DotKernel::Q8K(_) => {
-                let per_row = cols / 256;
-                let mut blocks = vec![Q8KBlock::default(); n * per_row];
-                blocks
-                    .par_chunks_mut(per_row)
-                    .zip(x.par_chunks(cols))
-                    .for_each(|(out, row)| quant::quantize_row_q8_k_fast(row, out));
+                let (blocks, per_row) =
+                    quantize_rows(x, n, cols, QK_K, quant::quantize_row_q8_k_fast);
                 Activations::Q8K { blocks, per_row }
             }
             DotKernel::Q8_0(_) => {
-                let per_row = cols / 32;
-                let mut blocks = vec![Q8_0Block::default(); n * per_row];
-                blocks
-                    .par_chunks_mut(per_row)
-                    .zip(x.par_chunks(cols))
-                    .for_each(|(out, row)| quant::quantize_row_q8_0(row, out));
+                let (blocks, per_row) = quantize_rows(x, n, cols, QK32, quant::quantize_row_q8_0);
                 Activations::Q8_0 { blocks, per_row }
             }
             DotKernel::F32 => match ty {
@@ -432,6 +423,24 @@ impl<'a> Activations<'a> {
             },
         }
     }
+}
+
+/// The `n` rows of `cols` values of `x`, each quantized in parallel into
+/// blocks of `block_len` values, and the number of blocks a row.
+fn quantize_rows<B: Default + Clone + Send>(
+    x: &[f32],
+    n: usize,
+    cols: usize,
+    block_len: usize,
+    quantize_row: impl Fn(&[f32], &mut [B]) + Sync,
+) -> (Vec<B>, usize) {
+    let per_row = cols / block_len;
+    let mut blocks = vec![B::default(); n * per_row];
+    blocks
+        .par_chunks_mut(per_row)
+        .zip(x.par_chunks(cols))
+        .for_each(|(out, row)| quantize_row(row, out));
+    (blocks, per_row)
 }
 
 #[cfg(test)]

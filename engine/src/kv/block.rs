@@ -264,17 +264,26 @@ impl KvBlock {
 }
 
 #[cfg(test)]
+impl KvShape {
+    /// The smallest shape (one layer, one head of width 2, f32): for tests
+    /// whose blocks only need to be told apart.
+    pub(crate) fn tiny() -> Self {
+        KvShape {
+            n_layers: 1,
+            n_kv_heads: 1,
+            head_dim: 2,
+            dtype: KvType::F32,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn f16_blocks_round_to_nearest_and_round_trip_through_bytes() {
-        let shape = KvShape {
-            n_layers: 1,
-            n_kv_heads: 1,
-            head_dim: 2,
-            dtype: KvType::F16,
-        };
+        let shape = KvShape::tiny().with_dtype(KvType::F16);
         let mut block = KvBlock::zeroed(&shape);
         assert_eq!(block.bytes(), shape.block_bytes());
         assert_eq!(

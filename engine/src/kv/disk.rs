@@ -384,17 +384,8 @@ fn checksum(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
-    fn shape() -> KvShape {
-        KvShape {
-            n_layers: 1,
-            n_kv_heads: 1,
-            head_dim: 2,
-            dtype: crate::kv::KvType::F32,
-        }
-    }
-
     fn block(seed: f32) -> KvBlock {
-        let n = shape().block_len();
+        let n = KvShape::tiny().block_len();
         KvBlock::from_values((0..n).map(|i| i as f32 * seed).collect())
     }
 
@@ -404,7 +395,7 @@ mod tests {
         let root = BlockHash::root(b"m");
         let tokens: Vec<u32> = (0..BLOCK_TOKENS as u32).collect();
         let hash = root.chain(&tokens);
-        let mut store = DiskStore::open(dir.path(), [1; 32], shape(), 1 << 20).unwrap();
+        let mut store = DiskStore::open(dir.path(), [1; 32], KvShape::tiny(), 1 << 20).unwrap();
         assert!(store.write(hash, root, &tokens, &block(0.5)).unwrap());
         assert!(!store.write(hash, root, &tokens, &block(0.5)).unwrap());
         assert_eq!(store.read(hash, root, &tokens), Some(block(0.5)));
@@ -415,19 +406,19 @@ mod tests {
 
         // A second process sees the block; another model's store does not.
         assert!(store.write(hash, root, &tokens, &block(0.5)).unwrap());
-        let mut again = DiskStore::open(dir.path(), [1; 32], shape(), 1 << 20).unwrap();
+        let mut again = DiskStore::open(dir.path(), [1; 32], KvShape::tiny(), 1 << 20).unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(again.read(hash, root, &tokens), Some(block(0.5)));
-        let foreign = DiskStore::open(dir.path(), [2; 32], shape(), 1 << 20).unwrap();
+        let foreign = DiskStore::open(dir.path(), [2; 32], KvShape::tiny(), 1 << 20).unwrap();
         assert!(foreign.is_empty());
         // The same file copied under a foreign store's directory is refused.
         let path = again.path_of(&hash);
         fs::copy(&path, foreign.path_of(&hash)).unwrap();
-        let mut foreign = DiskStore::open(dir.path(), [2; 32], shape(), 1 << 20).unwrap();
+        let mut foreign = DiskStore::open(dir.path(), [2; 32], KvShape::tiny(), 1 << 20).unwrap();
         assert_eq!(foreign.read(hash, root, &tokens), None);
 
         // A store of f16 KV keeps its own files, and refuses an f32 block.
-        let half_shape = shape().with_dtype(KvType::F16);
+        let half_shape = KvShape::tiny().with_dtype(KvType::F16);
         let mut half = DiskStore::open(dir.path(), [1; 32], half_shape, 1 << 20).unwrap();
         assert!(half.is_empty());
         assert!(half.write(hash, root, &tokens, &block(0.5)).is_err());
@@ -451,8 +442,8 @@ mod tests {
         assert_eq!(again.read(hash, root, &tokens), None);
 
         // The bound: room for two blocks keeps the two most recent.
-        let size = (HEADER_BYTES + BLOCK_TOKENS * 4 + shape().block_bytes()) as u64;
-        let mut small = DiskStore::open(dir.path(), [3; 32], shape(), 2 * size).unwrap();
+        let size = (HEADER_BYTES + BLOCK_TOKENS * 4 + KvShape::tiny().block_bytes()) as u64;
+        let mut small = DiskStore::open(dir.path(), [3; 32], KvShape::tiny(), 2 * size).unwrap();
         let mut parent = root;
         let mut hashes = Vec::new();
         for i in 0..3u32 {

@@ -27,32 +27,14 @@ pub(crate) fn spec_from_gguf(g: &Gguf) -> Result<TokenizerSpec, TokenizerError> 
         Some(value) => Some(expect_str(key::PRE, value)?.to_owned()),
         None => None,
     };
-    let tokens = strings(g, key::TOKENS)?
+    let tokens = array(g, key::TOKENS, "a string", string)?
         .ok_or_else(|| TokenizerError::Metadata(format!("key {} is missing", key::TOKENS)))?;
-    let token_types = match g.get(key::TOKEN_TYPE) {
-        Some(value) => elements(key::TOKEN_TYPE, value)?
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v.as_i64()
-                    .and_then(|t| i32::try_from(t).ok())
-                    .ok_or_else(|| element_error(key::TOKEN_TYPE, i, v, "an i32"))
-            })
-            .collect::<Result<Vec<i32>, _>>()?,
-        None => Vec::new(),
-    };
-    let merges = strings(g, key::MERGES)?.unwrap_or_default();
-    let scores = match g.get(key::SCORES) {
-        Some(value) => elements(key::SCORES, value)?
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v.as_f32()
-                    .ok_or_else(|| element_error(key::SCORES, i, v, "a number"))
-            })
-            .collect::<Result<Vec<f32>, _>>()?,
-        None => Vec::new(),
-    };
+    let token_types = array(g, key::TOKEN_TYPE, "an i32", |v| {
+        v.as_i64().and_then(|t| i32::try_from(t).ok())
+    })?
+    .unwrap_or_default();
+    let merges = array(g, key::MERGES, "a string", string)?.unwrap_or_default();
+    let scores = array(g, key::SCORES, "a number", MetaValue::as_f32)?.unwrap_or_default();
     let sentencepiece = model == "llama";
     let bos_by_default = sentencepiece
         || matches!(
@@ -109,20 +91,27 @@ fn element_error(key: &str, index: usize, value: &MetaValue, expected: &str) -> 
     ))
 }
 
-fn strings(g: &Gguf, key: &str) -> Result<Option<Vec<String>>, TokenizerError> {
+/// The elements of the array at `key`, each converted by `convert` (which
+/// fails on what is not `expected`), or `None` if the key is absent.
+fn array<T>(
+    g: &Gguf,
+    key: &str,
+    expected: &str,
+    convert: impl Fn(&MetaValue) -> Option<T>,
+) -> Result<Option<Vec<T>>, TokenizerError> {
     let Some(value) = g.get(key) else {
         return Ok(None);
     };
     elements(key, value)?
         .iter()
         .enumerate()
-        .map(|(i, v)| {
-            v.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| element_error(key, i, v, "a string"))
-        })
-        .collect::<Result<Vec<String>, _>>()
+        .map(|(i, v)| convert(v).ok_or_else(|| element_error(key, i, v, expected)))
+        .collect::<Result<Vec<T>, _>>()
         .map(Some)
+}
+
+fn string(value: &MetaValue) -> Option<String> {
+    value.as_str().map(str::to_owned)
 }
 
 fn token_id(g: &Gguf, key: &str) -> Result<Option<u32>, TokenizerError> {

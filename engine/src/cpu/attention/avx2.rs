@@ -273,11 +273,7 @@ pub(super) fn scores<T: Lanes>(
         hd > 0 && qs.len() == heads * hd && keys.len() == n * hd,
         "queries and keys must be whole rows of the head size {hd}"
     );
-    assert!(
-        super::rows_fit(heads, n, stride, out.len()),
-        "{heads} rows of {n} scores at stride {stride} do not fit {} values",
-        out.len()
-    );
+    super::check_rows_fit(heads, n, stride, out.len(), "scores");
     assert!(heads <= 1 || stride >= n, "score rows overlap");
     // The first group of heads does the prefetching: it alone reads every
     // row of `keys`, in order.
@@ -318,11 +314,7 @@ pub(super) fn accumulate<T: Lanes>(
         hd > 0 && out.len() == heads * hd && values.len() == n * hd,
         "outputs and values must be whole rows of the head size {hd}"
     );
-    assert!(
-        super::rows_fit(heads, n, stride, weights.len()),
-        "{heads} rows of {n} weights at stride {stride} do not fit {} values",
-        weights.len()
-    );
+    super::check_rows_fit(heads, n, stride, weights.len(), "weights");
     let mut next = Trickle::new(next, n * (hd / 8));
     for (g, chunk) in head_groups(heads) {
         // SAFETY: as in `scores`.

@@ -114,11 +114,7 @@ impl AttentionKernels {
                 let n = keys.len() / hd;
                 assert_eq!(keys.len(), n * hd, "keys are not whole rows");
                 let heads = qs.len() / hd;
-                assert!(
-                    rows_fit(heads, n, stride, out.len()),
-                    "{heads} rows of {n} scores at stride {stride} do not fit {} values",
-                    out.len()
-                );
+                check_rows_fit(heads, n, stride, out.len(), "scores");
                 for (g, q) in qs.chunks_exact(hd).enumerate() {
                     let row = &mut out[g * stride..g * stride + n];
                     for (s, o) in row.iter_mut().enumerate() {
@@ -178,11 +174,7 @@ impl AttentionKernels {
                 let n = values.len() / hd;
                 assert_eq!(values.len(), n * hd, "values are not whole rows");
                 let heads = out.len() / hd;
-                assert!(
-                    rows_fit(heads, n, stride, weights.len()),
-                    "{heads} rows of {n} weights at stride {stride} do not fit {} values",
-                    weights.len()
-                );
+                check_rows_fit(heads, n, stride, weights.len(), "weights");
                 for (g, o) in out.chunks_exact_mut(hd).enumerate() {
                     for (s, &w) in weights[g * stride..g * stride + n].iter().enumerate() {
                         ops::axpy(o, w, &values[s * hd..(s + 1) * hd]);
@@ -207,17 +199,24 @@ impl AttentionKernels {
     }
 }
 
-/// Whether `heads` rows of `n` values, each starting `stride` after the
+/// Checks that `heads` rows of `n` values, each starting `stride` after the
 /// last, fit in `len` values. Computed with checked arithmetic: the engine
 /// is built without overflow checks, and a wrapped end would pass a bounds
 /// check that the vector kernels' raw pointer reads rely on.
-fn rows_fit(heads: usize, n: usize, stride: usize, len: usize) -> bool {
-    heads == 0
+///
+/// # Panics
+/// If they do not, naming them `what`.
+fn check_rows_fit(heads: usize, n: usize, stride: usize, len: usize, what: &str) {
+    let fit = heads == 0
         || n == 0
         || (heads - 1)
             .checked_mul(stride)
             .and_then(|start| start.checked_add(n))
-            .is_some_and(|end| end <= len)
+            .is_some_and(|end| end <= len);
+    assert!(
+        fit,
+        "{heads} rows of {n} {what} at stride {stride} do not fit {len} values"
+    );
 }
 
 #[cfg(target_arch = "x86_64")]

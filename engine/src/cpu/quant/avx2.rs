@@ -11,7 +11,8 @@
 
 use std::arch::x86_64::*;
 
-use super::q8::{fill_bsums, Q8KBlock, Q8_0Block};
+use super::q8::{check_values, fill_bsums, Q8KBlock, Q8_0Block};
+use super::vec_dot::check_lengths;
 use crate::model::gguf::types::{
     Q4_0_BLOCK_BYTES, Q4_K_BLOCK_BYTES, Q6_K_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK32, QK_K,
 };
@@ -33,12 +34,13 @@ fn f16_at(bytes: &[u8], at: usize) -> f32 {
 /// Loads 32 bytes from the start of `bytes` (panics if it is shorter).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn load_u8x32(bytes: &[u8]) -> __m256i {
+pub(super) fn load_u8x32(bytes: &[u8]) -> __m256i {
     let bytes = &bytes[..32];
     // SAFETY: `bytes` is exactly 32 readable bytes; loadu has no alignment requirement.
     unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
 }
 
+// Beside `load_u8x32` on purpose: `&[i8]` becomes `&[u8]` only through more unsafe code.
 /// Loads 32 signed bytes from the start of `values` (panics if it is shorter).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -51,7 +53,7 @@ fn load_i8x32(values: &[i8]) -> __m256i {
 /// Loads 16 bytes from the start of `bytes` (panics if it is shorter).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn load_u8x16(bytes: &[u8]) -> __m128i {
+pub(super) fn load_u8x16(bytes: &[u8]) -> __m128i {
     let bytes = &bytes[..16];
     // SAFETY: `bytes` is exactly 16 readable bytes; loadu has no alignment requirement.
     unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
@@ -69,9 +71,10 @@ fn load_bsums(bsums: &[i16; QK_K / 16]) -> __m256i {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn sum_f32x8(v: __m256) -> f32 {
-    let quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
-    _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)))
+    sum_f32x4(_mm_add_ps(
+        _mm256_castps256_ps128(v),
+        _mm256_extractf128_ps(v, 1),
+    ))
 }
 
 /// A `shuffle_epi8` mask that, applied to 8 i16 values repeated in both
@@ -108,6 +111,113 @@ fn unpack_k4_scales(packed: &[u8]) -> __m128i {
     )
 }
 
+/// A `Q4_K` block's 8 scales as i16, repeated in both 128-bit lanes (for
+/// [`spread_i16`]), and its 8 mins as i16.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_k_scales_and_mins(block: &[u8]) -> (__m256i, __m128i) {
+    let scales_and_mins = _mm256_cvtepu8_epi16(unpack_k4_scales(&block[4..16]));
+    let scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(scales_and_mins));
+    (scales, _mm256_extracti128_si256(scales_and_mins, 1))
+}
+
+/// The activation sum of each 32-element sub-block (two adjacent 16-runs
+/// of `bsums`) as 8 i16.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn sub_block_sums(bsums: &[i16; QK_K / 16]) -> __m128i {
+    let bsums = load_bsums(bsums);
+    _mm_hadd_epi16(
+        _mm256_castsi256_si128(bsums),
+        _mm256_extracti128_si256(bsums, 1),
+    )
+}
+
+/// Group `group` (64 elements) of a `Q4_K` block's quants `qs`: its 32 low
+/// nibbles and 32 high nibbles, with the scale of each one's sub-block
+/// spread for a `madd` after `maddubs`: `[q_low, q_high, scale_low, scale_high]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_k_group(qs: &[u8], scales: __m256i, group: usize) -> [__m256i; 4] {
+    let low_nibbles = _mm256_set1_epi8(0x0F);
+    let bits = load_u8x32(&qs[32 * group..]);
+    [
+        _mm256_and_si256(bits, low_nibbles),
+        _mm256_and_si256(_mm256_srli_epi16(bits, 4), low_nibbles),
+        _mm256_shuffle_epi8(scales, spread_i16(2 * group, 2 * group)),
+        _mm256_shuffle_epi8(scales, spread_i16(2 * group + 1, 2 * group + 1)),
+    ]
+}
+
+/// The sum of the 4 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn sum_f32x4(v: __m128) -> f32 {
+    let pair = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)))
+}
+
+/// Where a `Q6_K` block's high quant bits, 16 scales and `d` start (the
+/// low 4 bits of its quants start at 0).
+const Q6_K_QH: usize = QK_K / 2;
+const Q6_K_SCALES: usize = Q6_K_QH + QK_K / 4;
+const Q6_K_D: usize = Q6_K_SCALES + QK_K / 16;
+
+/// A `Q6_K` block's 16 scales as i16.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6_k_scales(block: &[u8]) -> __m256i {
+    _mm256_cvtepi8_epi16(load_u8x16(&block[Q6_K_SCALES..Q6_K_D]))
+}
+
+/// Each half's 8 scales of `scales` (from [`q6_k_scales`]) as i16,
+/// repeated in both 128-bit lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6_k_halves_scales(scales: __m256i) -> [__m256i; 2] {
+    [
+        _mm256_broadcastsi128_si256(_mm256_castsi256_si128(scales)),
+        _mm256_broadcastsi128_si256(_mm256_extracti128_si256(scales, 1)),
+    ]
+}
+
+/// The quants of half `half` of a `Q6_K` block as stored (q + 32, in
+/// 0..64), 32 bytes a quarter.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6_k_half_quants(block: &[u8], half: usize) -> [__m256i; 4] {
+    let ql_a = load_u8x32(&block[64 * half..Q6_K_QH]);
+    let ql_b = load_u8x32(&block[64 * half + 32..Q6_K_QH]);
+    let qh = load_u8x32(&block[Q6_K_QH + 32 * half..Q6_K_SCALES]);
+    [
+        six_bits(ql_a, qh),
+        six_bits(ql_b, _mm256_srli_epi16(qh, 2)),
+        six_bits(_mm256_srli_epi16(ql_a, 4), _mm256_srli_epi16(qh, 4)),
+        six_bits(_mm256_srli_epi16(ql_b, 4), _mm256_srli_epi16(qh, 6)),
+    ]
+}
+
+/// The low nibble of each byte of `low` with bits 0..2 of `high` above it.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn six_bits(low: __m256i, high: __m256i) -> __m256i {
+    let low_nibbles = _mm256_set1_epi8(0x0F);
+    let two_bits = _mm256_set1_epi8(0x03);
+    _mm256_or_si256(
+        _mm256_and_si256(low, low_nibbles),
+        _mm256_slli_epi16(_mm256_and_si256(high, two_bits), 4),
+    )
+}
+
+/// 32 · Σ_j scale_j · bsum_j: what storing the quants as q + 32 adds to a
+/// `Q6_K` block's integer dot (its 16-element sub-blocks line up with the
+/// 16-runs of `bsums`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6_k_offset(scales: __m256i, bsums: &[i16; QK_K / 16]) -> __m256i {
+    _mm256_slli_epi32(_mm256_madd_epi16(scales, load_bsums(bsums)), 5)
+}
+
 /// AVX2 version of [`super::vec_dot::vec_dot_q4_k_q8_k`]. `y`'s `bsums`
 /// must be the run sums of its `qs` (as the quantizer makes them).
 ///
@@ -118,39 +228,22 @@ fn unpack_k4_scales(packed: &[u8]) -> __m128i {
 /// If `row` is not `144 * y.len()` bytes.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_q4_k_q8_k(row: &[u8], y: &[Q8KBlock]) -> f32 {
-    assert_eq!(
-        row.len(),
-        Q4_K_BLOCK_BYTES * y.len(),
-        "vec_dot_q4_k_q8_k: row/activation length mismatch"
-    );
-    let low_nibbles = _mm256_set1_epi8(0x0F);
+    check_lengths("vec_dot_q4_k_q8_k", row, Q4_K_BLOCK_BYTES, y.len());
     let mut acc = _mm256_setzero_ps();
     let mut acc_mins = _mm_setzero_ps();
     for (block, y) in row.chunks_exact(Q4_K_BLOCK_BYTES).zip(y) {
-        // The 8 scales (low 128 bits) and 8 mins (high) as i16.
-        let scales_and_mins = _mm256_cvtepu8_epi16(unpack_k4_scales(&block[4..16]));
-        // Σ_j min_j · (sum of the 32 activations of sub-block j): pairs of
-        // 16-runs of bsums are added, then multiplied by the mins in i16.
-        let bsums = load_bsums(&y.bsums);
-        let sub_block_sums = _mm_hadd_epi16(
-            _mm256_castsi256_si128(bsums),
-            _mm256_extracti128_si256(bsums, 1),
-        );
-        let min_dot = _mm_madd_epi16(_mm256_extracti128_si256(scales_and_mins, 1), sub_block_sums);
+        let (scales, mins) = q4_k_scales_and_mins(block);
+        // Σ_j min_j · (sum of the 32 activations of sub-block j), in i16.
+        let min_dot = _mm_madd_epi16(mins, sub_block_sums(&y.bsums));
         let dmin = f16_at(block, 2) * y.d;
         acc_mins = _mm_fmadd_ps(_mm_set1_ps(-dmin), _mm_cvtepi32_ps(min_dot), acc_mins);
-        let scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(scales_and_mins));
 
         let qs = &block[16..16 + QK_K / 2];
         let mut sum = _mm256_setzero_si256();
         for group in 0..QK_K / 64 {
-            let bits = load_u8x32(&qs[32 * group..]);
-            let q_low = _mm256_and_si256(bits, low_nibbles);
-            let q_high = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low_nibbles);
+            let [q_low, q_high, scale_low, scale_high] = q4_k_group(qs, scales, group);
             let y_low = load_i8x32(&y.qs[64 * group..]);
             let y_high = load_i8x32(&y.qs[64 * group + 32..]);
-            let scale_low = _mm256_shuffle_epi8(scales, spread_i16(2 * group, 2 * group));
-            let scale_high = _mm256_shuffle_epi8(scales, spread_i16(2 * group + 1, 2 * group + 1));
             // maddubs: unsigned 4-bit × signed 8-bit pairs, |sum| ≤ 3840: no saturation.
             let p_low = _mm256_madd_epi16(_mm256_maddubs_epi16(q_low, y_low), scale_low);
             let p_high = _mm256_madd_epi16(_mm256_maddubs_epi16(q_high, y_high), scale_high);
@@ -159,9 +252,7 @@ pub(super) unsafe fn vec_dot_q4_k_q8_k(row: &[u8], y: &[Q8KBlock]) -> f32 {
         let d = f16_at(block, 0) * y.d;
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sum), acc);
     }
-    let mins_pair = _mm_add_ps(acc_mins, _mm_movehl_ps(acc_mins, acc_mins));
-    let mins_total = _mm_cvtss_f32(_mm_add_ss(mins_pair, _mm_movehdup_ps(mins_pair)));
-    sum_f32x8(acc) + mins_total
+    sum_f32x8(acc) + sum_f32x4(acc_mins)
 }
 
 /// AVX2 version of [`super::vec_dot::vec_dot_q6_k_q8_k`]. `y`'s `bsums`
@@ -174,48 +265,17 @@ pub(super) unsafe fn vec_dot_q4_k_q8_k(row: &[u8], y: &[Q8KBlock]) -> f32 {
 /// If `row` is not `210 * y.len()` bytes.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_q6_k_q8_k(row: &[u8], y: &[Q8KBlock]) -> f32 {
-    assert_eq!(
-        row.len(),
-        Q6_K_BLOCK_BYTES * y.len(),
-        "vec_dot_q6_k_q8_k: row/activation length mismatch"
-    );
-    let low_nibbles = _mm256_set1_epi8(0x0F);
-    let two_bits = _mm256_set1_epi8(0x03);
+    check_lengths("vec_dot_q6_k_q8_k", row, Q6_K_BLOCK_BYTES, y.len());
     let mut acc = _mm256_setzero_ps();
     for (block, y) in row.chunks_exact(Q6_K_BLOCK_BYTES).zip(y) {
-        let ql_all = &block[..QK_K / 2];
-        let qh_all = &block[QK_K / 2..QK_K / 2 + QK_K / 4];
-        let scales_bytes = &block[QK_K / 2 + QK_K / 4..QK_K / 2 + QK_K / 4 + QK_K / 16];
-
-        // The quants are stored as q + 32 in 0..64: the dot is computed on the
-        // unsigned values, and 32 · Σ_j scale_j · bsum_j is subtracted (the
-        // 16-element sub-blocks of Q6_K line up with the 16-runs of bsums).
-        let scales_i16 = _mm256_cvtepi8_epi16(load_u8x16(scales_bytes));
-        let offset = _mm256_slli_epi32(_mm256_madd_epi16(scales_i16, load_bsums(&y.bsums)), 5);
-
-        // Each half's 8 scales as i16, repeated in both 128-bit lanes.
-        let halves_scales = [
-            _mm256_broadcastsi128_si256(_mm256_castsi256_si128(scales_i16)),
-            _mm256_broadcastsi128_si256(_mm256_extracti128_si256(scales_i16, 1)),
-        ];
+        // The quants are stored as q + 32 in 0..64: the dot is computed on
+        // the unsigned values, and the offset that adds is subtracted.
+        let scales = q6_k_scales(block);
+        let offset = q6_k_offset(scales, &y.bsums);
         let mut sum = _mm256_setzero_si256();
-        for (half, half_scales) in halves_scales.into_iter().enumerate() {
-            let ql_a = load_u8x32(&ql_all[64 * half..]);
-            let ql_b = load_u8x32(&ql_all[64 * half + 32..]);
-            let qh = load_u8x32(&qh_all[32 * half..]);
-            let quants = [
-                (ql_a, qh),
-                (ql_b, _mm256_srli_epi16(qh, 2)),
-                (_mm256_srli_epi16(ql_a, 4), _mm256_srli_epi16(qh, 4)),
-                (_mm256_srli_epi16(ql_b, 4), _mm256_srli_epi16(qh, 6)),
-            ];
-            for (quarter, (low, high)) in quants.into_iter().enumerate() {
-                let q = _mm256_or_si256(
-                    _mm256_and_si256(low, low_nibbles),
-                    _mm256_slli_epi16(_mm256_and_si256(high, two_bits), 4),
-                );
-                let start = 128 * half + 32 * quarter;
-                let activations = load_i8x32(&y.qs[start..]);
+        for (half, half_scales) in q6_k_halves_scales(scales).into_iter().enumerate() {
+            for (quarter, q) in q6_k_half_quants(block, half).into_iter().enumerate() {
+                let activations = load_i8x32(&y.qs[128 * half + 32 * quarter..]);
                 // maddubs: unsigned 6-bit × signed 8-bit pairs, |sum| ≤ 16128: no saturation.
                 let scale =
                     _mm256_shuffle_epi8(half_scales, spread_i16(2 * quarter, 2 * quarter + 1));
@@ -224,7 +284,7 @@ pub(super) unsafe fn vec_dot_q6_k_q8_k(row: &[u8], y: &[Q8KBlock]) -> f32 {
             }
         }
         sum = _mm256_sub_epi32(sum, offset);
-        let d = f16_at(block, QK_K / 2 + QK_K / 4 + QK_K / 16) * y.d;
+        let d = f16_at(block, Q6_K_D) * y.d;
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sum), acc);
     }
     sum_f32x8(acc)
@@ -249,11 +309,7 @@ fn dot_i8x32(x: __m256i, y: __m256i) -> __m256i {
 /// If `row` is not `34 * y.len()` bytes.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_q8_0_q8_0(row: &[u8], y: &[Q8_0Block]) -> f32 {
-    assert_eq!(
-        row.len(),
-        Q8_0_BLOCK_BYTES * y.len(),
-        "vec_dot_q8_0_q8_0: row/activation length mismatch"
-    );
+    check_lengths("vec_dot_q8_0_q8_0", row, Q8_0_BLOCK_BYTES, y.len());
     let mut acc = _mm256_setzero_ps();
     for (block, y) in row.chunks_exact(Q8_0_BLOCK_BYTES).zip(y) {
         let sum = dot_i8x32(load_u8x32(&block[2..]), load_i8x32(&y.qs));
@@ -272,11 +328,7 @@ pub(super) unsafe fn vec_dot_q8_0_q8_0(row: &[u8], y: &[Q8_0Block]) -> f32 {
 /// If `row` is not `18 * y.len()` bytes.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn vec_dot_q4_0_q8_0(row: &[u8], y: &[Q8_0Block]) -> f32 {
-    assert_eq!(
-        row.len(),
-        Q4_0_BLOCK_BYTES * y.len(),
-        "vec_dot_q4_0_q8_0: row/activation length mismatch"
-    );
+    check_lengths("vec_dot_q4_0_q8_0", row, Q4_0_BLOCK_BYTES, y.len());
     let low_nibbles = _mm_set1_epi8(0x0F);
     let eight = _mm256_set1_epi8(8);
     let mut acc = _mm256_setzero_ps();
@@ -303,11 +355,7 @@ pub(super) unsafe fn vec_dot_q4_0_q8_0(row: &[u8], y: &[Q8_0Block]) -> f32 {
 /// If `x.len()` is not `256 * out.len()`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn quantize_row_q8_k(x: &[f32], out: &mut [Q8KBlock]) {
-    assert_eq!(
-        x.len(),
-        QK_K * out.len(),
-        "quantize_row_q8_k: x must hold 256 values per block"
-    );
+    check_values("quantize_row_q8_k", x.len(), QK_K, out.len());
     let sign_bit = _mm256_set1_ps(-0.0);
     let max_q = _mm256_set1_epi32(127);
     // packs interleave 128-bit lanes; this puts the 32 bytes back in order.
@@ -404,39 +452,23 @@ pub(super) unsafe fn vec_dot_q4_k_q8_k_cols<const N: usize>(
     ys: &[&[Q8KBlock]; N],
 ) -> [f32; N] {
     for y in ys {
-        assert_eq!(
-            row.len(),
-            Q4_K_BLOCK_BYTES * y.len(),
-            "vec_dot_q4_k_q8_k_cols: row/activation length mismatch"
-        );
+        check_lengths("vec_dot_q4_k_q8_k_cols", row, Q4_K_BLOCK_BYTES, y.len());
     }
-    let low_nibbles = _mm256_set1_epi8(0x0F);
     let mut acc = [_mm256_setzero_ps(); N];
     let mut acc_mins = [_mm_setzero_ps(); N];
     for (b, block) in row.chunks_exact(Q4_K_BLOCK_BYTES).enumerate() {
-        let scales_and_mins = _mm256_cvtepu8_epi16(unpack_k4_scales(&block[4..16]));
-        let mins = _mm256_extracti128_si256(scales_and_mins, 1);
+        let (scales, mins) = q4_k_scales_and_mins(block);
         let (d_w, dmin_w) = (f16_at(block, 0), f16_at(block, 2));
         for j in 0..N {
             let y = &ys[j][b];
-            let bsums = load_bsums(&y.bsums);
-            let sub_block_sums = _mm_hadd_epi16(
-                _mm256_castsi256_si128(bsums),
-                _mm256_extracti128_si256(bsums, 1),
-            );
-            let min_dot = _mm_madd_epi16(mins, sub_block_sums);
+            let min_dot = _mm_madd_epi16(mins, sub_block_sums(&y.bsums));
             let dmin = dmin_w * y.d;
             acc_mins[j] = _mm_fmadd_ps(_mm_set1_ps(-dmin), _mm_cvtepi32_ps(min_dot), acc_mins[j]);
         }
-        let scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(scales_and_mins));
         let qs = &block[16..16 + QK_K / 2];
         let mut sum = [_mm256_setzero_si256(); N];
         for group in 0..QK_K / 64 {
-            let bits = load_u8x32(&qs[32 * group..]);
-            let q_low = _mm256_and_si256(bits, low_nibbles);
-            let q_high = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low_nibbles);
-            let scale_low = _mm256_shuffle_epi8(scales, spread_i16(2 * group, 2 * group));
-            let scale_high = _mm256_shuffle_epi8(scales, spread_i16(2 * group + 1, 2 * group + 1));
+            let [q_low, q_high, scale_low, scale_high] = q4_k_group(qs, scales, group);
             for j in 0..N {
                 let y = &ys[j][b];
                 let y_low = load_i8x32(&y.qs[64 * group..]);
@@ -453,9 +485,7 @@ pub(super) unsafe fn vec_dot_q4_k_q8_k_cols<const N: usize>(
     }
     let mut out = [0.0f32; N];
     for j in 0..N {
-        let mins_pair = _mm_add_ps(acc_mins[j], _mm_movehl_ps(acc_mins[j], acc_mins[j]));
-        let mins_total = _mm_cvtss_f32(_mm_add_ss(mins_pair, _mm_movehdup_ps(mins_pair)));
-        out[j] = sum_f32x8(acc[j]) + mins_total;
+        out[j] = sum_f32x8(acc[j]) + sum_f32x4(acc_mins[j]);
     }
     out
 }
@@ -475,40 +505,14 @@ pub(super) unsafe fn vec_dot_q6_k_q8_k_cols<const N: usize>(
     ys: &[&[Q8KBlock]; N],
 ) -> [f32; N] {
     for y in ys {
-        assert_eq!(
-            row.len(),
-            Q6_K_BLOCK_BYTES * y.len(),
-            "vec_dot_q6_k_q8_k_cols: row/activation length mismatch"
-        );
+        check_lengths("vec_dot_q6_k_q8_k_cols", row, Q6_K_BLOCK_BYTES, y.len());
     }
-    let low_nibbles = _mm256_set1_epi8(0x0F);
-    let two_bits = _mm256_set1_epi8(0x03);
     let mut acc = [_mm256_setzero_ps(); N];
     for (b, block) in row.chunks_exact(Q6_K_BLOCK_BYTES).enumerate() {
-        let ql_all = &block[..QK_K / 2];
-        let qh_all = &block[QK_K / 2..QK_K / 2 + QK_K / 4];
-        let scales_bytes = &block[QK_K / 2 + QK_K / 4..QK_K / 2 + QK_K / 4 + QK_K / 16];
-        let scales_i16 = _mm256_cvtepi8_epi16(load_u8x16(scales_bytes));
-        let halves_scales = [
-            _mm256_broadcastsi128_si256(_mm256_castsi256_si128(scales_i16)),
-            _mm256_broadcastsi128_si256(_mm256_extracti128_si256(scales_i16, 1)),
-        ];
+        let scales = q6_k_scales(block);
         let mut sum = [_mm256_setzero_si256(); N];
-        for (half, half_scales) in halves_scales.into_iter().enumerate() {
-            let ql_a = load_u8x32(&ql_all[64 * half..]);
-            let ql_b = load_u8x32(&ql_all[64 * half + 32..]);
-            let qh = load_u8x32(&qh_all[32 * half..]);
-            let quants = [
-                (ql_a, qh),
-                (ql_b, _mm256_srli_epi16(qh, 2)),
-                (_mm256_srli_epi16(ql_a, 4), _mm256_srli_epi16(qh, 4)),
-                (_mm256_srli_epi16(ql_b, 4), _mm256_srli_epi16(qh, 6)),
-            ];
-            for (quarter, (low, high)) in quants.into_iter().enumerate() {
-                let q = _mm256_or_si256(
-                    _mm256_and_si256(low, low_nibbles),
-                    _mm256_slli_epi16(_mm256_and_si256(high, two_bits), 4),
-                );
+        for (half, half_scales) in q6_k_halves_scales(scales).into_iter().enumerate() {
+            for (quarter, q) in q6_k_half_quants(block, half).into_iter().enumerate() {
                 let start = 128 * half + 32 * quarter;
                 let scale =
                     _mm256_shuffle_epi8(half_scales, spread_i16(2 * quarter, 2 * quarter + 1));
@@ -519,11 +523,10 @@ pub(super) unsafe fn vec_dot_q6_k_q8_k_cols<const N: usize>(
                 }
             }
         }
-        let d_w = f16_at(block, QK_K / 2 + QK_K / 4 + QK_K / 16);
+        let d_w = f16_at(block, Q6_K_D);
         for j in 0..N {
             let y = &ys[j][b];
-            let offset = _mm256_slli_epi32(_mm256_madd_epi16(scales_i16, load_bsums(&y.bsums)), 5);
-            let s = _mm256_sub_epi32(sum[j], offset);
+            let s = _mm256_sub_epi32(sum[j], q6_k_offset(scales, &y.bsums));
             let d = d_w * y.d;
             acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), acc[j]);
         }

@@ -70,46 +70,50 @@ pub(crate) fn q8_0_block(block: &[u8], out: &mut [f32]) {
 /// One `Q4_K` block: 4 groups of 64, each group 32 low nibbles then 32 high
 /// nibbles of the same 32 bytes; value = (d * scale) * q - (dmin * min).
 pub(crate) fn q4_k_block(block: &[u8], out: &mut [f32]) {
-    let d = f16_at(block, 0);
-    let dmin = f16_at(block, 2);
-    let scales = &block[4..16];
-    let qs = &block[16..16 + QK_K / 2];
-    for group in 0..QK_K / 64 {
-        let (scale_lo, min_lo) = scale_min_k4(2 * group, scales);
-        let (scale_hi, min_hi) = scale_min_k4(2 * group + 1, scales);
-        let (d_lo, m_lo) = (d * f32::from(scale_lo), dmin * f32::from(min_lo));
-        let (d_hi, m_hi) = (d * f32::from(scale_hi), dmin * f32::from(min_hi));
-        let bytes = &qs[32 * group..32 * group + 32];
-        let out = &mut out[64 * group..64 * group + 64];
-        for (l, &byte) in bytes.iter().enumerate() {
-            out[l] = d_lo * f32::from(byte & 0x0F) - m_lo;
-            out[l + 32] = d_hi * f32::from(byte >> 4) - m_hi;
-        }
-    }
+    k4_block(block, 0, out);
 }
 
 /// One `Q5_K` block: as `Q4_K`, plus a fifth bit per element from `qh`,
 /// where bit `j` of `qh[l]` belongs to element `l` of sub-block `j`.
 pub(crate) fn q5_k_block(block: &[u8], out: &mut [f32]) {
+    k4_block(block, QK_K / 8, out);
+}
+
+/// One `Q4_K` (`qh_bytes` 0) or `Q5_K` (`qh_bytes` 32) block.
+fn k4_block(block: &[u8], qh_bytes: usize, out: &mut [f32]) {
     let d = f16_at(block, 0);
     let dmin = f16_at(block, 2);
     let scales = &block[4..16];
-    let qh = &block[16..16 + QK_K / 8];
-    let qs = &block[16 + QK_K / 8..16 + QK_K / 8 + QK_K / 2];
     for group in 0..QK_K / 64 {
         let (scale_lo, min_lo) = scale_min_k4(2 * group, scales);
         let (scale_hi, min_hi) = scale_min_k4(2 * group + 1, scales);
         let (d_lo, m_lo) = (d * f32::from(scale_lo), dmin * f32::from(min_lo));
         let (d_hi, m_hi) = (d * f32::from(scale_hi), dmin * f32::from(min_hi));
-        let bytes = &qs[32 * group..32 * group + 32];
         let out = &mut out[64 * group..64 * group + 64];
-        for (l, &byte) in bytes.iter().enumerate() {
-            let high_lo = ((qh[l] >> (2 * group)) & 1) << 4;
-            let high_hi = ((qh[l] >> (2 * group + 1)) & 1) << 4;
-            out[l] = d_lo * f32::from((byte & 0x0F) | high_lo) - m_lo;
-            out[l + 32] = d_hi * f32::from((byte >> 4) | high_hi) - m_hi;
+        for l in 0..32 {
+            let (q_lo, q_hi) = k4_quants(block, qh_bytes, group, l);
+            out[l] = d_lo * f32::from(q_lo) - m_lo;
+            out[l + 32] = d_hi * f32::from(q_hi) - m_hi;
         }
     }
+}
+
+/// The unsigned quants of elements `l` and `l + 32` of group `group` (0..4)
+/// of a `Q4_K` (`qh_bytes` 0) or `Q5_K` (`qh_bytes` 32) block: the low and
+/// high nibble of byte `l` of the group's 32 bytes of `qs`, and for `Q5_K`
+/// a fifth bit each from `qh[l]` (bits `2 * group` and `2 * group + 1`).
+#[inline]
+pub(crate) fn k4_quants(block: &[u8], qh_bytes: usize, group: usize, l: usize) -> (u8, u8) {
+    let byte = block[16 + qh_bytes + 32 * group + l];
+    let (low, high) = (byte & 0x0F, byte >> 4);
+    if qh_bytes == 0 {
+        return (low, high);
+    }
+    let qh = block[16 + l];
+    (
+        low | (((qh >> (2 * group)) & 1) << 4),
+        high | (((qh >> (2 * group + 1)) & 1) << 4),
+    )
 }
 
 /// The 6-bit value of element `l + 32 * quarter` (quarter 0..4) within one

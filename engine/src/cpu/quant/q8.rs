@@ -51,11 +51,7 @@ pub(crate) fn nearest_int(x: f32) -> i32 {
 /// # Panics
 /// If `x.len()` is not `256 * out.len()`.
 pub fn quantize_row_q8_k(x: &[f32], out: &mut [Q8KBlock]) {
-    assert_eq!(
-        x.len(),
-        QK_K * out.len(),
-        "quantize_row_q8_k: x must hold 256 values per block"
-    );
+    check_values("quantize_row_q8_k", x.len(), QK_K, out.len());
     for (block, x) in out.iter_mut().zip(x.chunks_exact(QK_K)) {
         let mut max = 0.0f32;
         let mut amax = 0.0f32;
@@ -78,6 +74,18 @@ pub fn quantize_row_q8_k(x: &[f32], out: &mut [Q8KBlock]) {
     }
 }
 
+/// Checks that `values` is `per_block` values for each of `blocks` blocks.
+///
+/// # Panics
+/// If it is not, naming `what`.
+pub(crate) fn check_values(what: &str, values: usize, per_block: usize, blocks: usize) {
+    assert_eq!(
+        values,
+        per_block * blocks,
+        "{what}: expected {per_block} values per block for {blocks} blocks"
+    );
+}
+
 /// Sets `bsums` from `qs`.
 pub(crate) fn fill_bsums(block: &mut Q8KBlock) {
     for (sum, run) in block.bsums.iter_mut().zip(block.qs.chunks_exact(16)) {
@@ -92,11 +100,7 @@ pub(crate) fn fill_bsums(block: &mut Q8KBlock) {
 /// # Panics
 /// If `x.len()` is not `32 * out.len()`.
 pub fn quantize_row_q8_0(x: &[f32], out: &mut [Q8_0Block]) {
-    assert_eq!(
-        x.len(),
-        QK32 * out.len(),
-        "quantize_row_q8_0: x must hold 32 values per block"
-    );
+    check_values("quantize_row_q8_0", x.len(), QK32, out.len());
     for (block, x) in out.iter_mut().zip(x.chunks_exact(QK32)) {
         let amax = x.iter().fold(0.0f32, |acc, v| acc.max(v.abs()));
         let d = amax / 127.0;
@@ -113,11 +117,7 @@ pub fn quantize_row_q8_0(x: &[f32], out: &mut [Q8_0Block]) {
 /// # Panics
 /// If `out.len()` is not `256 * blocks.len()`.
 pub fn dequantize_q8_k(blocks: &[Q8KBlock], out: &mut [f32]) {
-    assert_eq!(
-        out.len(),
-        QK_K * blocks.len(),
-        "dequantize_q8_k: out must hold 256 values per block"
-    );
+    check_values("dequantize_q8_k", out.len(), QK_K, blocks.len());
     for (block, out) in blocks.iter().zip(out.chunks_exact_mut(QK_K)) {
         for (o, &q) in out.iter_mut().zip(&block.qs) {
             *o = block.d * f32::from(q);
@@ -130,11 +130,7 @@ pub fn dequantize_q8_k(blocks: &[Q8KBlock], out: &mut [f32]) {
 /// # Panics
 /// If `out.len()` is not `32 * blocks.len()`.
 pub fn dequantize_q8_0(blocks: &[Q8_0Block], out: &mut [f32]) {
-    assert_eq!(
-        out.len(),
-        QK32 * blocks.len(),
-        "dequantize_q8_0: out must hold 32 values per block"
-    );
+    check_values("dequantize_q8_0", out.len(), QK32, blocks.len());
     for (block, out) in blocks.iter().zip(out.chunks_exact_mut(QK32)) {
         let d = block.d.to_f32();
         for (o, &q) in out.iter_mut().zip(&block.qs) {

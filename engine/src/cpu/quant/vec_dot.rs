@@ -3,7 +3,7 @@
 //! exact integer sums per sub-block, one float multiply per block. These are
 //! the reference the SIMD kernels are tested against.
 
-use super::dequant::{f16_at, q6_k_value, scale_min_k4};
+use super::dequant::{f16_at, k4_quants, q6_k_value, scale_min_k4};
 use super::q8::{Q8KBlock, Q8_0Block};
 use crate::model::gguf::types::{
     Q4_0_BLOCK_BYTES, Q4_K_BLOCK_BYTES, Q5_K_BLOCK_BYTES, Q6_K_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK32,
@@ -11,7 +11,7 @@ use crate::model::gguf::types::{
 };
 
 /// Checks that `row` holds exactly one block of `block_bytes` per activation block.
-fn check_lengths(kernel: &str, row: &[u8], block_bytes: usize, n_blocks: usize) {
+pub(super) fn check_lengths(kernel: &str, row: &[u8], block_bytes: usize, n_blocks: usize) {
     assert_eq!(
         row.len(),
         block_bytes * n_blocks,
@@ -55,24 +55,7 @@ fn k4_block_sums(q: &[i32; QK_K], scales: &[i32; 8], mins: &[i32; 8], y: &Q8KBlo
 /// If `row` is not `144 * y.len()` bytes.
 pub fn vec_dot_q4_k_q8_k(row: &[u8], y: &[Q8KBlock]) -> f32 {
     check_lengths("vec_dot_q4_k_q8_k", row, Q4_K_BLOCK_BYTES, y.len());
-    let mut sum = 0.0f32;
-    for (block, y) in row.chunks_exact(Q4_K_BLOCK_BYTES).zip(y) {
-        let (scales, mins) = k4_scales_and_mins(&block[4..16]);
-        let qs = &block[16..16 + QK_K / 2];
-        let mut q = [0i32; QK_K];
-        for group in 0..QK_K / 64 {
-            for l in 0..32 {
-                let byte = qs[32 * group + l];
-                q[64 * group + l] = i32::from(byte & 0x0F);
-                q[64 * group + 32 + l] = i32::from(byte >> 4);
-            }
-        }
-        let (dot, min_dot) = k4_block_sums(&q, &scales, &mins, y);
-        let d = f16_at(block, 0) * y.d;
-        let dmin = f16_at(block, 2) * y.d;
-        sum += d * dot as f32 - dmin * min_dot as f32;
-    }
-    sum
+    vec_dot_k4(row, Q4_K_BLOCK_BYTES, 0, y)
 }
 
 /// Dot product of a `Q5_K` row with `Q8_K` activations (as `Q4_K`, with
@@ -82,19 +65,21 @@ pub fn vec_dot_q4_k_q8_k(row: &[u8], y: &[Q8KBlock]) -> f32 {
 /// If `row` is not `176 * y.len()` bytes.
 pub fn vec_dot_q5_k_q8_k(row: &[u8], y: &[Q8KBlock]) -> f32 {
     check_lengths("vec_dot_q5_k_q8_k", row, Q5_K_BLOCK_BYTES, y.len());
+    vec_dot_k4(row, Q5_K_BLOCK_BYTES, QK_K / 8, y)
+}
+
+/// The dot of a `Q4_K` (`qh_bytes` 0) or `Q5_K` (`qh_bytes` 32) row, whose
+/// length is checked, with `Q8_K` activations.
+fn vec_dot_k4(row: &[u8], block_bytes: usize, qh_bytes: usize, y: &[Q8KBlock]) -> f32 {
     let mut sum = 0.0f32;
-    for (block, y) in row.chunks_exact(Q5_K_BLOCK_BYTES).zip(y) {
+    for (block, y) in row.chunks_exact(block_bytes).zip(y) {
         let (scales, mins) = k4_scales_and_mins(&block[4..16]);
-        let qh = &block[16..16 + QK_K / 8];
-        let qs = &block[16 + QK_K / 8..16 + QK_K / 8 + QK_K / 2];
         let mut q = [0i32; QK_K];
         for group in 0..QK_K / 64 {
             for l in 0..32 {
-                let byte = qs[32 * group + l];
-                let high_lo = i32::from((qh[l] >> (2 * group)) & 1) << 4;
-                let high_hi = i32::from((qh[l] >> (2 * group + 1)) & 1) << 4;
-                q[64 * group + l] = i32::from(byte & 0x0F) | high_lo;
-                q[64 * group + 32 + l] = i32::from(byte >> 4) | high_hi;
+                let (low, high) = k4_quants(block, qh_bytes, group, l);
+                q[64 * group + l] = i32::from(low);
+                q[64 * group + 32 + l] = i32::from(high);
             }
         }
         let (dot, min_dot) = k4_block_sums(&q, &scales, &mins, y);

@@ -17,6 +17,7 @@
 
 use std::arch::x86_64::*;
 
+use super::avx2::{load_u8x16, load_u8x32};
 use super::q8::Q8KBlock;
 use super::repack::{q4_k_packed, q6_k_packed, PACK_ROWS, Q4_K_PACKED_BYTES, Q6_K_PACKED_BYTES};
 
@@ -39,6 +40,7 @@ fn prefetch(p: *const u8) {
 /// Bytes of one chunk of quants: 4 of every row.
 const CHUNK: usize = 4 * PACK_ROWS;
 
+// Not with the AVX2 loads in `avx2`: a 512-bit load needs this module's AVX-512 features.
 /// Loads 64 bytes from the start of `bytes` (panics if it is shorter).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -46,24 +48,6 @@ fn load_64(bytes: &[u8]) -> __m512i {
     let bytes = &bytes[..64];
     // SAFETY: `bytes` is exactly 64 readable bytes; loadu has no alignment requirement.
     unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) }
-}
-
-/// Loads 16 bytes from the start of `bytes` (panics if it is shorter).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn load_16(bytes: &[u8]) -> __m128i {
-    let bytes = &bytes[..16];
-    // SAFETY: `bytes` is exactly 16 readable bytes; loadu has no alignment requirement.
-    unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
-}
-
-/// Loads 32 bytes from the start of `bytes` (panics if it is shorter).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn load_32(bytes: &[u8]) -> __m256i {
-    let bytes = &bytes[..32];
-    // SAFETY: `bytes` is exactly 32 readable bytes; loadu has no alignment requirement.
-    unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
 }
 
 /// The 4 activations at `at` repeated in all 16 lanes.
@@ -81,17 +65,13 @@ fn broadcast_4(qs: &[i8; 256], at: usize) -> __m512i {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn f16_lanes(bytes: &[u8]) -> __m512 {
-    _mm512_cvtph_ps(load_32(bytes))
+    _mm512_cvtph_ps(load_u8x32(bytes))
 }
 
 /// Checks that `group` holds one packed block of `block_bytes` per activation block.
 fn check_lengths<const N: usize>(group: &[u8], ys: &[&[Q8KBlock]; N], block_bytes: usize) {
     for y in ys {
-        assert_eq!(
-            group.len(),
-            block_bytes * y.len(),
-            "packed K-quant group/activation length mismatch"
-        );
+        super::vec_dot::check_lengths("packed K-quant kernel", group, block_bytes, y.len());
     }
 }
 
@@ -132,8 +112,8 @@ pub(super) unsafe fn q4_k_packed<const N: usize>(
                 }
             }
             let scales = &block[q4_k_packed::SCALES + 2 * PACK_ROWS * pair..];
-            let scale_low = _mm512_cvtepu8_epi32(load_16(scales));
-            let scale_high = _mm512_cvtepu8_epi32(load_16(&scales[PACK_ROWS..]));
+            let scale_low = _mm512_cvtepu8_epi32(load_u8x16(scales));
+            let scale_high = _mm512_cvtepu8_epi32(load_u8x16(&scales[PACK_ROWS..]));
             for j in 0..N {
                 let scaled = _mm512_add_epi32(
                     _mm512_mullo_epi32(low[j], scale_low),
@@ -155,7 +135,7 @@ pub(super) unsafe fn q4_k_packed<const N: usize>(
                 });
                 let sums = (u32::from(sums[0]) | (u32::from(sums[1]) << 16)) as i32;
                 let mins = &block[q4_k_packed::MINS + 2 * PACK_ROWS * pair..];
-                let mins = _mm512_cvtepu8_epi16(load_32(mins));
+                let mins = _mm512_cvtepu8_epi16(load_u8x32(mins));
                 min_dot = _mm512_dpwssd_epi32(min_dot, mins, _mm512_set1_epi32(sums));
             }
             let y_d = _mm512_set1_ps(y.d);
@@ -252,7 +232,7 @@ pub(super) unsafe fn q6_k_packed<const N: usize>(
                 }
             }
             for (quarter, acc_q) in quarters.iter().enumerate() {
-                let scale = _mm512_cvtepi8_epi32(load_16(&scales[PACK_ROWS * sub(quarter)..]));
+                let scale = _mm512_cvtepi8_epi32(load_u8x16(&scales[PACK_ROWS * sub(quarter)..]));
                 for j in 0..N {
                     isum[j] = _mm512_add_epi32(isum[j], _mm512_mullo_epi32(acc_q[j], scale));
                 }

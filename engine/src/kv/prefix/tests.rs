@@ -1,16 +1,7 @@
 use super::*;
 
-fn shape() -> KvShape {
-    KvShape {
-        n_layers: 1,
-        n_kv_heads: 1,
-        head_dim: 2,
-        dtype: crate::kv::KvType::F32,
-    }
-}
-
 fn blocks(n: usize, seed: f32) -> Vec<Arc<KvBlock>> {
-    let len = shape().block_len();
+    let len = KvShape::tiny().block_len();
     (0..n)
         .map(|b| {
             Arc::new(KvBlock::from_values(
@@ -24,9 +15,9 @@ fn blocks(n: usize, seed: f32) -> Vec<Arc<KvBlock>> {
 
 fn cache(memory_blocks: usize, disk: Option<DiskStore>) -> PrefixCache {
     PrefixCache::new(
-        shape(),
+        KvShape::tiny(),
         PrefixCacheOptions {
-            memory_bytes: memory_blocks * shape().block_bytes(),
+            memory_bytes: memory_blocks * KvShape::tiny().block_bytes(),
             salt: b"test model".to_vec(),
         },
         disk,
@@ -57,7 +48,7 @@ fn serves_the_longest_cached_prefix_of_full_blocks() {
     assert_eq!((hit.tokens(), hit.partial), (31, 31));
     // Another salt (another model) shares nothing.
     let mut foreign = PrefixCache::new(
-        shape(),
+        KvShape::tiny(),
         PrefixCacheOptions {
             memory_bytes: 1 << 20,
             salt: b"other".to_vec(),
@@ -90,13 +81,13 @@ fn evicts_least_recently_used_blocks_no_sequence_holds() {
     assert_eq!(cache.stats().evictions, 2);
     assert_eq!(cache.lookup(&a).tokens(), 64);
     assert_eq!(cache.lookup(&b).tokens(), 0);
-    assert!(cache.memory_used() <= 2 * shape().block_bytes());
+    assert!(cache.memory_used() <= 2 * KvShape::tiny().block_bytes());
 }
 
 #[test]
 fn evicted_and_persisted_blocks_come_back_from_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let open = || DiskStore::open(dir.path(), [9; 32], shape(), 1 << 30).unwrap();
+    let open = || DiskStore::open(dir.path(), [9; 32], KvShape::tiny(), 1 << 30).unwrap();
     let tokens: Vec<u32> = (0..70).collect();
     let seq = blocks(2, 0.25);
     let expected: Vec<KvBlock> = seq.iter().map(|b| (**b).clone()).collect();
