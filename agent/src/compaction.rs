@@ -44,20 +44,27 @@ pub fn summary_request(older: &[Message], max_tokens: u32, temperature: Option<f
     }
 }
 
-/// The history after compaction: the summary, then the kept tail.
+/// The history after compaction: the `kept` blocks (the project's instructions, which a
+/// summary must not paraphrase away), the summary, then the kept tail.
 ///
-/// The summary joins the tail's first message when that is the user's (two user messages in
-/// a row are not a valid conversation); otherwise it is a user message of its own.
-pub fn rebuild(summary: &str, tail: &[Message]) -> Vec<Message> {
-    let block = ContentBlock::text(format!("{SUMMARY_HEADING}\n{}\n\n", summary.trim()));
+/// They join the tail's first message when that is the user's (two user messages in a row
+/// are not a valid conversation); otherwise they are a user message of their own.
+pub fn rebuild(kept: Vec<ContentBlock>, summary: &str, tail: &[Message]) -> Vec<Message> {
+    let mut opening = kept;
+    opening.push(ContentBlock::text(format!(
+        "{SUMMARY_HEADING}\n{}\n\n",
+        summary.trim()
+    )));
     let mut history = tail.to_vec();
     match history.first_mut() {
-        Some(first) if first.role == Role::User => first.content.insert(0, block),
+        Some(first) if first.role == Role::User => {
+            first.content.splice(0..0, opening);
+        }
         _ => history.insert(
             0,
             Message {
                 role: Role::User,
-                content: vec![block],
+                content: opening,
             },
         ),
     }
@@ -117,12 +124,28 @@ mod tests {
     }
 
     #[test]
+    fn kept_blocks_open_the_history_before_the_summary() {
+        let instructions = ContentBlock::text("# Project instructions (AGENTS.md)\n\nuse tabs");
+        for tail in [
+            vec![Message::user("go on"), Message::assistant("ok")],
+            vec![Message::assistant("ok")],
+        ] {
+            let rebuilt = rebuild(vec![instructions.clone()], "we read a.rs", &tail);
+            assert_eq!(rebuilt[0].role, Role::User);
+            assert_eq!(rebuilt[0].content[0], instructions);
+            assert!(
+                matches!(&rebuilt[0].content[1], ContentBlock::Text { text } if text.starts_with(SUMMARY_HEADING))
+            );
+        }
+    }
+
+    #[test]
     fn the_summary_merges_into_a_leading_user_message() {
         let tail = vec![Message::user("go on"), Message::assistant("ok")];
-        let rebuilt = rebuild("we read a.rs", &tail);
+        let rebuilt = rebuild(Vec::new(), "we read a.rs", &tail);
         assert_eq!(rebuilt.len(), 2);
         assert_eq!(rebuilt[0].content.len(), 2);
-        let rebuilt = rebuild("we read a.rs", &tail[1..]);
+        let rebuilt = rebuild(Vec::new(), "we read a.rs", &tail[1..]);
         assert_eq!(rebuilt.len(), 2);
         assert_eq!(rebuilt[0].role, Role::User);
     }

@@ -80,6 +80,22 @@ pub fn system_prompt(system_text: &str) -> SystemPrompt {
     SystemPrompt::text(system_text.trim())
 }
 
+/// How each instruction file's section of the first user message begins.
+const INSTRUCTIONS_HEADING: &str = "# Project instructions (";
+
+/// The project's instruction sections among `message`'s blocks: what must outlive a
+/// compaction of the history that holds them (the map and retrieved code are only a start).
+pub(crate) fn instruction_blocks(message: &Message) -> Vec<ContentBlock> {
+    message
+        .content
+        .iter()
+        .filter(
+            |b| matches!(b, ContentBlock::Text { text } if text.starts_with(INSTRUCTIONS_HEADING)),
+        )
+        .cloned()
+        .collect()
+}
+
 /// The sections that open the first user message of a session in the repository at `root`:
 /// each instruction file present, the repository map when it is not empty, and the code
 /// `retrieved` for the task when there is any.
@@ -94,7 +110,7 @@ pub fn repository_context(root: &Path, repo_map: &str, retrieved: &Retrieved) ->
             Err(e) => format!("[{name} was not read: {e}]"),
         };
         if !text.is_empty() {
-            blocks.push(block(format!("# Project instructions ({name})\n\n{text}")));
+            blocks.push(block(format!("{INSTRUCTIONS_HEADING}{name})\n\n{text}")));
         }
     }
     if !repo_map.trim().is_empty() {

@@ -504,7 +504,14 @@ impl Session {
             role: hearth_engine::api::Role::Assistant,
             content: response.content,
         });
-        self.history = rebuild(&summary, &self.history[cut..]);
+        // The project's instructions open the first message; the summary would only
+        // paraphrase them, so they are kept as they were.
+        let kept = self
+            .history
+            .first()
+            .map(crate::prompt::instruction_blocks)
+            .unwrap_or_default();
+        self.history = rebuild(kept, &summary, &self.history[cut..]);
         self.measured = None;
         self.record(Record::Compaction {
             history: self.history.clone(),

@@ -380,6 +380,7 @@ fn a_turn_that_keeps_calling_tools_stops_at_its_request_limit() {
 #[test]
 fn a_prompt_near_the_context_window_is_compacted_by_a_summary_request() {
     let (_dir, root) = repo();
+    std::fs::write(root.join("AGENTS.md"), "Run the tests with make check.\n").unwrap();
     let mut config = SessionConfig::new(&root);
     config.repo_map_chars = 0;
     // The prefix's size as the scripted backend counts it, so the window can be set to fit
@@ -437,6 +438,12 @@ fn a_prompt_near_the_context_window_is_compacted_by_a_summary_request() {
     );
     let first_text = serde_json::to_string(&last.messages[0]).unwrap();
     assert!(first_text.contains("SUMMARY"), "{first_text}");
+    // The project's instructions outlive the compaction, word for word, before the summary.
+    let instructions = first_text.find("Run the tests with make check.");
+    assert!(
+        instructions.is_some_and(|at| at < first_text.find("SUMMARY").unwrap_or(0)),
+        "{first_text}"
+    );
     assert_eq!(last.messages[0].role, Role::User);
 }
 

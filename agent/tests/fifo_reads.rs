@@ -49,18 +49,33 @@ fn repo_with_fifo(fifo: &str, (path, content): (&str, &str)) -> (tempfile::TempD
 #[test]
 fn a_fifo_named_as_the_instruction_file_is_skipped_with_a_note() {
     let (_dir, root) = repo_with_fifo("AGENTS.md", ("HEARTH.md", "use tabs\n"));
-    let system = within_timeout("starting a session with a FIFO as AGENTS.md", move || {
-        start(&root).prefix().system.clone()
+    let texts = within_timeout("a first turn with a FIFO as AGENTS.md", move || {
+        let mut session = start(&root);
+        let turn = Op::UserTurn(UserTurn {
+            text: "hello".into(),
+        });
+        session.handle(turn, &mut Quiet).unwrap();
+        // The project's instructions open the first user message.
+        session.history()[0]
+            .content
+            .iter()
+            .filter_map(|b| match b {
+                ContentBlock::Text { text } => Some(text.clone()),
+                _ => None,
+            })
+            .collect::<Vec<String>>()
     });
-    let texts: Vec<&str> = system.0.iter().map(|b| b.text.as_str()).collect();
     assert!(
-        texts[1].contains("AGENTS.md")
-            && texts[1].contains("not read")
-            && texts[1].contains("FIFO (named pipe)"),
+        texts[0].contains("AGENTS.md")
+            && texts[0].contains("not read")
+            && texts[0].contains("FIFO (named pipe)"),
         "{texts:?}"
     );
     // The other instruction file is still read.
-    assert!(texts[2].ends_with("use tabs"), "{texts:?}");
+    assert!(
+        texts[1].contains("HEARTH.md") && texts[1].trim_end().ends_with("use tabs"),
+        "{texts:?}"
+    );
 }
 
 #[test]
