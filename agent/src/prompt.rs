@@ -82,6 +82,26 @@ pub fn system_prompt(system_text: &str) -> SystemPrompt {
 
 /// How each instruction file's section of the first user message begins.
 const INSTRUCTIONS_HEADING: &str = "# Project instructions (";
+/// How the repository map's section begins.
+const MAP_HEADING: &str = "# Repository map (files and their top-level definitions)";
+/// How the retrieved code's section begins: the whole repository, or the best-ranked code.
+const WHOLE_REPOSITORY_HEADING: &str = "# The repository's files (all of them)";
+const RETRIEVED_HEADING: &str =
+    "# Code that may be relevant (found by the words of the task; read files for more)";
+
+/// Whether `block` is one of the sections the harness put before the user's words in the
+/// first user message (instructions, map, retrieved code): a front end showing the history
+/// shows the user's words, not these.
+pub fn is_repository_context(block: &ContentBlock) -> bool {
+    matches!(block, ContentBlock::Text { text } if [
+        INSTRUCTIONS_HEADING,
+        MAP_HEADING,
+        WHOLE_REPOSITORY_HEADING,
+        RETRIEVED_HEADING,
+    ]
+    .iter()
+    .any(|heading| text.starts_with(heading)))
+}
 
 /// The project's instruction sections among `message`'s blocks: what must outlive a
 /// compaction of the history that holds them (the map and retrieved code are only a start).
@@ -114,16 +134,13 @@ pub fn repository_context(root: &Path, repo_map: &str, retrieved: &Retrieved) ->
         }
     }
     if !repo_map.trim().is_empty() {
-        blocks.push(block(format!(
-            "# Repository map (files and their top-level definitions)\n\n{}",
-            repo_map.trim_end()
-        )));
+        blocks.push(block(format!("{MAP_HEADING}\n\n{}", repo_map.trim_end())));
     }
     if !retrieved.text.trim().is_empty() {
         let heading = if retrieved.whole_repository {
-            "# The repository's files (all of them)"
+            WHOLE_REPOSITORY_HEADING
         } else {
-            "# Code that may be relevant (found by the words of the task; read files for more)"
+            RETRIEVED_HEADING
         };
         blocks.push(block(format!("{heading}\n\n{}", retrieved.text.trim_end())));
     }

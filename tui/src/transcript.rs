@@ -45,7 +45,9 @@ pub fn from_history(history: &[Message]) -> Vec<Entry> {
         for block in &message.content {
             match block {
                 ContentBlock::Text { text } if message.role == Role::User => {
-                    entries.push(Entry::User(text.clone()))
+                    if !hearth_agent::prompt::is_repository_context(block) {
+                        entries.push(Entry::User(text.clone()));
+                    }
                 }
                 ContentBlock::Text { text } => entries.push(Entry::Assistant(text.clone())),
                 ContentBlock::Thinking { thinking, .. } => {
@@ -236,4 +238,32 @@ pub fn diff_lines(diff: &str, theme: &Theme) -> Vec<Line<'static>> {
             Line::styled(format!("  {l}"), style)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_first_message_shows_the_users_words_not_the_repository_context() {
+        let first = Message {
+            role: Role::User,
+            content: vec![
+                ContentBlock::text("# Project instructions (AGENTS.md)\n\nuse tabs\n\n"),
+                ContentBlock::text(
+                    "# Repository map (files and their top-level definitions)\n\nsrc/a.rs\n\n",
+                ),
+                ContentBlock::text("fix the parser"),
+            ],
+        };
+        let entries = from_history(&[first, Message::assistant("done")]);
+        let users: Vec<&Entry> = entries
+            .iter()
+            .filter(|e| matches!(e, Entry::User(_)))
+            .collect();
+        assert!(
+            matches!(users.as_slice(), [Entry::User(text)] if text == "fix the parser"),
+            "{entries:?}"
+        );
+    }
 }
