@@ -9,19 +9,18 @@ use crate::generation::grammar::{call_grammar, GrammarEnv};
 use crate::template::tool_calls::ToolCallFormat;
 use crate::tokenizer::Tokenizer;
 
+/// The environment of the model's vocabulary and the guard of its opening tag.
+type Built = (Arc<GrammarEnv>, Arc<TagGuard>);
+
 /// What constrained requests of one model share, built on the first of them: walking a
 /// 150k-token vocabulary takes longer than a request should wait for every time.
 #[derive(Debug, Default)]
 pub(super) struct SharedGrammar {
-    built: OnceLock<Result<(Arc<GrammarEnv>, Arc<TagGuard>), String>>,
+    built: OnceLock<Result<Built, String>>,
 }
 
 impl SharedGrammar {
-    fn get(
-        &self,
-        tokenizer: &Tokenizer,
-        format: &ToolCallFormat,
-    ) -> Result<(Arc<GrammarEnv>, Arc<TagGuard>), String> {
+    fn get(&self, tokenizer: &Tokenizer, format: &ToolCallFormat) -> Result<Built, String> {
         self.built
             .get_or_init(|| {
                 let env = GrammarEnv::new(tokenizer)?;
