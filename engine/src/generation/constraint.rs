@@ -11,6 +11,7 @@
 //! so the mask costs decode time only when it takes longer than the pass.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use llguidance::Matcher;
 use toktrie::SimpleVob;
@@ -126,6 +127,19 @@ pub struct ToolConstraint {
     /// The mask computed during the last forward pass.
     pending: Option<Result<SimpleVob, String>>,
     tokenizer: Tokenizer,
+    stats: MaskStats,
+}
+
+/// Where the masks' time went, for measuring what the constraint costs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MaskStats {
+    /// Masks computed by the matcher.
+    pub masks: u32,
+    /// Time the matcher spent computing them, wherever it ran.
+    pub compute: Duration,
+    /// Time decoding waited for them: computed before sampling, or still being computed
+    /// when the forward pass had finished. This is what the constraint adds to decoding.
+    pub waited: Duration,
 }
 
 impl std::fmt::Debug for ToolConstraint {
@@ -163,6 +177,7 @@ impl ToolConstraint {
             tail: Vec::new(),
             pending: None,
             tokenizer,
+            stats: MaskStats::default(),
         })
     }
 
@@ -179,14 +194,21 @@ impl ToolConstraint {
         if self.pending.is_some() {
             return forward();
         }
-        let (out, mask) = std::thread::scope(|s| {
-            let worker = s.spawn(|| matcher.compute_mask().map_err(|e| e.to_string()));
+        let (out, mask, compute, waited) = std::thread::scope(|s| {
+            let worker = s.spawn(|| {
+                let started = Instant::now();
+                let mask = matcher.compute_mask().map_err(|e| e.to_string());
+                (mask, started.elapsed())
+            });
             let out = forward();
-            let mask = worker
-                .join()
-                .unwrap_or_else(|_| Err("the mask computation panicked".to_string()));
-            (out, mask)
+            let joined = Instant::now();
+            let (mask, compute) = worker.join().unwrap_or_else(|_| {
+                let e = "the mask computation panicked".to_string();
+                (Err(e), Duration::ZERO)
+            });
+            (out, mask, compute, joined.elapsed())
         });
+        self.count(compute, waited);
         self.pending = Some(mask);
         out
     }
@@ -200,7 +222,13 @@ impl ToolConstraint {
             State::Call(matcher) => {
                 let mask = match self.pending.take() {
                     Some(mask) => mask,
-                    None => matcher.compute_mask().map_err(|e| e.to_string()),
+                    None => {
+                        let started = Instant::now();
+                        let mask = matcher.compute_mask().map_err(|e| e.to_string());
+                        let took = started.elapsed();
+                        self.count(took, took);
+                        mask
+                    }
                 };
                 match mask {
                     Ok(mask) => {
@@ -247,6 +275,17 @@ impl ToolConstraint {
                 }
             }
         }
+    }
+
+    /// Where the masks' time went so far.
+    pub fn stats(&self) -> MaskStats {
+        self.stats
+    }
+
+    fn count(&mut self, compute: Duration, waited: Duration) {
+        self.stats.masks += 1;
+        self.stats.compute += compute;
+        self.stats.waited += waited;
     }
 
     /// A matcher that fails leaves the rest of the answer free rather than ending the
