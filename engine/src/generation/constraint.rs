@@ -120,7 +120,9 @@ pub struct ToolConstraint {
     env: Arc<GrammarEnv>,
     guard: Arc<TagGuard>,
     policy: CallPolicy,
-    after_tag: String,
+    /// The call grammar's matcher at its start, cloned for each call: compiled once, so
+    /// that the token that writes the tag does not wait for a compilation.
+    after_tag: Option<Matcher>,
     state: State,
     /// The end of the answer's bytes, as long as a proper prefix of the tag can be.
     tail: Vec<u8>,
@@ -138,8 +140,12 @@ pub struct MaskStats {
     /// Time the matcher spent computing them, wherever it ran.
     pub compute: Duration,
     /// Time decoding waited for them: computed before sampling, or still being computed
-    /// when the forward pass had finished. This is what the constraint adds to decoding.
+    /// when the forward pass had finished.
     pub waited: Duration,
+    /// All the time the decoding thread spent on the constraint (waiting for masks,
+    /// applying them, following the text, starting the mask's thread): what it adds to
+    /// decoding, short of what the mask's thread takes from the forward pass's cores.
+    pub overhead: Duration,
 }
 
 impl std::fmt::Debug for ToolConstraint {
@@ -161,9 +167,10 @@ impl ToolConstraint {
         grammars: CallGrammars,
     ) -> Result<ToolConstraint, String> {
         // Compiled now, so that a schema llguidance cannot take fails the request up front.
-        if policy == CallPolicy::Allowed {
-            compile(&env, &grammars.after_tag)?;
-        }
+        let after_tag = match policy {
+            CallPolicy::Allowed => Some(compile(&env, &grammars.after_tag)?),
+            CallPolicy::Forbidden => None,
+        };
         let state = match &grammars.first {
             Some(first) => State::Call(Box::new(compile(&env, first)?)),
             None => State::Free,
@@ -172,7 +179,7 @@ impl ToolConstraint {
             env,
             guard,
             policy,
-            after_tag: grammars.after_tag,
+            after_tag,
             state,
             tail: Vec::new(),
             pending: None,
@@ -194,13 +201,17 @@ impl ToolConstraint {
         if self.pending.is_some() {
             return forward();
         }
+        let started = Instant::now();
+        let mut forward_time = Duration::ZERO;
         let (out, mask, compute, waited) = std::thread::scope(|s| {
             let worker = s.spawn(|| {
                 let started = Instant::now();
                 let mask = matcher.compute_mask().map_err(|e| e.to_string());
                 (mask, started.elapsed())
             });
+            let forwarding = Instant::now();
             let out = forward();
+            forward_time = forwarding.elapsed();
             let joined = Instant::now();
             let (mask, compute) = worker.join().unwrap_or_else(|_| {
                 let e = "the mask computation panicked".to_string();
@@ -210,11 +221,18 @@ impl ToolConstraint {
         });
         self.count(compute, waited);
         self.pending = Some(mask);
+        self.stats.overhead += started.elapsed().saturating_sub(forward_time);
         out
     }
 
     /// Masks `logits` (of the next answer token) to what the constraint allows.
     pub fn apply(&mut self, logits: &mut [f32]) {
+        let started = Instant::now();
+        self.apply_mask(logits);
+        self.stats.overhead += started.elapsed();
+    }
+
+    fn apply_mask(&mut self, logits: &mut [f32]) {
         match &mut self.state {
             State::Free => self
                 .guard
@@ -246,18 +264,23 @@ impl ToolConstraint {
 
     /// Takes `token`, the answer's next token, into account.
     pub fn commit(&mut self, token: u32) {
+        let started = Instant::now();
+        self.follow(token);
+        self.stats.overhead += started.elapsed();
+    }
+
+    fn follow(&mut self, token: u32) {
         self.pending = None;
         match &mut self.state {
             State::Free => {
                 self.tail
                     .extend_from_slice(self.tokenizer.token_bytes(token));
-                if self.tail.ends_with(&self.guard.tag) && self.policy == CallPolicy::Allowed {
-                    self.tail.clear();
-                    match self.env.matcher(&self.after_tag) {
-                        Ok(m) => self.state = State::Call(Box::new(m)),
-                        Err(e) => self.give_up(&e),
+                if let Some(start) = &self.after_tag {
+                    if self.tail.ends_with(&self.guard.tag) {
+                        self.tail.clear();
+                        self.state = State::Call(Box::new(start.deep_clone()));
+                        return;
                     }
-                    return;
                 }
                 let keep = self.guard.tag.len().saturating_sub(1);
                 if self.tail.len() > keep {
