@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use hearth_engine::api::{
     ContentBlock, Event, Message, MessageAccumulator, Request, Response, Role, StopReason,
-    SystemPrompt, ToolDefinition, ToolResultContent,
+    SystemPrompt, ToolChoice, ToolDefinition, ToolResultContent,
 };
 use hearth_engine::engine::{Engine, EngineOptions};
 use hearth_engine::generation::generate::{generate, GenerateOptions};
@@ -266,6 +266,23 @@ fn bad_requests_fail_before_any_event() {
             "top-p",
         ),
         (request("hi", 0), "max_tokens"),
+        (
+            Request {
+                tools: vec![read_file_tool()],
+                tool_choice: Some(ToolChoice::Tool {
+                    name: "write_file".into(),
+                }),
+                ..request("hi", 4)
+            },
+            "tool_choice.name: no tool is named \"write_file\"; the request's tools are [\"read_file\"]",
+        ),
+        (
+            Request {
+                tool_choice: Some(ToolChoice::Any),
+                ..request("hi", 4)
+            },
+            "tool_choice: given, but the request has no tools",
+        ),
     ];
     for (req, want) in cases {
         let mut events = 0;

@@ -37,6 +37,9 @@ pub struct Request {
     /// Tools the model may call, in the order they are shown to it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolDefinition>,
+    /// Whether the model must, may or must not call the tools; absent: `auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
     /// The most tokens to generate (thinking included).
     pub max_tokens: u32,
     /// Sampling temperature; 0 is greedy. Absent: the engine's default.
@@ -72,6 +75,25 @@ pub struct ToolDefinition {
     pub description: String,
     /// JSON schema of its input object.
     pub input_schema: serde_json::Value,
+}
+
+/// Whether the answer calls tools (the Messages API's `tool_choice`). The engine
+/// enforces it while decoding, so it holds whatever the model would rather write.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToolChoice {
+    /// The model decides: text, calls, or both.
+    #[default]
+    Auto,
+    /// The answer starts with a call of one of the tools.
+    Any,
+    /// The answer starts with a call of the tool `name`.
+    Tool {
+        /// The tool to call.
+        name: String,
+    },
+    /// No calls: the answer is text.
+    None,
 }
 
 /// Whether and how long the model may think before answering.

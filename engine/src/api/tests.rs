@@ -109,3 +109,26 @@ fn accumulator_builds_the_message_from_events() {
         "a delta before the start is out of order"
     );
 }
+
+#[test]
+fn tool_choice_has_the_wire_shape() {
+    for (wire, choice) in [
+        (r#"{"type": "auto"}"#, ToolChoice::Auto),
+        (r#"{"type": "any"}"#, ToolChoice::Any),
+        (r#"{"type": "none"}"#, ToolChoice::None),
+        (
+            r#"{"type": "tool", "name": "read_file", "disable_parallel_tool_use": true}"#,
+            ToolChoice::Tool {
+                name: "read_file".into(),
+            },
+        ),
+    ] {
+        assert_eq!(serde_json::from_str::<ToolChoice>(wire).unwrap(), choice);
+    }
+    let req: Request = serde_json::from_str(r#"{"max_tokens": 1, "messages": []}"#).unwrap();
+    assert_eq!(req.tool_choice, None);
+    assert!(serde_json::to_value(&req)
+        .unwrap()
+        .get("tool_choice")
+        .is_none());
+}

@@ -11,14 +11,17 @@
 
 mod message;
 pub mod prompt_cache;
+mod tool_choice;
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::api::{ApiError, Event, Request, Response, Role, StopReason, ThinkingConfig, Usage};
+use crate::api::{
+    ApiError, Event, Request, Response, Role, StopReason, ThinkingConfig, ToolChoice, Usage,
+};
 use crate::generation::generate::{
-    self, generate_segmented, GenerateError, GenerateOptions, Generated, Segment,
+    self, generate_constrained, GenerateError, GenerateOptions, Generated, Segment,
 };
 use crate::generation::sampler::SamplingParams;
 use crate::generation::thinking::{ThinkingLimits, ThinkingMode, OPEN_DELIMITER, PROMPTED_OPENING};
@@ -30,6 +33,7 @@ use crate::template::tool_calls::{ToolCallFormat, ToolCallParser};
 use crate::template::TemplateError;
 use message::MessageWriter;
 use prompt_cache::{DiskCacheSettings, PromptCache, PromptCacheSettings, Resumed};
+use tool_choice::{constraint_for, SharedGrammar};
 
 /// Prompt tokens computed between two chances to cancel: a `ping` event
 /// follows each chunk, so a caller stops a long prefill within about a
@@ -80,6 +84,7 @@ pub struct Engine {
     options: EngineOptions,
     tool_format: Option<ToolCallFormat>,
     prompt_cache: PromptCache,
+    grammar: SharedGrammar,
     messages_served: AtomicU64,
 }
 
@@ -108,6 +113,7 @@ impl Engine {
             options,
             tool_format,
             prompt_cache,
+            grammar: SharedGrammar::default(),
             messages_served: AtomicU64::new(0),
         }
     }
@@ -244,6 +250,12 @@ impl Engine {
             sampling: self.sampling_for(req)?,
             stop: req.stop_sequences.clone(),
         };
+        let mut constraint = constraint_for(
+            req,
+            self.tool_format.as_ref(),
+            self.model.tokenizer(),
+            &self.grammar,
+        )?;
         let Resumed {
             mut kv,
             cached,
@@ -270,9 +282,11 @@ impl Engine {
             },
         });
         // A fenced JSON block is read as a call only when there are tools to
-        // call; otherwise it is the code block it looks like.
+        // call and calls are allowed; otherwise it is the code block it looks like.
         let format = self.tool_format.map(|f| ToolCallFormat {
-            fenced_json: f.fenced_json && !req.tools.is_empty(),
+            fenced_json: f.fenced_json
+                && !req.tools.is_empty()
+                && req.tool_choice != Some(ToolChoice::None),
             ..f
         });
         let mut parser = ToolCallParser::new(format);
@@ -286,12 +300,13 @@ impl Engine {
             None
         } else {
             let computed = kv.len();
-            let result = generate_segmented(
+            let result = generate_constrained(
                 &self.model,
                 &mut kv,
                 &prompt[computed..],
                 &options,
                 thinking_limits(req),
+                constraint.as_mut(),
                 &mut |segment, piece| {
                     match segment {
                         Segment::Thinking => writer.thinking(piece),

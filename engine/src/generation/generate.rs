@@ -4,6 +4,7 @@
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
+use crate::generation::constraint::ToolConstraint;
 use crate::generation::sampler::{Sampler, SamplingParams};
 use crate::generation::stop::{StopCheck, StopStrings};
 use crate::generation::thinking::{Routed, ThinkingBudget, ThinkingLimits, END_DELIMITER};
@@ -112,6 +113,21 @@ pub fn generate_segmented(
     thinking: Option<ThinkingLimits>,
     on_piece: &mut dyn FnMut(Segment, &str) -> ControlFlow<()>,
 ) -> Result<Generated, GenerateError> {
+    generate_constrained(model, kv, prompt, opts, thinking, None, on_piece)
+}
+
+/// Like [`generate_segmented`], with the answer's tokens masked by `constraint` (the
+/// thinking segment stays free): greedy and sampled decoding alike only pick tokens it
+/// allows.
+pub fn generate_constrained(
+    model: &Model,
+    kv: &mut KvCache,
+    prompt: &[u32],
+    opts: &GenerateOptions,
+    thinking: Option<ThinkingLimits>,
+    mut constraint: Option<&mut ToolConstraint>,
+    on_piece: &mut dyn FnMut(Segment, &str) -> ControlFlow<()>,
+) -> Result<Generated, GenerateError> {
     opts.sampling.validate().map_err(GenerateError::Sampling)?;
     if prompt.is_empty() {
         return Err(GenerateError::EmptyPrompt);
@@ -172,7 +188,16 @@ pub fn generate_segmented(
                     sampled
                 }
             }
-            (None, None) => sampler.sample(&mut logits, &history),
+            (None, None) => {
+                if let Some(c) = constraint.as_deref_mut() {
+                    c.apply(&mut logits);
+                }
+                let sampled = sampler.sample(&mut logits, &history);
+                if let Some(c) = constraint.as_deref_mut() {
+                    c.commit(sampled);
+                }
+                sampled
+            }
         };
         tokens.push(next);
         history.push(next);
@@ -217,7 +242,11 @@ pub fn generate_segmented(
         if kv.len() >= context {
             break StopReason::ContextFull;
         }
-        logits = model.transformer().forward(&[next], kv, LogitsFor::Last)?;
+        let mut forward = || model.transformer().forward(&[next], kv, LogitsFor::Last);
+        logits = match constraint.as_deref_mut() {
+            Some(c) => c.overlap(forward),
+            None => forward(),
+        }?;
     };
     let thinking_tokens = budget.as_ref().map_or(0, |b| b.thinking_tokens() as usize);
     let still_thinking = budget.as_ref().is_some_and(|b| !b.is_closed());

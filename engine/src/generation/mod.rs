@@ -5,7 +5,9 @@
 //! Nothing here queues or batches requests: that is a scheduler's job, and
 //! the [`crate::engine`] handle calls this loop once per request.
 
+pub mod constraint;
 pub mod generate;
+pub mod grammar;
 pub mod sampler;
 pub mod stop;
 pub mod thinking;

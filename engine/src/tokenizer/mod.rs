@@ -345,6 +345,13 @@ impl Tokenizer {
         self.inner.end_of_generation.binary_search(&id).is_ok()
     }
 
+    /// The ids of the control tokens (`<|im_start|>`, `<|im_end|>`): markup of the chat
+    /// format, which generated text can only contain as the token itself. User-defined
+    /// tokens (`<tool_call>`) are not among them: they stand for their text.
+    pub fn control_tokens(&self) -> Vec<u32> {
+        self.inner.specials.control_ids().collect()
+    }
+
     /// The id of a token by its vocabulary text (`"<|im_end|>"`, `"Ġthe"`).
     pub fn token_id(&self, text: &str) -> Option<u32> {
         match &self.inner.encoder {

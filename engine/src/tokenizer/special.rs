@@ -53,6 +53,14 @@ impl SpecialTokens {
         SpecialTokens { tokens }
     }
 
+    /// The ids of the control tokens (never plain text to a grammar).
+    pub(crate) fn control_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.tokens
+            .iter()
+            .filter(|t| t.kind == SpecialKind::Control)
+            .map(|t| t.id)
+    }
+
     /// Splits `text` into plain-text fragments and matched special tokens.
     pub(crate) fn partition<'a>(&self, text: &'a str, parse_special: bool) -> Vec<Fragment<'a>> {
         let mut fragments = if text.is_empty() {
