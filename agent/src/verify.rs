@@ -93,11 +93,18 @@ impl Session {
         };
         let input = json!({ "command": test.command });
         let decision = self.config.permissions.decide(SHELL_TOOL, true, &input);
-        if decision != Decision::Allow {
+        let refused = match decision {
+            Decision::Allow => None,
+            Decision::Ask => Some(format!(
+                "it needs approval in {} mode (an allow rule for it lets it run)",
+                self.config.permissions.mode
+            )),
+            Decision::Deny(reason) => Some(format!("it is refused: {reason}")),
+        };
+        if let Some(why) = refused {
             io.log(&format!(
-                "tests not run: `{}` (from {}) does not run without approval in {} mode; \
-                 an allow rule for it lets it run",
-                test.command, test.source, self.config.permissions.mode
+                "tests not run: `{}` (from {}): {why}",
+                test.command, test.source
             ));
             return Ok(None);
         }

@@ -193,25 +193,22 @@ fn a_failing_test_goes_back_to_the_model_which_fixes_it_on_the_second_try() {
 
 #[test]
 fn without_permission_for_the_command_nothing_runs_and_a_log_line_says_why() {
-    let (_dir, root) = repo();
-    let (finished, io, _session, backend) = run(
-        &root,
-        Permissions::new(Mode::AutoEdit),
-        10,
-        "fix it",
-        attempts(&[2]),
-    );
-    assert_eq!(finished.stop, TurnStop::Done);
-    assert_eq!(backend.requests().len(), 2);
-    assert!(test_runs(&io.events).0.is_empty());
-    assert_eq!(runs_logged(&root), 0);
-    assert!(
-        io.log
-            .iter()
-            .any(|l| l.contains("tests not run") && l.contains("auto-edit")),
-        "{:?}",
-        io.log
-    );
+    for mode in [Mode::ReadOnly, Mode::Ask, Mode::AutoEdit] {
+        let (_dir, root) = repo();
+        let (finished, io, _session, backend) =
+            run(&root, Permissions::new(mode), 10, "fix it", attempts(&[2]));
+        assert_eq!(finished.stop, TurnStop::Done, "{mode}");
+        assert_eq!(backend.requests().len(), 2, "{mode}");
+        assert!(test_runs(&io.events).0.is_empty(), "{mode}");
+        assert_eq!(runs_logged(&root), 0, "{mode}");
+        assert!(
+            io.log
+                .iter()
+                .any(|l| l.contains("tests not run") && l.contains(mode.name())),
+            "{mode}: {:?}",
+            io.log
+        );
+    }
 
     // An allow rule for the command the task names lets it run in the same mode.
     let (_dir, root) = repo();
