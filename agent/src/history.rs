@@ -2,9 +2,11 @@
 
 use hearth_engine::api::{ContentBlock, Message, Role, ToolResultContent};
 
-/// Whether `message` is a user's own words (a turn's start), not tool results.
+/// Whether `message` is a user's own words (a turn's start), not tool results nor the
+/// harness's report of failing tests.
 pub fn starts_user_turn(message: &Message) -> bool {
     message.role == Role::User
+        && !crate::verify::is_test_report(message)
         && !message
             .content
             .iter()

@@ -22,6 +22,7 @@ mod scripted;
 mod session;
 mod store;
 mod turn;
+mod verify;
 
 pub use backend::{Backend, BackendFactory};
 pub use builder::{

@@ -10,7 +10,7 @@ use globset::{Glob, GlobMatcher};
 use serde::{Deserialize, Serialize};
 
 /// The name of the tool that runs commands; every other mutating tool edits files.
-const SHELL_TOOL: &str = "shell";
+pub(crate) const SHELL_TOOL: &str = "shell";
 
 /// What the agent may do without asking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -52,6 +52,8 @@ pub trait TurnIo {
     fn approve(&mut self, call: &ToolCall) -> Approval;
     /// Whether the user asked to stop the turn.
     fn interrupted(&self) -> bool;
+    /// A line for the front end's log, not for the conversation (why the tests did not run).
+    fn log(&mut self, _line: &str) {}
 }
 
 /// Everything a session is started with.

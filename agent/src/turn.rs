@@ -1,5 +1,6 @@
 //! The turn loop: request → stream → tool calls → permission → tool → result → next
-//! request, until the model answers or the turn reaches its request limit.
+//! request, until the model answers or the turn reaches its request limit. An answer after
+//! edits is checked by the project's tests where the mode allows (`verify.rs`).
 
 use std::ops::ControlFlow;
 
@@ -17,11 +18,12 @@ use crate::protocol::{
 };
 use crate::session::{Approval, Session, TurnIo};
 use crate::store::Record;
+use crate::verify::WorkCheck;
 
 /// A tool call's result as the model will see it.
-struct CallResult {
-    text: String,
-    is_error: bool,
+pub(crate) struct CallResult {
+    pub(crate) text: String,
+    pub(crate) is_error: bool,
     truncated: bool,
 }
 
@@ -48,7 +50,7 @@ impl Session {
         io.emit(Event::TurnStarted(TurnStarted { turn: self.turns }));
         let mut turn_usage = Usage::default();
         let mut requests = 0;
-        let result = self.turn_loop(io, &mut turn_usage, &mut requests);
+        let result = self.turn_loop(text, io, &mut turn_usage, &mut requests);
         let finished = match result {
             Ok(finished) => finished,
             Err(error) => {
@@ -69,11 +71,13 @@ impl Session {
 
     fn turn_loop(
         &mut self,
+        task: &str,
         io: &mut dyn TurnIo,
         turn_usage: &mut Usage,
         requests: &mut u32,
     ) -> Result<TurnFinished, AgentError> {
         let max = self.config.max_requests_per_turn.max(1);
+        let mut check = WorkCheck::new(task);
         for request_number in 1..=max {
             *requests = request_number;
             self.compact_if_needed(io)?;
@@ -115,6 +119,17 @@ impl Session {
                 self.history.len(),
                 response.usage.prompt_tokens() + response.usage.output_tokens,
             ));
+            if !cancelled && calls.is_empty() {
+                if let Some(report) = self.check_work(&mut check, io)? {
+                    // Past the last request the loop ends with the failure in the history,
+                    // closed by the note of the request limit.
+                    self.append_message(Message::user(report))?;
+                    if io.interrupted() {
+                        return self.end_without_answer(TurnStop::Interrupted, request_number);
+                    }
+                    continue;
+                }
+            }
             if cancelled || calls.is_empty() {
                 let stop = if cancelled {
                     TurnStop::Interrupted
@@ -127,6 +142,7 @@ impl Session {
                     requests: request_number,
                 });
             }
+            check.note_calls(&self.tools, calls.iter().map(|(_, name, _)| name.as_str()));
             let mut results = Vec::with_capacity(calls.len());
             for (id, name, input) in calls {
                 let result = self.run_call(&id, &name, &input, io)?;
@@ -198,7 +214,7 @@ impl Session {
 
     /// Checks, runs and reports one tool call. Errors the model can fix come back as an
     /// error result; the others end the turn.
-    fn run_call(
+    pub(crate) fn run_call(
         &mut self,
         id: &str,
         name: &str,

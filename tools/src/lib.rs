@@ -20,6 +20,7 @@ mod fs;
 mod git;
 mod output;
 mod paths;
+mod project;
 mod registry;
 mod shell;
 mod typed;
@@ -48,9 +49,10 @@ pub use git::log::GitLogTool;
 pub use git::show::GitShowTool;
 pub use git::status::GitStatusTool;
 pub use paths::{resolve_path, Access};
+pub use project::test_command::{detect_test_command, TestCommand, TestCommandSource};
 pub use registry::{RegistryError, ToolRegistry, ToolSpec};
 pub use shell::env::{is_secret_variable, scrub_environment};
-pub use shell::{ShellPolicy, ShellTool};
+pub use shell::{shell_exit_code, ShellPolicy, ShellTool};
 
 /// One capability the model can invoke.
 pub trait Tool: Send + Sync {

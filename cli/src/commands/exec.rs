@@ -283,4 +283,13 @@ impl TurnIo for ExecIo {
     fn interrupted(&self) -> bool {
         false
     }
+
+    // On stderr in both output modes: stdout carries only the answer or the JSON events.
+    fn log(&mut self, line: &str) {
+        if self.json {
+            eprintln!("hearth exec: {line}");
+        } else {
+            self.progress(&format!("· {line}"));
+        }
+    }
 }

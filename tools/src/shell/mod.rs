@@ -84,6 +84,22 @@ pub(crate) struct Args {
 
 const NAME: &str = "shell";
 
+/// How the last line of a command's output that exited begins (the code and `]` follow).
+const EXIT_CODE_PREFIX: &str = "[exit code: ";
+
+/// The exit code in the text of a `shell` call's output; `None` when the command did not
+/// exit by itself (killed by a signal or the timeout) or the text is not such an output.
+pub fn shell_exit_code(output: &str) -> Option<i32> {
+    output
+        .trim_end()
+        .lines()
+        .last()?
+        .strip_prefix(EXIT_CODE_PREFIX)?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
 impl TypedTool for ShellTool {
     type Args = Args;
     const NAME: &'static str = NAME;
@@ -119,7 +135,7 @@ impl TypedTool for ShellTool {
             text.push_str("[output capture stopped: a background process kept the output open]\n");
         }
         text.push_str(&match finished.ending {
-            Ending::Exited(code) => format!("[exit code: {code}]\n"),
+            Ending::Exited(code) => format!("{EXIT_CODE_PREFIX}{code}]\n"),
             Ending::Signaled(signal) => format!("[terminated by signal {signal}]\n"),
             Ending::TimedOut => format!(
                 "[timed out after {} s: the command and its child processes were killed]\n",

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use hearth_tools::{ShellPolicy, ToolError};
+use hearth_tools::{shell_exit_code, ShellPolicy, ToolError};
 use serde_json::json;
 
 use crate::common::TestRepo;
@@ -38,6 +38,16 @@ fn commands_run_in_the_root_with_interleaved_output_and_the_exit_code() {
         repo.text("shell", json!({"command": "kill -TERM $$"})),
         "(no output)\n[terminated by signal 15]\n"
     );
+}
+
+#[test]
+fn the_exit_code_reads_back_from_the_output_text() {
+    let repo = repo_with_path();
+    let code = |command: &str| shell_exit_code(&repo.text("shell", json!({ "command": command })));
+    assert_eq!(code("echo '[exit code: 9]'; exit 3"), Some(3));
+    assert_eq!(code("true"), Some(0));
+    assert_eq!(code("kill -TERM $$"), None);
+    assert_eq!(shell_exit_code("no such line"), None);
 }
 
 #[test]
