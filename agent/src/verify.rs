@@ -19,8 +19,10 @@ use crate::permissions::{Decision, SHELL_TOOL};
 use crate::session::{Session, TurnIo};
 
 /// How the message handing a failure to the model begins; it is the harness's, not the
-/// user's, so it does not start a user turn ([`is_test_report`]).
-const TESTS_FAIL: &str = "The tests fail";
+/// user's, so it does not start a user turn ([`is_test_report`]). The bracketed tag is what
+/// tells it apart from a user who writes "The tests fail …" themselves, and it says who
+/// wrote it wherever the history is shown again (a resumed transcript).
+const TESTS_FAIL: &str = "[hearth ran the tests] The tests fail";
 
 /// The most characters of a failing run's output the model is shown: the end of it, where
 /// the assertion, the traceback and the summary are.
@@ -159,6 +161,20 @@ fn tail(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_who_writes_that_the_tests_fail_still_starts_a_turn() {
+        let own = Message::user("The tests fail on main, fix them");
+        assert!(!is_test_report(&own));
+        assert!(crate::history::starts_user_turn(&own));
+        let test = TestCommand {
+            command: "make test".into(),
+            source: hearth_tools::TestCommandSource::Task,
+        };
+        let report = Message::user(failure_report(&test, "FAIL"));
+        assert!(is_test_report(&report));
+        assert!(!crate::history::starts_user_turn(&report));
+    }
 
     #[test]
     fn long_output_keeps_its_end_from_a_line_start() {

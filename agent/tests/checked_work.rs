@@ -177,7 +177,9 @@ fn a_failing_test_goes_back_to_the_model_which_fixes_it_on_the_second_try() {
     let report = third.messages.last().unwrap();
     assert_eq!(report.role, Role::User);
     let report = text(report);
-    assert!(report.starts_with("The tests fail (`make test`, the test command from Makefile)"));
+    assert!(report.starts_with(
+        "[hearth ran the tests] The tests fail (`make test`, the test command from Makefile)"
+    ));
     assert!(
         report.contains("AssertionError: expected value = 3"),
         "{report}"
@@ -237,7 +239,7 @@ fn tests_that_never_pass_stop_the_turn_at_its_request_limit() {
     assert_eq!(test_runs(&turn.io.events).0.len(), 2);
     // The last failure is in the history, closed by the note of the limit.
     let history = turn.session.history();
-    assert!(text(&history[history.len() - 2]).starts_with("The tests fail"));
+    assert!(text(&history[history.len() - 2]).starts_with("[hearth ran the tests] The tests fail"));
     assert_eq!(history.last().unwrap().role, Role::Assistant);
 }
 
