@@ -6,6 +6,7 @@
 //! and to the repository through `hearth_tools`. Front ends set sessions up through one
 //! [`SessionBuilder`], which also sizes every request ([`RequestBudget`]).
 
+mod acting;
 mod backend;
 mod builder;
 mod checkpoint;

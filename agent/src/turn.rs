@@ -8,6 +8,7 @@ use hearth_engine::api::{self, ContentBlock, Message, Role, StopReason, ToolResu
 use hearth_tools::ToolError;
 use serde_json::Value;
 
+use crate::acting::tool_named_in;
 use crate::checkpoint::Checkpoint;
 use crate::error::AgentError;
 use crate::history::text_of;
@@ -78,10 +79,17 @@ impl Session {
     ) -> Result<TurnFinished, AgentError> {
         let max = self.config.max_requests_per_turn.max(1);
         let mut check = WorkCheck::new(task);
+        // Whether this turn already made the model act after it wrote about a tool
+        // (acting.rs), and whether the next request must be a call.
+        let mut made_to_act = false;
+        let mut must_call = false;
         for request_number in 1..=max {
             *requests = request_number;
             self.compact_if_needed(io)?;
-            let request = self.prefix.request(&self.history, &self.config.request);
+            let mut request = self.prefix.request(&self.history, &self.config.request);
+            if std::mem::take(&mut must_call) {
+                request.tool_choice = Some(api::ToolChoice::Any);
+            }
             let response = self.stream_reply(&request, io)?;
             turn_usage.add(&response.usage);
             self.usage.add(&response.usage);
@@ -114,6 +122,19 @@ impl Session {
                 content,
             };
             let answer = text_of(&message);
+            if !cancelled && calls.is_empty() && !made_to_act && request_number < max {
+                if let Some(tool) = tool_named_in(&answer, &request.tools) {
+                    // Prose about acting is not an answer: the same request again, where
+                    // the engine lets the model write nothing but a call.
+                    io.log(&format!(
+                        "the model wrote about `{tool}` instead of calling a tool: asking again \
+                         with a call required"
+                    ));
+                    made_to_act = true;
+                    must_call = true;
+                    continue;
+                }
+            }
             self.append_message(message)?;
             self.measured = Some((
                 self.history.len(),

@@ -549,3 +549,40 @@ fn a_spawned_session_asks_for_approval_over_its_channels() {
         "hi\n"
     );
 }
+
+#[test]
+fn an_answer_that_talks_about_a_tool_is_asked_again_with_a_call_required() {
+    let (_dir, root) = repo();
+    let (mut session, backend) = session(
+        &root,
+        Mode::AutoEdit,
+        vec![
+            answer("To find it, you can use the `read_file` function on hello.py."),
+            call("c1", "read_file", json!({"path": "hello.py"})),
+            answer("`add` adds two numbers; read_file showed it."),
+        ],
+    );
+    let finished = session
+        .run_turn("Which function adds?", &mut Recorder::default())
+        .unwrap();
+    assert_eq!(finished.stop, TurnStop::Done);
+    assert_eq!(finished.requests, 3);
+    let requests = backend.requests();
+    assert_eq!(requests[0].tool_choice, None);
+    // The prose is not kept: the same conversation again, where only a call may follow.
+    assert_eq!(
+        requests[1].tool_choice,
+        Some(hearth_engine::api::ToolChoice::Any)
+    );
+    assert_eq!(requests[1].messages, requests[0].messages);
+    // Once per turn: the final answer may name a tool and still end the turn.
+    assert_eq!(requests[2].tool_choice, None);
+    assert_eq!(
+        finished.answer,
+        "`add` adds two numbers; read_file showed it."
+    );
+    assert!(!session
+        .history()
+        .iter()
+        .any(|m| serde_json::to_string(m).unwrap().contains("you can use")));
+}

@@ -1,0 +1,105 @@
+//! Turns that must act: a small model often writes about a tool ("you can use the `git_log`
+//! function to …") instead of calling it, and the turn ends as prose. Such an answer is not
+//! kept; the request is made again with `tool_choice: any`, which the engine enforces while
+//! decoding, so the model's next step is a valid call. Once per turn: after a forced call
+//! the model answers freely, so a question whose answer really is about a tool still ends.
+
+use hearth_engine::api::ToolDefinition;
+
+/// The tool an answer talks about without calling it: the first of `tools` whose name
+/// stands in `answer` as a word of its own and reads as a tool's name. A name with an
+/// underscore (`read_file`) always does; a plain word (`grep`, `shell`, `outline`) only in
+/// backticks or followed by `(` or the word tool or function, since "an outline of the
+/// code" or "in your shell" is no call.
+pub(crate) fn tool_named_in(answer: &str, tools: &[ToolDefinition]) -> Option<String> {
+    tools
+        .iter()
+        .filter_map(|tool| first_mention(answer, &tool.name).map(|at| (at, &tool.name)))
+        .min()
+        .map(|(_, name)| name.clone())
+}
+
+/// Where `name` is first mentioned in `text` as a tool (see [`tool_named_in`]).
+fn first_mention(text: &str, name: &str) -> Option<usize> {
+    if name.is_empty() {
+        return None;
+    }
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(name).map(|(at, _)| at).find(|&at| {
+        let before = text[..at].chars().next_back();
+        let rest = &text[at + name.len()..];
+        let after = rest.chars().next();
+        if before.is_some_and(is_ident) || after.is_some_and(is_ident) {
+            return false;
+        }
+        let next_word = rest
+            .trim_start()
+            .split(|c: char| !c.is_alphanumeric())
+            .next();
+        name.contains('_')
+            || (before == Some('`') && after == Some('`'))
+            || after == Some('(')
+            || matches!(next_word, Some("tool" | "function"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tools(names: &[&str]) -> Vec<ToolDefinition> {
+        names
+            .iter()
+            .map(|name| ToolDefinition {
+                name: name.to_string(),
+                description: String::new(),
+                input_schema: json!({"type": "object"}),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_tool_named_as_a_word_is_found_and_the_earliest_wins() {
+        let tools = tools(&["read_file", "git_log"]);
+        assert_eq!(
+            tool_named_in(
+                "To find the commit, you can use the `git_log` function, then read_file.",
+                &tools
+            ),
+            Some("git_log".to_string())
+        );
+        assert_eq!(
+            tool_named_in("Call read_file(path)", &tools).as_deref(),
+            Some("read_file")
+        );
+    }
+
+    #[test]
+    fn a_plain_word_is_a_tool_only_where_it_reads_as_one() {
+        let tools = tools(&["shell", "outline"]);
+        assert_eq!(
+            tool_named_in("Here is an outline of the code.", &tools),
+            None
+        );
+        assert_eq!(tool_named_in("Run it in your shell.", &tools), None);
+        for mention in [
+            "use `shell`",
+            "call shell(\"ls\")",
+            "the shell tool",
+            "the outline function",
+        ] {
+            assert!(tool_named_in(mention, &tools).is_some(), "{mention}");
+        }
+    }
+
+    #[test]
+    fn a_name_inside_a_longer_identifier_or_absent_is_not_a_mention() {
+        let tools = tools(&["grep", "read_file"]);
+        assert_eq!(tool_named_in("The answer is 42.", &tools), None);
+        assert_eq!(
+            tool_named_in("see my_read_file_helper and grepper", &tools),
+            None
+        );
+    }
+}
