@@ -3,37 +3,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::Recorder;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hearth_agent::protocol::{Event, Op, ToolCall, TurnStop, UserTurn};
+use hearth_agent::protocol::{Event, Op, TurnStop, UserTurn};
 use hearth_agent::{
-    Approval, CommandRule, Mode, Permissions, Replay, ScriptedBackend, ScriptedReply, Session,
-    SessionConfig, TurnIo,
+    CommandRule, Mode, Permissions, Replay, ScriptedBackend, ScriptedReply, Session, SessionConfig,
 };
 use hearth_engine::api::{ContentBlock, Message, Role, ToolResultContent};
 use serde_json::{json, Value};
 
 const HELLO_PY: &str =
     "def greet(name):\n    return 'hello ' + name\n\n\ndef add(a, b):\n    return a + b\n";
-
-/// Collects events; approves nothing (like `hearth exec`).
-#[derive(Default)]
-struct Recorder {
-    events: Vec<Event>,
-}
-
-impl TurnIo for Recorder {
-    fn emit(&mut self, event: Event) {
-        self.events.push(event);
-    }
-    fn approve(&mut self, _call: &ToolCall) -> Approval {
-        Approval::Denied("this test never approves".into())
-    }
-    fn interrupted(&self) -> bool {
-        false
-    }
-}
 
 fn repo() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

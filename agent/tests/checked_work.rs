@@ -4,13 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::Recorder;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hearth_agent::protocol::{Event, ToolCall, TurnFinished, TurnStop};
 use hearth_agent::{
-    Approval, CommandRule, Mode, Permissions, ScriptedBackend, ScriptedReply, Session,
-    SessionConfig, TurnIo,
+    CommandRule, Mode, Permissions, ScriptedBackend, ScriptedReply, Session, SessionConfig,
 };
 use hearth_engine::api::{ContentBlock, Message, Role};
 use serde_json::{json, Value};
@@ -19,27 +21,6 @@ use serde_json::{json, Value};
 const TEST_SCRIPT: &str = "echo run >> runs.log\n\
     grep -q 'value = 3' calc.txt || { echo 'Traceback: check_value'; \
     echo 'AssertionError: expected value = 3'; exit 1; }\n";
-
-#[derive(Default)]
-struct Recorder {
-    events: Vec<Event>,
-    log: Vec<String>,
-}
-
-impl TurnIo for Recorder {
-    fn emit(&mut self, event: Event) {
-        self.events.push(event);
-    }
-    fn approve(&mut self, _call: &ToolCall) -> Approval {
-        Approval::Denied("this test never approves".into())
-    }
-    fn interrupted(&self) -> bool {
-        false
-    }
-    fn log(&mut self, line: &str) {
-        self.log.push(line.to_string());
-    }
-}
 
 /// A repository whose test is `sh test.sh`, found through `make test`.
 fn repo() -> (tempfile::TempDir, PathBuf) {

@@ -5,31 +5,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::Recorder;
 use std::sync::Arc;
 
-use hearth_agent::protocol::{Event, Op, ToolCall};
+use hearth_agent::protocol::{Event, Op};
 use hearth_agent::{
-    Approval, Mode, Replay, RequestBudget, ScriptedBackend, ScriptedReply, Session, SessionBuilder,
-    SessionConfig, TurnIo, THINKING_DELIMITER_TOKENS,
+    Mode, Replay, RequestBudget, ScriptedBackend, ScriptedReply, Session, SessionBuilder,
+    SessionConfig, THINKING_DELIMITER_TOKENS,
 };
 use hearth_engine::api::{ContentBlock, ThinkingConfig};
-
-#[derive(Default)]
-struct Recorder {
-    events: Vec<Event>,
-}
-
-impl TurnIo for Recorder {
-    fn emit(&mut self, event: Event) {
-        self.events.push(event);
-    }
-    fn approve(&mut self, _call: &ToolCall) -> Approval {
-        Approval::Denied("never".into())
-    }
-    fn interrupted(&self) -> bool {
-        false
-    }
-}
 
 #[test]
 fn set_thinking_changes_the_budget_of_the_next_requests_only() {

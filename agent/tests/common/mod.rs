@@ -1,5 +1,5 @@
 //! Helpers the agent's test crates share: a repository in a temporary directory, FIFOs,
-//! and a timeout that turns a hang into a failure.
+//! a timeout that turns a hang into a failure, and a front end that records what it is told.
 
 // Each test crate uses only some of these.
 #![allow(dead_code, clippy::unwrap_used)]
@@ -7,6 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use hearth_agent::protocol::{Event, ToolCall};
+use hearth_agent::{Approval, TurnIo};
 
 /// Long enough for a loaded machine, short enough that a hang fails the test.
 pub const HANG: Duration = Duration::from_secs(30);
@@ -39,4 +42,29 @@ pub fn mkfifo(path: &Path) {
         .status()
         .unwrap();
     assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// A front end that records the session's events and log lines and approves nothing (as
+/// `hearth exec` does).
+#[derive(Default)]
+pub struct Recorder {
+    /// Every event, in order.
+    pub events: Vec<Event>,
+    /// Every log line, in order.
+    pub log: Vec<String>,
+}
+
+impl TurnIo for Recorder {
+    fn emit(&mut self, event: Event) {
+        self.events.push(event);
+    }
+    fn approve(&mut self, _call: &ToolCall) -> Approval {
+        Approval::Denied("this test never approves".into())
+    }
+    fn interrupted(&self) -> bool {
+        false
+    }
+    fn log(&mut self, line: &str) {
+        self.log.push(line.to_string());
+    }
 }
