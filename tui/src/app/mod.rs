@@ -1,6 +1,8 @@
 //! The TUI's state and how it changes: agent events in, keys in, ops out. Rendering reads
 //! this state and changes nothing (`render.rs`), so both halves are tested on their own.
 
+mod slash;
+
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::time::Instant;
@@ -10,7 +12,7 @@ use hearth_agent::protocol::{Event, Op, ToolCall, TurnStop, UserTurn};
 use hearth_agent::Mode;
 use hearth_engine::api::Usage;
 
-use crate::commands::{complete, help_text, COMMANDS};
+use crate::commands::{complete, COMMANDS};
 use crate::input::Editor;
 use crate::render::RenderCache;
 use crate::transcript::{Entry, Folding};
@@ -518,89 +520,5 @@ impl App {
         self.entries.push(Entry::User(text.clone()));
         self.busy = true;
         self.outbox.push(Op::UserTurn(UserTurn { text }));
-    }
-
-    fn run_command(&mut self, line: &str) {
-        let (name, arg) = line.split_once(' ').unwrap_or((line, ""));
-        let arg = arg.trim();
-        match name {
-            "/help" => self.entries.push(Entry::Block(help_text())),
-            "/quit" | "/exit" => self.quit = true,
-            "/model" if !arg.is_empty() => {
-                self.note(format!("loading {arg} …"));
-                self.outbox.push(Op::SetModel { model: arg.into() });
-            }
-            "/model" => {
-                let model = self
-                    .loaded
-                    .as_ref()
-                    .map_or(self.settings.model.clone(), |l| l.model.clone());
-                self.note(format!("model: {model} (switch with /model NAME|PATH)"));
-            }
-            "/mode" if arg.is_empty() => self.note(format!(
-                "mode: {} (choose with /mode read-only|ask|auto-edit|full-auto)",
-                self.mode
-            )),
-            "/mode" => match arg.parse::<Mode>() {
-                Ok(mode) => self.outbox.push(Op::SetMode { mode }),
-                Err(e) => self.entries.push(Entry::Error(e.to_string())),
-            },
-            "/think" => self.think(arg),
-            "/compact" => self.outbox.push(Op::Compact),
-            "/clear" => {
-                self.entries.clear();
-                self.stats = Stats::default();
-                self.outbox.push(Op::Clear);
-            }
-            "/resume" => self.outbox.push(Op::Resume {
-                id: (!arg.is_empty()).then(|| arg.to_string()),
-            }),
-            "/diff" => self.outbox.push(Op::ListChanges),
-            "/undo" => self.outbox.push(Op::Undo),
-            "/status" => self.entries.push(Entry::Block(self.status_text())),
-            other => self.entries.push(Entry::Error(format!(
-                "unknown command {other}; /help lists the commands"
-            ))),
-        }
-    }
-
-    /// `/think N|off`: parsed as `--think` is; the session sizes its requests from it
-    /// with the same budget code (`hearth_agent::RequestBudget`).
-    fn think(&mut self, arg: &str) {
-        let budget = match hearth_agent::parse_thinking(arg) {
-            Ok(budget) => budget,
-            Err(e) => {
-                self.entries.push(Entry::Error(format!("/think: {e}")));
-                return;
-            }
-        };
-        self.settings.thinking_budget = budget;
-        self.outbox.push(Op::SetThinking {
-            budget_tokens: budget,
-        });
-        match budget {
-            Some(n) => self.note(format!("thinking budget: {n} tokens")),
-            None => self.note("thinking off"),
-        }
-    }
-
-    fn status_text(&self) -> String {
-        let (id, model, window) = match &self.loaded {
-            Some(l) => (l.session_id.as_str(), l.model.as_str(), l.context_window),
-            None => ("(loading)", self.settings.model.as_str(), None),
-        };
-        let session = self.stats.turn_usage;
-        format!(
-            "session  {id}\nmodel    {model}\nmode     {}\ncontext  {} of {} tokens\nthinking {}\nlast turn: {} prompt tokens ({} from cache), {} output tokens",
-            self.mode,
-            self.stats.context_used.map_or("-".into(), |n| n.to_string()),
-            window.map_or("?".into(), |n| n.to_string()),
-            self.settings
-                .thinking_budget
-                .map_or("off".into(), |n| format!("{n} tokens")),
-            session.prompt_tokens(),
-            session.cache_read_input_tokens,
-            session.output_tokens,
-        )
     }
 }
