@@ -1,8 +1,9 @@
 //! Turns that must act: a small model often writes about a tool ("you can use the `git_log`
-//! function to …") instead of calling it, and the turn ends as prose. Such an answer is not
-//! kept; the request is made again with `tool_choice: any`, which the engine enforces while
-//! decoding, so the model's next step is a valid call. Once per turn: after a forced call
-//! the model answers freely, so a question whose answer really is about a tool still ends.
+//! function to …") instead of calling it, and the turn ends as prose. The engine enforces
+//! `tool_choice: any` on every request (`answer.rs`), so this happens only with a backend
+//! that does not; there, such an answer is not kept and the request is made again with a
+//! call required. Once per turn: after a forced call the model answers freely, so a
+//! question whose answer really is about a tool still ends.
 
 use hearth_engine::api::ToolDefinition;
 

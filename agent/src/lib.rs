@@ -7,6 +7,7 @@
 //! [`SessionBuilder`], which also sizes every request ([`RequestBudget`]).
 
 mod acting;
+mod answer;
 mod backend;
 mod builder;
 mod checkpoint;
@@ -25,6 +26,7 @@ mod store;
 mod turn;
 mod verify;
 
+pub use answer::{answer_tool, ANSWER_TOOL};
 pub use backend::{Backend, BackendFactory};
 pub use builder::{
     context_window, parse_thinking, BadThinking, RequestBudget, Resume, SessionBuilder,

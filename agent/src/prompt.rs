@@ -13,16 +13,20 @@
 
 use std::path::Path;
 
-use hearth_engine::api::{ContentBlock, Message, Request, Role, SystemPrompt, ToolDefinition};
+use hearth_engine::api::{
+    ContentBlock, Message, Request, Role, SystemPrompt, ToolChoice, ToolDefinition,
+};
 use hearth_tools::{read_utf8_file, resolve_path, Access, Retrieved, ToolError, ToolRegistry};
 
+use crate::answer::answer_tool;
 use crate::builder::RequestBudget;
 
 /// The system text: lean, because a small local model prefills it on every cold start.
 pub const DEFAULT_SYSTEM_TEXT: &str = "You are hearth, a coding assistant working inside a \
 software repository. You cannot see file contents until you read them with a tool: call \
-the tools to look at the code before answering; paths are relative to the repository root. Make the smallest change that does what is asked. When you know the \
-answer, reply briefly and directly without calling a tool.";
+the tools to look at the code before answering; paths are relative to the repository root. \
+Make the smallest change that does what is asked. Every step is a tool call: when you know \
+the answer, or the change is made, reply with the `answer` tool, briefly and directly.";
 
 /// The project instruction files read at session start, in this order.
 pub const INSTRUCTION_FILES: [&str; 2] = ["AGENTS.md", "HEARTH.md"];
@@ -170,9 +174,10 @@ fn instructions(root: &Path, name: &str) -> Result<Option<String>, ToolError> {
     }
 }
 
-/// The tool definitions of `registry`, in its (sorted) order.
+/// The tools the model sees: those of `registry` and the [`answer`](crate::answer) tool,
+/// sorted by name.
 pub fn tool_definitions(registry: &ToolRegistry) -> Vec<ToolDefinition> {
-    registry
+    let mut tools: Vec<ToolDefinition> = registry
         .schemas()
         .into_iter()
         .map(|spec| ToolDefinition {
@@ -180,7 +185,10 @@ pub fn tool_definitions(registry: &ToolRegistry) -> Vec<ToolDefinition> {
             description: spec.description.to_string(),
             input_schema: spec.input_schema,
         })
-        .collect()
+        .chain(std::iter::once(answer_tool()))
+        .collect();
+    tools.sort_by(|a, b| a.name.cmp(&b.name));
+    tools
 }
 
 impl PromptPrefix {
@@ -195,6 +203,8 @@ impl PromptPrefix {
             temperature: settings.temperature,
             seed: settings.seed,
             thinking: settings.budget.thinking(),
+            // Every step is a call, the answer included (`answer.rs`).
+            tool_choice: (!self.tools.is_empty()).then_some(ToolChoice::Any),
             stream: true,
             ..Request::default()
         }
@@ -258,6 +268,6 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort_unstable();
         assert_eq!(names, sorted);
-        assert!(names.contains(&"read_file"));
+        assert!(names.contains(&"read_file") && names.contains(&"answer"));
     }
 }

@@ -9,6 +9,7 @@ use hearth_tools::ToolError;
 use serde_json::Value;
 
 use crate::acting::tool_named_in;
+use crate::answer::take_answer;
 use crate::checkpoint::Checkpoint;
 use crate::error::AgentError;
 use crate::history::text_of;
@@ -107,6 +108,12 @@ impl Session {
                 // Calls of a cut-off message never run, and a call without a result is not a
                 // valid conversation: keep only what was said.
                 content.retain(|b| !matches!(b, ContentBlock::ToolUse { .. }));
+            }
+            // The answer call (answer.rs) ends the turn as text.
+            let delivered = take_answer(content);
+            let content = delivered.content;
+            if let Some(answer) = delivered.answer.filter(|a| !a.is_empty()) {
+                io.emit(Event::TextDelta(TextDelta { text: answer }));
             }
             let calls: Vec<(String, String, Value)> = content
                 .iter()

@@ -27,11 +27,13 @@ pub enum Language {
     /// C++ (`.cc`, `.cpp`, `.cxx`, `.hpp`, …), and `.h` headers, which may be either C or
     /// C++: the C++ grammar reads both.
     Cpp,
+    /// Shell scripts (`.sh`, `.bash`): POSIX sh and Bash, which the Bash grammar reads.
+    Bash,
 }
 
 impl Language {
     /// Every supported language.
-    pub const ALL: [Language; 8] = [
+    pub const ALL: [Language; 9] = [
         Language::Rust,
         Language::Python,
         Language::JavaScript,
@@ -40,6 +42,7 @@ impl Language {
         Language::Go,
         Language::C,
         Language::Cpp,
+        Language::Bash,
     ];
 
     /// The language of a file, by its extension.
@@ -54,6 +57,7 @@ impl Language {
             "go" => Language::Go,
             "c" => Language::C,
             "h" | "cc" | "cpp" | "cxx" | "c++" | "hh" | "hpp" | "hxx" | "h++" => Language::Cpp,
+            "sh" | "bash" => Language::Bash,
             _ => return None,
         })
     }
@@ -69,6 +73,7 @@ impl Language {
             Language::Go => "go",
             Language::C => "c",
             Language::Cpp => "c++",
+            Language::Bash => "shell",
         }
     }
 
@@ -80,7 +85,8 @@ impl Language {
             | Language::JavaScript
             | Language::TypeScript
             | Language::Tsx
-            | Language::Go => ".",
+            | Language::Go
+            | Language::Bash => ".",
         }
     }
 
@@ -94,6 +100,7 @@ impl Language {
             Language::Go => tree_sitter_go::LANGUAGE.into(),
             Language::C => tree_sitter_c::LANGUAGE.into(),
             Language::Cpp => tree_sitter_cpp::LANGUAGE.into(),
+            Language::Bash => tree_sitter_bash::LANGUAGE.into(),
         }
     }
 
@@ -109,12 +116,14 @@ impl Language {
             Language::Go => include_str!("queries/go.scm").to_string(),
             Language::C => include_str!("queries/c.scm").to_string(),
             Language::Cpp => include_str!("queries/cpp.scm").to_string(),
+            Language::Bash => include_str!("queries/bash.scm").to_string(),
         }
     }
 
     /// The compiled definition query, built once per language and shared.
     pub(crate) fn definition_query(self) -> Result<&'static Query, ToolError> {
-        static QUERIES: [OnceLock<Result<Query, String>>; 8] = [const { OnceLock::new() }; 8];
+        static QUERIES: [OnceLock<Result<Query, String>>; Language::ALL.len()] =
+            [const { OnceLock::new() }; Language::ALL.len()];
         let slot = &QUERIES[self as usize];
         let compiled = slot.get_or_init(|| {
             Query::new(&self.grammar(), &self.query_source()).map_err(|e| e.to_string())
@@ -128,7 +137,7 @@ impl Language {
     /// The supported languages and their extensions, for error messages.
     pub(crate) fn supported_list() -> &'static str {
         "Rust (.rs), Python (.py), JavaScript (.js, .jsx, .mjs), TypeScript (.ts, .tsx), Go (.go), \
-         C (.c) and C++ (.cc, .cpp, .h, .hpp)"
+         C (.c), C++ (.cc, .cpp, .h, .hpp) and shell (.sh, .bash)"
     }
 }
 
@@ -157,6 +166,10 @@ mod tests {
             Some(Language::Tsx)
         );
         assert_eq!(Language::from_path(Path::new("x.h")), Some(Language::Cpp));
+        assert_eq!(
+            Language::from_path(Path::new("lib/paths.sh")),
+            Some(Language::Bash)
+        );
         assert_eq!(Language::from_path(Path::new("README.md")), None);
         assert_eq!(Language::from_path(Path::new("Makefile")), None);
     }

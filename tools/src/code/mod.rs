@@ -1,8 +1,9 @@
 //! Code intelligence through tree-sitter: outlines of files, symbol search, the repository
-//! map, and retrieval of the code a task is about.
+//! map, retrieval of the code a task is about, and localization of a failing test's fault.
 
 pub(crate) mod find_symbol;
 pub(crate) mod language;
+pub(crate) mod localize;
 pub(crate) mod outline;
 pub(crate) mod outline_tool;
 pub(crate) mod repo_map;

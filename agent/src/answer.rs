@@ -1,0 +1,148 @@
+//! The answer as a tool call. Every request asks for `tool_choice: any`, which the engine
+//! enforces while decoding, so each step the model takes is a valid call of a real tool
+//! from its first token: it cannot write prose about a tool, an untagged JSON call, or a
+//! call of a tool that does not exist. Its reply to the user is the `answer` tool's `text`.
+//!
+//! The session turns that call back into text before it enters the history: the
+//! conversation saved, resumed and shown is the same as a model that answered in prose
+//! would leave, and a backend that ignores `tool_choice` and answers in text still ends
+//! the turn the old way.
+
+use hearth_engine::api::{ContentBlock, ToolDefinition};
+use serde_json::{json, Value};
+
+/// The name of the tool that delivers the answer.
+pub const ANSWER_TOOL: &str = "answer";
+
+/// The `answer` tool's definition, as the model sees it beside the repository's tools.
+pub fn answer_tool() -> ToolDefinition {
+    ToolDefinition {
+        name: ANSWER_TOOL.to_string(),
+        description: "Reply to the user and end your turn. Call it once you have looked at \
+                      the code that decides the answer, or once the change is made. `text` \
+                      is the whole reply: brief and direct, naming the files, functions or \
+                      commits it rests on."
+            .to_string(),
+        input_schema: json!({
+            "type": "object",
+            "properties": {
+                "text": {"type": "string", "description": "The reply to the user."}
+            },
+            "required": ["text"],
+            "additionalProperties": false
+        }),
+    }
+}
+
+/// What a reply's content holds once an `answer` call is taken out of it.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Delivered {
+    /// The reply's blocks: the answer call made text, or cut before a late answer call.
+    pub(crate) content: Vec<ContentBlock>,
+    /// The answer's text, when the reply delivered one.
+    pub(crate) answer: Option<String>,
+}
+
+/// Takes the `answer` call out of a reply's `content`.
+///
+/// An answer that is the reply's first call ends the turn: it becomes a text block (what
+/// came after it is dropped; the model said it was done). An answer after other calls is
+/// dropped with what follows it: it was written before the model saw those calls' results,
+/// so the calls run and the model answers again knowing them.
+pub(crate) fn take_answer(content: Vec<ContentBlock>) -> Delivered {
+    let is_call = |b: &ContentBlock| matches!(b, ContentBlock::ToolUse { .. });
+    let Some(at) = content
+        .iter()
+        .position(|b| matches!(b, ContentBlock::ToolUse { name, .. } if name == ANSWER_TOOL))
+    else {
+        return Delivered {
+            content,
+            answer: None,
+        };
+    };
+    let first_call = !content[..at].iter().any(is_call);
+    let mut content = content;
+    let tail = content.split_off(at);
+    if !first_call {
+        return Delivered {
+            content,
+            answer: None,
+        };
+    }
+    let text = match tail.first() {
+        Some(ContentBlock::ToolUse { input, .. }) => answer_text(input),
+        _ => String::new(),
+    };
+    // Prose the model wrote before the call (a backend that lets it) is kept before it,
+    // so the history holds all that was said.
+    content.push(ContentBlock::text(text.clone()));
+    Delivered {
+        content,
+        answer: Some(text),
+    }
+}
+
+/// The `text` of an answer call's input; any other shape is shown as written, so nothing
+/// the model said is lost.
+fn answer_text(input: &Value) -> String {
+    match input.get("text") {
+        Some(Value::String(text)) => text.trim().to_string(),
+        _ => input.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(name: &str, input: Value) -> ContentBlock {
+        ContentBlock::ToolUse {
+            id: format!("toolu_{name}"),
+            name: name.into(),
+            input,
+        }
+    }
+
+    #[test]
+    fn a_first_answer_call_becomes_the_text_of_the_reply() {
+        let delivered = take_answer(vec![
+            call(ANSWER_TOOL, json!({"text": " `total` in src/tax.py \n"})),
+            call("read_file", json!({"path": "x"})),
+        ]);
+        assert_eq!(delivered.answer.as_deref(), Some("`total` in src/tax.py"));
+        assert_eq!(
+            delivered.content,
+            vec![ContentBlock::text("`total` in src/tax.py")]
+        );
+    }
+
+    #[test]
+    fn an_answer_after_other_calls_waits_for_their_results() {
+        let read = call("read_file", json!({"path": "x"}));
+        let delivered = take_answer(vec![
+            read.clone(),
+            call(ANSWER_TOOL, json!({"text": "guess"})),
+        ]);
+        assert_eq!(delivered.answer, None);
+        assert_eq!(delivered.content, vec![read]);
+    }
+
+    #[test]
+    fn a_reply_without_an_answer_call_is_unchanged() {
+        let content = vec![ContentBlock::text("plain"), call("grep", json!({}))];
+        let delivered = take_answer(content.clone());
+        assert_eq!(
+            delivered,
+            Delivered {
+                content,
+                answer: None
+            }
+        );
+    }
+
+    #[test]
+    fn an_answer_of_another_shape_keeps_what_was_written() {
+        let delivered = take_answer(vec![call(ANSWER_TOOL, json!({"reply": "42"}))]);
+        assert_eq!(delivered.answer.as_deref(), Some("{\"reply\":\"42\"}"));
+    }
+}
