@@ -9,7 +9,7 @@ use hearth_tools::ToolError;
 use serde_json::Value;
 
 use crate::acting::tool_named_in;
-use crate::answer::take_answer;
+use crate::answer::{take_answer, ANSWER_TOOL};
 use crate::checkpoint::Checkpoint;
 use crate::error::AgentError;
 use crate::history::text_of;
@@ -84,12 +84,21 @@ impl Session {
         // (acting.rs), and whether the next request must be a call.
         let mut made_to_act = false;
         let mut must_call = false;
+        // The previous reply's calls: a model that repeats them exactly is stuck in a loop
+        // (a small model does, once it has done the work), and the next step must answer.
+        let mut previous_calls: Vec<(String, Value)> = Vec::new();
+        let mut must_answer = false;
         for request_number in 1..=max {
             *requests = request_number;
             self.compact_if_needed(io)?;
             let mut request = self.prefix.request(&self.history, &self.config.request);
             if std::mem::take(&mut must_call) {
                 request.tool_choice = Some(api::ToolChoice::Any);
+            }
+            if std::mem::take(&mut must_answer) {
+                request.tool_choice = Some(api::ToolChoice::Tool {
+                    name: ANSWER_TOOL.to_string(),
+                });
             }
             let response = self.stream_reply(&request, io)?;
             turn_usage.add(&response.usage);
@@ -170,6 +179,15 @@ impl Session {
                     requests: request_number,
                 });
             }
+            let these_calls: Vec<(String, Value)> = calls
+                .iter()
+                .map(|(_, name, input)| (name.clone(), input.clone()))
+                .collect();
+            if these_calls == previous_calls {
+                io.log("the model repeated its last calls: its next step must be the answer");
+                must_answer = true;
+            }
+            previous_calls = these_calls;
             check.note_calls(&self.tools, calls.iter().map(|(_, name, _)| name.as_str()));
             let mut results = Vec::with_capacity(calls.len());
             for (id, name, input) in calls {
