@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Recorder;
+use common::{scripted_call as call, Recorder};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use hearth_agent::{
     CommandRule, Mode, Permissions, Replay, ScriptedBackend, ScriptedReply, Session, SessionConfig,
 };
 use hearth_engine::api::{ContentBlock, Message, Role, ToolResultContent};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const HELLO_PY: &str =
     "def greet(name):\n    return 'hello ' + name\n\n\ndef add(a, b):\n    return a + b\n";
@@ -24,18 +24,6 @@ fn repo() -> (tempfile::TempDir, PathBuf) {
     let root = dir.path().canonicalize().unwrap();
     std::fs::write(root.join("hello.py"), HELLO_PY).unwrap();
     (dir, root)
-}
-
-fn call(id: &str, name: &str, input: Value) -> ScriptedReply {
-    ScriptedReply::Message {
-        content: vec![ContentBlock::ToolUse {
-            id: id.into(),
-            name: name.into(),
-            input,
-        }],
-        stop_reason: None,
-        usage: None,
-    }
 }
 
 fn answer(text: &str) -> ScriptedReply {
@@ -565,80 +553,4 @@ fn an_answer_that_talks_about_a_tool_is_asked_again_with_a_call_required() {
         .history()
         .iter()
         .any(|m| serde_json::to_string(m).unwrap().contains("you can use")));
-}
-
-#[test]
-fn every_step_is_a_call_and_the_answer_tool_ends_the_turn_as_text() {
-    let (_dir, root) = repo();
-    let (mut session, backend) = session(
-        &root,
-        Mode::AutoEdit,
-        vec![
-            call("c1", "read_file", json!({"path": "hello.py"})),
-            ScriptedReply::Message {
-                content: vec![
-                    ContentBlock::ToolUse {
-                        id: "c2".into(),
-                        name: "grep".into(),
-                        input: json!({"pattern": "def add"}),
-                    },
-                    // Written before the grep's result was known: not the answer yet.
-                    ContentBlock::ToolUse {
-                        id: "c3".into(),
-                        name: "answer".into(),
-                        input: json!({"text": "a guess"}),
-                    },
-                ],
-                stop_reason: None,
-                usage: None,
-            },
-            call(
-                "c4",
-                "answer",
-                json!({"text": "`add` in hello.py adds two numbers."}),
-            ),
-        ],
-    );
-    let mut io = Recorder::default();
-    let finished = session.run_turn("Which function adds?", &mut io).unwrap();
-    assert_eq!(finished.stop, TurnStop::Done);
-    assert_eq!(finished.requests, 3);
-    assert_eq!(finished.answer, "`add` in hello.py adds two numbers.");
-    let requests = backend.requests();
-    for request in &requests {
-        // The engine enforces it: the model's every step is a valid call.
-        assert_eq!(
-            request.tool_choice,
-            Some(hearth_engine::api::ToolChoice::Any)
-        );
-        assert!(request.tools.iter().any(|t| t.name == "answer"));
-    }
-    // The late answer was dropped with its call: the grep ran and only it has a result.
-    let results = results_of(requests[2].messages.last().unwrap());
-    assert_eq!(results.len(), 1);
-    assert!(results[0].0.contains("def add"), "{}", results[0].0);
-    assert!(!serde_json::to_string(&requests[2].messages)
-        .unwrap()
-        .contains("a guess"));
-    // The answer is shown as text and kept as text: no call of `answer` is proposed or
-    // left in the history.
-    assert!(!io
-        .events
-        .iter()
-        .any(|e| matches!(e, Event::ToolCallProposed(c) if c.tool == "answer")));
-    let shown: String = io
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::TextDelta(d) => Some(d.text.as_str()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(shown, finished.answer);
-    let last = session.history().last().unwrap();
-    assert_eq!(last.role, Role::Assistant);
-    assert_eq!(
-        last.content,
-        vec![ContentBlock::text("`add` in hello.py adds two numbers.")]
-    );
 }

@@ -28,6 +28,9 @@ mod walk;
 
 use typed::TypedTool;
 
+#[cfg(test)]
+mod test_support;
+
 pub use code::find_symbol::FindSymbolTool;
 pub use code::language::Language;
 pub use code::localize::{is_test_path, suspects, Suspect};

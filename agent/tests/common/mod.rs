@@ -9,7 +9,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use hearth_agent::protocol::{Event, ToolCall};
-use hearth_agent::{Approval, TurnIo};
+use hearth_agent::{Approval, ScriptedReply, TurnIo};
+use hearth_engine::api::ContentBlock;
 
 /// Long enough for a loaded machine, short enough that a hang fails the test.
 pub const HANG: Duration = Duration::from_secs(30);
@@ -66,5 +67,18 @@ impl TurnIo for Recorder {
     }
     fn log(&mut self, line: &str) {
         self.log.push(line.to_string());
+    }
+}
+
+/// A scripted reply that is one tool call.
+pub fn scripted_call(id: &str, name: &str, input: serde_json::Value) -> ScriptedReply {
+    ScriptedReply::Message {
+        content: vec![ContentBlock::ToolUse {
+            id: id.into(),
+            name: name.into(),
+            input,
+        }],
+        stop_reason: None,
+        usage: None,
     }
 }

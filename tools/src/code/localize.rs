@@ -16,16 +16,18 @@ use std::path::Path;
 
 use crate::code::language::Language;
 use crate::code::outline::{outline_source, Definition, SymbolKind};
+use crate::code::source::Source;
 use crate::fs::read_source;
 use crate::paths::display_path;
 use crate::walk::walk_files;
 use crate::ToolError;
 
-/// Source files larger than this are not searched for suspects.
+/// Source files larger than this are not searched for suspects: generated far more often
+/// than written.
 const MAX_SOURCE_BYTES: u64 = 256 * 1024;
 
-/// At most this many files are read, in path order.
-const MAX_FILES: usize = 2_000;
+/// At most this many files are read, in path order, so a huge tree stays quick.
+const MAX_FILES: usize = 5_000;
 
 /// How much each kind of evidence counts.
 const AT_FAILING_LINE: u32 = 8;
@@ -72,33 +74,22 @@ pub fn is_test_path(path: &str) -> bool {
         || name.contains(".spec.")
 }
 
-/// One parsed file: its definitions and its lines.
+/// One parsed source file and its definitions.
 struct Parsed {
-    path: String,
+    source: Source,
     language: Language,
     definitions: Vec<Definition>,
-    /// Byte offset of each line's start, and the text.
-    line_starts: Vec<usize>,
-    text: String,
 }
 
 impl Parsed {
-    fn span(&self, start: usize, end: usize) -> &str {
-        let from = self.line_starts.get(start - 1).copied().unwrap_or(0);
-        let to = self
-            .line_starts
-            .get(end)
-            .copied()
-            .unwrap_or(self.text.len());
-        &self.text[from..to]
-    }
-
-    /// The innermost function or method holding `line`.
-    fn enclosing(&self, line: usize) -> Option<&Definition> {
+    /// The index of the innermost function or method holding `line`.
+    fn enclosing(&self, line: usize) -> Option<usize> {
         self.definitions
             .iter()
-            .filter(|d| is_callable(d.kind) && d.line <= line && line <= d.end_line)
-            .min_by_key(|d| d.end_line - d.line)
+            .enumerate()
+            .filter(|(_, d)| is_callable(d.kind) && d.line <= line && line <= d.end_line)
+            .min_by_key(|(_, d)| d.end_line - d.line)
+            .map(|(i, _)| i)
     }
 }
 
@@ -117,32 +108,32 @@ pub fn suspects(
 ) -> Result<Vec<Suspect>, ToolError> {
     let root = root.canonicalize().map_err(|e| ToolError::io(root, e))?;
     let files = parse_files(&root);
-    let by_path: HashMap<&str, &Parsed> = files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let index_of: HashMap<&str, usize> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.source.path.as_str(), i))
+        .collect();
     let root_prefix = format!("{}/", root.display());
 
     // (file index, definition index) -> score
     let mut scores: HashMap<(usize, usize), u32> = HashMap::new();
-    let index_of: HashMap<&str, usize> = files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.path.as_str(), i))
-        .collect();
     let mut add = |file: usize, definition: usize, points: u32| {
         *scores.entry((file, definition)).or_default() += points;
     };
 
     let mut failing_tests = Vec::new();
     for (path, line) in locations(failure, &root_prefix) {
-        let (Some(file), Some(&i)) = (by_path.get(path.as_str()), index_of.get(path.as_str()))
-        else {
+        let Some(&i) = index_of.get(path.as_str()) else {
             continue;
         };
-        let Some(definition) = file.enclosing(line) else {
+        let file = &files[i];
+        let Some(d) = file.enclosing(line) else {
             continue;
         };
-        if is_test_path(&file.path) {
-            failing_tests.push(file.span(definition.line, definition.end_line).to_string());
-        } else if let Some(d) = file.definitions.iter().position(|d| d == definition) {
+        if is_test_path(&file.source.path) {
+            let test = &file.definitions[d];
+            failing_tests.push(file.source.span(test.line, test.end_line).to_string());
+        } else {
             add(i, d, AT_FAILING_LINE);
         }
     }
@@ -150,7 +141,7 @@ pub fn suspects(
     let test_words: Vec<&str> = failing_tests.iter().flat_map(|t| words(t)).collect();
     let task_words = words(task);
     for (i, file) in files.iter().enumerate() {
-        if is_test_path(&file.path) {
+        if is_test_path(&file.source.path) {
             continue;
         }
         for (d, definition) in file.definitions.iter().enumerate() {
@@ -179,12 +170,15 @@ pub fn suspects(
             let file = files.get(i)?;
             let definition = file.definitions.get(d)?;
             Some(Suspect {
-                path: file.path.clone(),
+                path: file.source.path.clone(),
                 language: file.language,
                 name: definition.qualified_name.clone(),
                 start_line: definition.line,
                 end_line: definition.end_line,
-                text: file.span(definition.line, definition.end_line).to_string(),
+                text: file
+                    .source
+                    .span(definition.line, definition.end_line)
+                    .to_string(),
                 score,
             })
         })
@@ -199,23 +193,16 @@ fn parse_files(root: &Path) -> Vec<Parsed> {
         let Some(language) = Language::from_path(&file) else {
             continue;
         };
-        if std::fs::metadata(&file).map_or(true, |m| m.len() > MAX_SOURCE_BYTES) {
-            continue;
-        }
         let Some(text) = read_source(&file, MAX_SOURCE_BYTES) else {
             continue;
         };
         let Ok(definitions) = outline_source(language, &text) else {
             continue;
         };
-        let mut line_starts = vec![0];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         files.push(Parsed {
-            path: display_path(root, &file),
+            source: Source::new(display_path(root, &file), text),
             language,
             definitions,
-            line_starts,
-            text,
         });
     }
     files
@@ -290,15 +277,7 @@ fn words(text: &str) -> Vec<&str> {
 mod tests {
     use super::*;
 
-    fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let path = dir.path().join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        dir
-    }
+    use crate::test_support::repo_with as repo;
 
     #[test]
     fn test_files_are_known_by_directory_or_name() {

@@ -8,4 +8,5 @@ pub(crate) mod outline;
 pub(crate) mod outline_tool;
 pub(crate) mod repo_map;
 pub(crate) mod retrieve;
+pub(crate) mod source;
 pub(crate) mod terms;

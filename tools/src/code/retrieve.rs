@@ -12,6 +12,7 @@ use std::path::Path;
 
 use crate::code::language::Language;
 use crate::code::outline::outline_source;
+use crate::code::source::Source;
 use crate::code::terms::{bm25, query_terms, terms, Document};
 use crate::fs::read_source;
 use crate::paths::display_path;
@@ -60,31 +61,6 @@ pub struct Retrieved {
     pub whole_repository: bool,
 }
 
-/// One readable text file of the repository.
-struct Source {
-    path: String,
-    text: String,
-    /// Byte offset of each line's start.
-    line_starts: Vec<usize>,
-}
-
-impl Source {
-    fn lines(&self) -> usize {
-        self.line_starts.len()
-    }
-
-    /// The text of lines `start..=end` (1-based).
-    fn span(&self, start: usize, end: usize) -> &str {
-        let from = self.line_starts[start - 1];
-        let to = self
-            .line_starts
-            .get(end)
-            .copied()
-            .unwrap_or(self.text.len());
-        &self.text[from..to]
-    }
-}
-
 /// A piece of code that may be shown: a whole file, a definition, or an excerpt.
 struct Candidate {
     score: f64,
@@ -124,16 +100,7 @@ pub fn retrieve(
         let Some(text) = read_source(&file, MAX_RETRIEVED_FILE_BYTES) else {
             continue;
         };
-        let mut line_starts = vec![0];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        if line_starts.last() == Some(&text.len()) && !text.is_empty() {
-            line_starts.pop();
-        }
-        sources.push(Source {
-            path,
-            text,
-            line_starts,
-        });
+        sources.push(Source::new(path, text));
     }
 
     if !left_out && budget > 0 {

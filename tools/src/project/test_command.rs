@@ -253,17 +253,8 @@ fn file_name(path: &str) -> &str {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use std::fs;
 
-    fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let path = dir.path().join(path);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, text).unwrap();
-        }
-        dir
-    }
+    use crate::test_support::repo_with as repo;
 
     fn detect(files: &[(&str, &str)], task: &str) -> Option<(String, String)> {
         let dir = repo(files);

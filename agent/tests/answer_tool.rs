@@ -1,0 +1,134 @@
+//! The answer as a tool call against a scripted backend: every request requires a call,
+//! the `answer` call ends the turn as text, and a model stuck repeating its calls is made
+//! to answer.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{repo, scripted_call as call, Recorder};
+use std::sync::Arc;
+
+use hearth_agent::protocol::{Event, TurnStop};
+use hearth_agent::{
+    Mode, Permissions, ScriptedBackend, ScriptedReply, Session, SessionConfig, ANSWER_TOOL,
+};
+use hearth_engine::api::{ContentBlock, Role, ToolChoice, ToolResultContent};
+use serde_json::json;
+
+fn session(replies: Vec<ScriptedReply>) -> (tempfile::TempDir, Session, Arc<ScriptedBackend>) {
+    let (dir, root) = repo();
+    std::fs::write(root.join("hello.py"), "def add(a, b):\n    return a + b\n").unwrap();
+    let backend = Arc::new(ScriptedBackend::new(replies));
+    let mut config = SessionConfig::new(&root);
+    config.permissions = Permissions::new(Mode::AutoEdit);
+    let session = Session::start(config, Box::new(Arc::clone(&backend))).unwrap();
+    (dir, session, backend)
+}
+
+#[test]
+fn every_step_is_a_call_and_the_answer_tool_ends_the_turn_as_text() {
+    let (_dir, mut session, backend) = session(vec![
+        call("c1", "read_file", json!({"path": "hello.py"})),
+        ScriptedReply::Message {
+            content: vec![
+                ContentBlock::ToolUse {
+                    id: "c2".into(),
+                    name: "grep".into(),
+                    input: json!({"pattern": "def add"}),
+                },
+                // Written before the grep's result was known: not the answer yet.
+                ContentBlock::ToolUse {
+                    id: "c3".into(),
+                    name: ANSWER_TOOL.into(),
+                    input: json!({"text": "a guess"}),
+                },
+            ],
+            stop_reason: None,
+            usage: None,
+        },
+        call(
+            "c4",
+            ANSWER_TOOL,
+            json!({"text": "`add` in hello.py adds two numbers."}),
+        ),
+    ]);
+    let mut io = Recorder::default();
+    let finished = session.run_turn("Which function adds?", &mut io).unwrap();
+    assert_eq!(finished.stop, TurnStop::Done);
+    assert_eq!(finished.requests, 3);
+    assert_eq!(finished.answer, "`add` in hello.py adds two numbers.");
+    let requests = backend.requests();
+    for request in &requests {
+        // The engine enforces it: the model's every step is a valid call.
+        assert_eq!(request.tool_choice, Some(ToolChoice::Any));
+        assert!(request.tools.iter().any(|t| t.name == ANSWER_TOOL));
+    }
+    // The late answer was dropped with its call: the grep ran and only it has a result.
+    let results: Vec<String> = requests[2]
+        .messages
+        .last()
+        .unwrap()
+        .content
+        .iter()
+        .filter_map(|b| match b {
+            ContentBlock::ToolResult { content, .. } => Some(ToolResultContent::join(content)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(results.len(), 1);
+    assert!(results[0].contains("def add"), "{}", results[0]);
+    assert!(!serde_json::to_string(&requests[2].messages)
+        .unwrap()
+        .contains("a guess"));
+    // The answer is shown as text and kept as text: no call of `answer` is proposed or
+    // left in the history.
+    assert!(!io
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::ToolCallProposed(c) if c.tool == ANSWER_TOOL)));
+    let shown: String = io
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TextDelta(d) => Some(d.text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shown, finished.answer);
+    let last = session.history().last().unwrap();
+    assert_eq!(last.role, Role::Assistant);
+    assert_eq!(
+        last.content,
+        vec![ContentBlock::text("`add` in hello.py adds two numbers.")]
+    );
+}
+
+#[test]
+fn a_model_that_repeats_its_calls_is_made_to_answer() {
+    let blame = json!({"path": "hello.py", "start_line": 1, "end_line": 1});
+    let (_dir, mut session, backend) = session(vec![
+        call("c1", "git_blame", blame.clone()),
+        call("c2", "git_blame", blame.clone()),
+        call("c3", ANSWER_TOOL, json!({"text": "done"})),
+    ]);
+    let mut io = Recorder::default();
+    let finished = session.run_turn("Who wrote add?", &mut io).unwrap();
+    assert_eq!(finished.answer, "done");
+    let choices: Vec<Option<ToolChoice>> = backend
+        .requests()
+        .iter()
+        .map(|r| r.tool_choice.clone())
+        .collect();
+    assert_eq!(
+        choices,
+        [
+            Some(ToolChoice::Any),
+            Some(ToolChoice::Any),
+            Some(ToolChoice::Tool {
+                name: ANSWER_TOOL.into()
+            }),
+        ]
+    );
+    assert!(io.log.iter().any(|l| l.contains("repeated its last calls")));
+}
