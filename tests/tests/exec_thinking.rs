@@ -1,6 +1,6 @@
 //! `hearth exec --think N` on the default model: for budgets 1, 16, 64 and 256 the
 //! thinking comes as `thinking.delta` events before the answer, the usage reports at most
-//! N thinking tokens, the delimiter never shows, and an answer follows; `--think off`
+//! N thinking tokens per request, the delimiter never shows, and an answer follows; `--think off`
 //! gives no thinking at all. Lean for CI: one short question, short answers, and a shared
 //! on-disk prefix cache so the system prompt is computed once for all runs.
 
@@ -17,7 +17,8 @@ const QUESTION: &str = "What is 17 plus 25? Reply with the number only.";
 fn exec(repo: &Path, cache: &Path, think: &str) -> Vec<Value> {
     let out = hearth!()
         .command()
-        .args(["exec", "--json", "--ephemeral", "--max-tokens", "24"])
+        // Room for the answer's call (every step is a tool call, the answer included).
+        .args(["exec", "--json", "--ephemeral", "--max-tokens", "64"])
         .args(["--think", think, "--model"])
         .arg(hearth!().default_model())
         .arg("--cd")
@@ -59,11 +60,15 @@ fn exec_thinks_within_each_budget_then_answers() {
         );
         let done = events.last().unwrap();
         assert_eq!(done["type"], "session.completed", "budget {budget}");
+        // The budget holds for each request of the turn.
+        for usage in events.iter().filter(|e| e["type"] == "usage") {
+            let spent = usage["request"]["thinking_tokens"].as_u64().unwrap();
+            assert!(
+                (1..=budget).contains(&spent),
+                "budget {budget}: {spent} thinking tokens in one request"
+            );
+        }
         let spent = done["usage"]["thinking_tokens"].as_u64().unwrap();
-        assert!(
-            (1..=budget).contains(&spent),
-            "budget {budget}: {spent} thinking tokens"
-        );
         let answer = done["answer"].as_str().unwrap();
         assert!(!answer.trim().is_empty(), "budget {budget}: no answer");
         assert!(!answer.contains("</think>") && !thinking.contains("</think>"));
