@@ -82,13 +82,33 @@ pub(crate) fn take_answer(content: Vec<ContentBlock>) -> Delivered {
     }
 }
 
-/// The `text` of an answer call's input; any other shape is shown as written, so nothing
-/// the model said is lost.
+/// The `text` of an answer call's input. A call cut off by the token limit (the engine's
+/// `{"_error", "_raw"}` marker) keeps the text written so far, as a prose answer cut there
+/// would; any other shape is shown as written, so nothing the model said is lost.
 fn answer_text(input: &Value) -> String {
     match input.get("text") {
         Some(Value::String(text)) => text.trim().to_string(),
-        _ => input.to_string(),
+        _ => input
+            .get("_raw")
+            .and_then(Value::as_str)
+            .and_then(partial_text)
+            .unwrap_or_else(|| input.to_string()),
     }
+}
+
+/// The decoded `text` string of a call's JSON cut off inside that string.
+fn partial_text(raw: &str) -> Option<String> {
+    const OPENING: &str = "\"text\": \"";
+    let start = raw.find(OPENING)? + OPENING.len();
+    let rest = &raw[start..];
+    // The cut may fall inside an escape (`\`, `\u00`): drop at most a few characters.
+    rest.char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(rest.len()))
+        .rev()
+        .take(8)
+        .find_map(|end| serde_json::from_str::<String>(&format!("\"{}\"", &rest[..end])).ok())
+        .map(|text| text.trim().to_string())
 }
 
 #[cfg(test)]
@@ -137,6 +157,20 @@ mod tests {
                 content,
                 answer: None
             }
+        );
+    }
+
+    #[test]
+    fn an_answer_cut_off_by_the_token_limit_keeps_its_text() {
+        let raw =
+            r#"{"name": "answer", "arguments": {"text": "It parses \"GGUF\" files\n and \u00e"#;
+        let delivered = take_answer(vec![call(
+            ANSWER_TOOL,
+            json!({"_error": "the tool call is not valid JSON", "_raw": raw}),
+        )]);
+        assert_eq!(
+            delivered.answer.as_deref(),
+            Some("It parses \"GGUF\" files\n and")
         );
     }
 
