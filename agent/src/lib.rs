@@ -19,6 +19,7 @@ mod mentions;
 mod permissions;
 pub mod prompt;
 pub mod protocol;
+mod repair;
 mod runner;
 mod scripted;
 mod session;

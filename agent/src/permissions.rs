@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 /// The name of the tool that runs commands; every other mutating tool edits files.
 pub(crate) const SHELL_TOOL: &str = "shell";
 
+/// The name of the tool that replaces text in a file (the repairs of `repair.rs` use it).
+pub(crate) const EDIT_TOOL: &str = "edit_file";
+
 /// What the agent may do without asking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -12,7 +12,7 @@ use crate::acting::tool_named_in;
 use crate::answer::{take_answer, ANSWER_TOOL};
 use crate::checkpoint::Checkpoint;
 use crate::error::AgentError;
-use crate::history::text_of;
+use crate::history::{starts_user_turn, text_of};
 use crate::permissions::Decision;
 use crate::protocol::{
     ErrorReport, Event, TextDelta, ToolCall, ToolOutput, TurnFinished, TurnStarted, TurnStop,
@@ -48,11 +48,13 @@ impl Session {
         io: &mut dyn TurnIo,
     ) -> Result<TurnFinished, AgentError> {
         let message = self.user_message(text)?;
-        self.append_message(message)?;
-        io.emit(Event::TurnStarted(TurnStarted { turn: self.turns }));
+        // The message is appended (and counted) once the turn has opened (repair.rs).
+        let turn = self.turns + u32::from(starts_user_turn(&message));
+        io.emit(Event::TurnStarted(TurnStarted { turn }));
         let mut turn_usage = Usage::default();
         let mut requests = 0;
-        let result = self.turn_loop(text, io, &mut turn_usage, &mut requests);
+        let mut check = WorkCheck::new(text, turn);
+        let result = self.turn_loop(message, &mut check, io, &mut turn_usage, &mut requests);
         let finished = match result {
             Ok(finished) => finished,
             Err(error) => {
@@ -73,13 +75,15 @@ impl Session {
 
     fn turn_loop(
         &mut self,
-        task: &str,
+        message: Message,
+        check: &mut WorkCheck,
         io: &mut dyn TurnIo,
         turn_usage: &mut Usage,
         requests: &mut u32,
     ) -> Result<TurnFinished, AgentError> {
         let max = self.config.max_requests_per_turn.max(1);
-        let mut check = WorkCheck::new(task);
+        // A repair that made the failing tests pass (repair.rs) leaves only the answer.
+        let repaired = self.open_turn(message, check, turn_usage, io)?;
         // Whether this turn already made the model act after it wrote about a tool
         // (acting.rs), and whether the next request must be a call.
         let mut made_to_act = false;
@@ -87,7 +91,7 @@ impl Session {
         // The previous reply's calls: a model that repeats them exactly is stuck in a loop
         // (a small model does, once it has done the work), and the next step must answer.
         let mut previous_calls: Vec<(String, Value)> = Vec::new();
-        let mut must_answer = false;
+        let mut must_answer = repaired;
         for request_number in 1..=max {
             *requests = request_number;
             self.compact_if_needed(io)?;
@@ -157,7 +161,7 @@ impl Session {
                 response.usage.prompt_tokens() + response.usage.output_tokens,
             ));
             if !cancelled && calls.is_empty() {
-                if let Some(report) = self.check_work(&mut check, io)? {
+                if let Some(report) = self.check_work(check, io)? {
                     // Past the last request the loop ends with the failure in the history,
                     // closed by the note of the request limit.
                     self.append_message(Message::user(report))?;

@@ -31,7 +31,9 @@ const MAX_FAILURE_CHARS: usize = 4_000;
 /// What one turn knows about checking its work.
 pub(crate) struct WorkCheck {
     /// The turn's text, which may name the test command.
-    task: String,
+    pub(crate) task: String,
+    /// The turn's number (for the calls' ids).
+    pub(crate) turn: u32,
     /// Whether a call that may have changed the repository ran since the tests last ran.
     changed: bool,
     /// The test command, once looked for (`Some(None)`: there is none).
@@ -41,10 +43,11 @@ pub(crate) struct WorkCheck {
 }
 
 impl WorkCheck {
-    /// The check of a turn started with `task`.
-    pub(crate) fn new(task: &str) -> WorkCheck {
+    /// The check of turn number `turn`, started with `task`.
+    pub(crate) fn new(task: &str, turn: u32) -> WorkCheck {
         WorkCheck {
             task: task.to_string(),
+            turn,
             changed: false,
             command: None,
             runs: 0,
@@ -73,6 +76,23 @@ pub(crate) fn is_test_report(message: &Message) -> bool {
     message.role == Role::User && text_of(message).starts_with(TESTS_FAIL)
 }
 
+/// One run of the project's tests.
+pub(crate) struct TestRun {
+    /// The command that ran.
+    pub(crate) test: TestCommand,
+    /// What it printed, as the shell tool reports it.
+    pub(crate) output: String,
+    /// Whether it exited with 0.
+    pub(crate) passed: bool,
+}
+
+impl TestRun {
+    /// The message that hands this run, failing, to the model.
+    pub(crate) fn report(&self) -> String {
+        failure_report(&self.test, &self.output)
+    }
+}
+
 impl Session {
     /// Runs the tests when the turn changed something since they last ran and the
     /// permissions allow the test command without asking. `Some` holds the message for the
@@ -85,6 +105,18 @@ impl Session {
         if !std::mem::take(&mut check.changed) {
             return Ok(None);
         }
+        let run = self.run_tests(check, io)?;
+        Ok(run.filter(|run| !run.passed).map(|run| run.report()))
+    }
+
+    /// Runs the project's tests now, when a test command is found and the permissions let
+    /// it run without asking; `None` when they did not run (a log line says why).
+    pub(crate) fn run_tests(
+        &mut self,
+        check: &mut WorkCheck,
+        io: &mut dyn TurnIo,
+    ) -> Result<Option<TestRun>, AgentError> {
+        check.changed = false;
         let root = &self.ctx.root;
         let found = check
             .command
@@ -111,7 +143,7 @@ impl Session {
             return Ok(None);
         }
         check.runs += 1;
-        let id = format!("check-{}-{}", self.turns, check.runs);
+        let id = format!("check-{}-{}", check.turn, check.runs);
         io.log(&format!(
             "running the tests: `{}` (from {})",
             test.command, test.source
@@ -123,10 +155,11 @@ impl Session {
             io.log(&format!("tests not run: {}", result.text));
             return Ok(None);
         }
-        if shell_exit_code(&result.text) == Some(0) {
-            return Ok(None);
-        }
-        Ok(Some(failure_report(&test, &result.text)))
+        Ok(Some(TestRun {
+            passed: shell_exit_code(&result.text) == Some(0),
+            test,
+            output: result.text,
+        }))
     }
 }
 

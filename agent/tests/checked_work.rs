@@ -201,7 +201,7 @@ fn without_permission_for_the_command_nothing_runs_and_a_log_line_says_why() {
         &root,
         permissions,
         3,
-        "Fix it, then run `sh test.sh` to test.",
+        "Set the value, then run `sh test.sh` to test.",
         attempts(&[3]),
     );
     assert_eq!(finished.stop, TurnStop::Done);
@@ -213,7 +213,7 @@ fn without_permission_for_the_command_nothing_runs_and_a_log_line_says_why() {
 fn tests_that_never_pass_stop_the_turn_at_its_request_limit() {
     let mut replies = attempts(&[2, 4]);
     replies.push(answer("never asked"));
-    let turn = full_auto(4, "fix it", replies);
+    let turn = full_auto(4, "set the value right", replies);
     assert_eq!(turn.finished.stop, TurnStop::MaxTurns);
     assert_eq!(turn.backend.requests().len(), 4);
     assert_eq!(turn.backend.remaining(), 1);

@@ -33,7 +33,7 @@ mod test_support;
 
 pub use code::find_symbol::FindSymbolTool;
 pub use code::language::Language;
-pub use code::localize::{is_test_path, suspects, Suspect};
+pub use code::localize::{is_test_path, localize, FailingTest, Localized, Suspect};
 pub use code::outline::{outline_source, Definition, SymbolKind};
 pub use code::outline_tool::OutlineTool;
 pub use code::repo_map::repo_map;

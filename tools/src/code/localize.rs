@@ -6,8 +6,10 @@
 //! - a `file:line` of the output (a traceback frame, a panic's location, a stack line)
 //!   inside a function of a source file;
 //! - a function's name written in the output (an assertion's text, a shell test's message);
-//! - a function called by a test that the output points into;
-//! - a function's name among the task's words.
+//! - a function called by a test that the output points into (by a `file:line`, or by a
+//!   test's name that the output quotes);
+//! - a function's name among the task's words;
+//! - a function that another suspect calls.
 //!
 //! Test files are never suspects: the tests say what is right.
 
@@ -34,6 +36,13 @@ const AT_FAILING_LINE: u32 = 8;
 const NAMED_IN_OUTPUT: u32 = 4;
 const CALLED_BY_FAILING_TEST: u32 = 2;
 const NAMED_IN_TASK: u32 = 1;
+const CALLED_BY_SUSPECT: u32 = 1;
+
+/// A word of the output found on this many test-file lines or fewer names a failing test.
+const MAX_QUOTED_LINES: usize = 2;
+
+/// Shorter words are too common to name a test.
+const MIN_QUOTED_WORD: usize = 4;
 
 /// A function that may hold the fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,15 +106,37 @@ fn is_callable(kind: SymbolKind) -> bool {
     matches!(kind, SymbolKind::Function | SymbolKind::Method)
 }
 
+/// A failing test's code, as far as the output shows it: the test function the output points
+/// into, or the test file's line when the test is not a function (a script of asserts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailingTest {
+    /// The test file, relative to the repository root with `/` separators.
+    pub path: String,
+    /// Its first line, 1-based.
+    pub start_line: usize,
+    /// Its text, whole lines.
+    pub text: String,
+}
+
+/// What a failing run points at: the suspects, strongest first, and the failing tests' code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Localized {
+    /// The functions most likely at fault, strongest first.
+    pub suspects: Vec<Suspect>,
+    /// The failing tests, in the output's order, each once.
+    pub failing_tests: Vec<FailingTest>,
+}
+
 /// The functions of the repository at `root` most likely at fault for the failing test
-/// run whose output is `failure`, given the `task`'s words: at most `limit`, strongest
-/// first (ties in path and line order). Empty when nothing points anywhere.
-pub fn suspects(
+/// run whose output is `failure`, given the `task`'s words (at most `limit`, strongest
+/// first, ties in path and line order; empty when nothing points anywhere), and the code
+/// of the tests that fail.
+pub fn localize(
     root: &Path,
     failure: &str,
     task: &str,
     limit: usize,
-) -> Result<Vec<Suspect>, ToolError> {
+) -> Result<Localized, ToolError> {
     let root = root.canonicalize().map_err(|e| ToolError::io(root, e))?;
     let files = parse_files(&root);
     let index_of: HashMap<&str, usize> = files
@@ -117,28 +148,31 @@ pub fn suspects(
 
     // (file index, definition index) -> score
     let mut scores: HashMap<(usize, usize), u32> = HashMap::new();
-    let mut add = |file: usize, definition: usize, points: u32| {
+    let add = |scores: &mut HashMap<(usize, usize), u32>, file, definition, points| {
         *scores.entry((file, definition)).or_default() += points;
     };
 
-    let mut failing_tests = Vec::new();
+    let mut failing_tests: Vec<FailingTest> = Vec::new();
     for (path, line) in locations(failure, &root_prefix) {
         let Some(&i) = index_of.get(path.as_str()) else {
             continue;
         };
         let file = &files[i];
-        let Some(d) = file.enclosing(line) else {
-            continue;
-        };
         if is_test_path(&file.source.path) {
-            let test = &file.definitions[d];
-            failing_tests.push(file.source.span(test.line, test.end_line).to_string());
-        } else {
-            add(i, d, AT_FAILING_LINE);
+            note_test(&mut failing_tests, file, line);
+        } else if let Some(d) = file.enclosing(line) {
+            add(&mut scores, i, d, AT_FAILING_LINE);
         }
     }
     let output_words = words(failure);
-    let test_words: Vec<&str> = failing_tests.iter().flat_map(|t| words(t)).collect();
+    // A test's own name in the output ("FAIL join_slash") finds its line when no location
+    // did: a word on only a line or two of the test files.
+    if failing_tests.is_empty() {
+        for (file, line) in quoted_test_lines(&files, &output_words) {
+            note_test(&mut failing_tests, file, line);
+        }
+    }
+    let test_words: Vec<&str> = failing_tests.iter().flat_map(|t| words(&t.text)).collect();
     let task_words = words(task);
     for (i, file) in files.iter().enumerate() {
         if is_test_path(&file.source.path) {
@@ -150,20 +184,47 @@ pub fn suspects(
             }
             let name = definition.name.as_str();
             if output_words.contains(&name) {
-                add(i, d, NAMED_IN_OUTPUT);
+                add(&mut scores, i, d, NAMED_IN_OUTPUT);
             }
             if test_words.contains(&name) {
-                add(i, d, CALLED_BY_FAILING_TEST);
+                add(&mut scores, i, d, CALLED_BY_FAILING_TEST);
             }
             if task_words.contains(&name) {
-                add(i, d, NAMED_IN_TASK);
+                add(&mut scores, i, d, NAMED_IN_TASK);
             }
         }
+    }
+    // The functions a suspect calls may hold the fault instead (a test calls `low_items`,
+    // the bug is in the `is_low` it calls).
+    let callers: Vec<(usize, usize)> = scores.keys().copied().collect();
+    let mut callees = Vec::new();
+    for (i, d) in callers {
+        let file = &files[i];
+        let caller = &file.definitions[d];
+        let body = words(file.source.span(caller.line, caller.end_line));
+        for (j, other) in files.iter().enumerate() {
+            if is_test_path(&other.source.path) {
+                continue;
+            }
+            for (e, callee) in other.definitions.iter().enumerate() {
+                if is_callable(callee.kind)
+                    && (j, e) != (i, d)
+                    && body.contains(&callee.name.as_str())
+                {
+                    callees.push((j, e));
+                }
+            }
+        }
+    }
+    callees.sort_unstable();
+    callees.dedup();
+    for (j, e) in callees {
+        add(&mut scores, j, e, CALLED_BY_SUSPECT);
     }
 
     let mut ranked: Vec<((usize, usize), u32)> = scores.into_iter().collect();
     ranked.sort_by(|(a, sa), (b, sb)| sb.cmp(sa).then(a.cmp(b)));
-    Ok(ranked
+    let suspects = ranked
         .into_iter()
         .take(limit)
         .filter_map(|((i, d), score)| {
@@ -182,7 +243,60 @@ pub fn suspects(
                 score,
             })
         })
-        .collect())
+        .collect();
+    Ok(Localized {
+        suspects,
+        failing_tests,
+    })
+}
+
+/// Adds the test at `line` of the test `file` to `tests`, unless it is there: its function,
+/// or the line itself outside any function.
+fn note_test(tests: &mut Vec<FailingTest>, file: &Parsed, line: usize) {
+    let (start, end) = match file.enclosing(line) {
+        Some(d) => (file.definitions[d].line, file.definitions[d].end_line),
+        None => (line, line),
+    };
+    if !tests
+        .iter()
+        .any(|t| t.path == file.source.path && t.start_line == start)
+    {
+        tests.push(FailingTest {
+            path: file.source.path.clone(),
+            start_line: start,
+            text: file.source.span(start, end).to_string(),
+        });
+    }
+}
+
+/// The test-file lines that hold a word of the output found on at most
+/// [`MAX_QUOTED_LINES`] lines of all the test files (a test's name, a case's label), in
+/// file and line order.
+fn quoted_test_lines<'a>(files: &'a [Parsed], output_words: &[&str]) -> Vec<(&'a Parsed, usize)> {
+    let mut by_word: HashMap<&str, Vec<(usize, usize)>> = HashMap::new();
+    for (i, file) in files.iter().enumerate() {
+        if !is_test_path(&file.source.path) {
+            continue;
+        }
+        for (n, line) in file.source.text.lines().enumerate() {
+            for word in words(line) {
+                if word.len() >= MIN_QUOTED_WORD && output_words.contains(&word) {
+                    let places = by_word.entry(word).or_default();
+                    if places.last() != Some(&(i, n + 1)) {
+                        places.push((i, n + 1));
+                    }
+                }
+            }
+        }
+    }
+    let mut lines: Vec<(usize, usize)> = by_word
+        .into_values()
+        .filter(|places| places.len() <= MAX_QUOTED_LINES)
+        .flatten()
+        .collect();
+    lines.sort_unstable();
+    lines.dedup();
+    lines.into_iter().map(|(i, n)| (&files[i], n)).collect()
 }
 
 /// Every source file under `root` that tree-sitter reads, with its definitions, in path
@@ -338,7 +452,9 @@ mod tests {
              in test_discount\n    assert apply_discount(200.0, 25) == 150.0\nAssertionError",
             root.display()
         );
-        let found = suspects(&root, &failure, "fix the discount", 3).unwrap();
+        let found = localize(&root, &failure, "fix the discount", 3)
+            .unwrap()
+            .suspects;
         assert_eq!(found[0].name, "apply_discount");
         assert_eq!(found[0].path, "shop/pricing.py");
         assert_eq!((found[0].start_line, found[0].end_line), (1, 2));
@@ -359,10 +475,68 @@ mod tests {
                 ". lib/paths.sh\n[ \"$(join_path a/ b)\" = a/b ] || echo FAIL\n",
             ),
         ]);
-        let found = suspects(dir.path(), "FAIL: join_path a/ b gave a//b", "", 3).unwrap();
+        let found = localize(dir.path(), "FAIL: join_path a/ b gave a//b", "", 3)
+            .unwrap()
+            .suspects;
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].name, "join_path");
         assert_eq!(found[0].language, Language::Bash);
         assert_eq!(found[0].text, "join_path() {\n    echo \"$1/$2\"\n}\n");
+    }
+
+    #[test]
+    fn a_test_named_in_the_output_points_at_what_its_line_calls() {
+        let dir = repo(&[
+            (
+                "lib/paths.sh",
+                "join_path() {\n    echo \"$1/$2\"\n}\n\narchive_name() {\n    echo x\n}\n",
+            ),
+            (
+                "tests/run.sh",
+                ". lib/paths.sh\ncheck join_plain \"$(join_path /b a)\" /b/a\n\
+                 check join_slash \"$(join_path /b/ a)\" /b/a\n\
+                 check archive \"$(archive_name 1)\" backup-1\n",
+            ),
+        ]);
+        let found = localize(
+            dir.path(),
+            "FAIL join_slash: expected '/b/a', got '/b//a'",
+            "",
+            3,
+        )
+        .unwrap();
+        assert_eq!(found.suspects.len(), 1, "{found:?}");
+        assert_eq!(found.suspects[0].name, "join_path");
+        assert_eq!(found.failing_tests.len(), 1, "{found:?}");
+        assert_eq!(found.failing_tests[0].path, "tests/run.sh");
+        assert_eq!(found.failing_tests[0].start_line, 3);
+        assert!(found.failing_tests[0].text.starts_with("check join_slash"));
+    }
+
+    #[test]
+    fn the_functions_a_suspect_calls_are_suspects_after_it() {
+        let dir = repo(&[
+            (
+                "shop/stock.py",
+                "def is_low(item):\n    return item.quantity < 5\n\n\n\
+                 def low_items(items):\n    return [i for i in items if is_low(i)]\n\n\n\
+                 def unrelated():\n    return 1\n",
+            ),
+            (
+                "tests/test_stock.py",
+                "from shop.stock import low_items\n\n\n\
+                 def test_low():\n    assert low_items([]) == []\n",
+            ),
+        ]);
+        let root = dir.path().canonicalize().unwrap();
+        let failure = format!(
+            "  File \"{}/tests/test_stock.py\", line 5, in test_low\nAssertionError",
+            root.display()
+        );
+        let found = localize(&root, &failure, "", 3).unwrap();
+        let names: Vec<&str> = found.suspects.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["low_items", "is_low"]);
+        assert_eq!(found.failing_tests.len(), 1);
+        assert!(found.failing_tests[0].text.starts_with("def test_low"));
     }
 }

@@ -64,7 +64,8 @@ impl fmt::Display for TestCommandSource {
 /// in "run `pytest -q`"), else one a line about tests in `AGENTS.md` or `HEARTH.md` names
 /// (inline or in a fenced block), else the one its build files imply (`Cargo.toml`,
 /// `package.json` with a real `test` script, Python test configuration or test files, a
-/// `Makefile` with a `test` or `check` target, `go.mod`, in this order). `None` when
+/// `Makefile` with a `test` or `check` target, `go.mod`, in this order), else a test script
+/// by its conventional name (`tests/run.sh`, `test.sh`, `run_tests.sh`). `None` when
 /// nothing says how the tests run.
 pub fn detect_test_command(root: &Path, task: &str) -> Option<TestCommand> {
     if let Some(command) = command_in_text(task) {
@@ -174,8 +175,22 @@ fn from_project_files(root: &Path) -> Option<TestCommand> {
     if root.join("go.mod").is_file() {
         return found("go test ./...", "go.mod");
     }
-    None
+    TEST_SCRIPTS
+        .iter()
+        .find(|script| root.join(script).is_file())
+        .and_then(|script| found(&format!("sh {script}"), script))
 }
+
+/// Shell scripts that run a project's tests by their conventional names, looked for when no
+/// build file says how the tests run (a shell project has none).
+const TEST_SCRIPTS: [&str; 6] = [
+    "tests/run.sh",
+    "test/run.sh",
+    "tests/test.sh",
+    "test.sh",
+    "run_tests.sh",
+    "run-tests.sh",
+];
 
 /// Whether a `package.json` has a `test` script other than npm's placeholder.
 fn npm_has_tests(text: &str) -> bool {
@@ -384,5 +399,25 @@ mod tests {
             found("go test ./...", "go.mod")
         );
         assert_eq!(detect(&[("README.md", "hello")], "x"), None);
+    }
+
+    #[test]
+    fn a_test_script_by_its_conventional_name_when_no_build_file_says() {
+        assert_eq!(
+            detect(&[("tests/run.sh", "echo ok\n"), ("lib/a.sh", "")], "x"),
+            found("sh tests/run.sh", "tests/run.sh")
+        );
+        assert_eq!(
+            detect(&[("run_tests.sh", "echo ok\n")], "x"),
+            found("sh run_tests.sh", "run_tests.sh")
+        );
+        // A build file comes first.
+        assert_eq!(
+            detect(
+                &[("tests/run.sh", ""), ("Makefile", "test:\n\tsh t.sh\n")],
+                "x"
+            ),
+            found("make test", "Makefile")
+        );
     }
 }
