@@ -2,11 +2,21 @@
 
 use hearth_engine::api::{ContentBlock, Message, Role, ToolResultContent};
 
-/// Whether `message` is a user's own words (a turn's start), not tool results nor the
-/// harness's report of failing tests.
+/// How the harness's own messages to the model begin (failing tests, an answer's missing
+/// citations): they are not the user's words, so they start no user turn. The bracketed tag
+/// says who wrote them wherever the history is shown again (a resumed transcript).
+pub(crate) const HARNESS_TAG: &str = "[hearth ";
+
+/// Whether `message` is one of the harness's own messages to the model.
+pub(crate) fn is_harness_note(message: &Message) -> bool {
+    message.role == Role::User && text_of(message).starts_with(HARNESS_TAG)
+}
+
+/// Whether `message` is a user's own words (a turn's start), not tool results nor a
+/// harness note ([`HARNESS_TAG`]).
 pub fn starts_user_turn(message: &Message) -> bool {
     message.role == Role::User
-        && !crate::verify::is_test_report(message)
+        && !is_harness_note(message)
         && !message
             .content
             .iter()

@@ -13,6 +13,7 @@ mod builder;
 mod checkpoint;
 mod compaction;
 mod error;
+mod grounding;
 mod history;
 mod local;
 mod mentions;
@@ -24,6 +25,7 @@ mod runner;
 mod scripted;
 mod session;
 mod store;
+mod task_kind;
 mod turn;
 mod verify;
 

@@ -28,6 +28,7 @@ use crate::permissions::{Decision, EDIT_TOOL};
 use crate::protocol::{Event, UsageReport};
 use crate::session::{Session, TurnIo};
 use crate::store::Record;
+use crate::task_kind::asks_for_a_fix;
 use crate::verify::{TestRun, WorkCheck};
 
 /// How many suspects get candidates, strongest first.
@@ -47,18 +48,6 @@ const SAMPLE_TEMPERATURE: f32 = 0.8;
 /// Output tokens a candidate may take beyond the function's own size (in tokens, counted
 /// as a quarter of its bytes).
 const CANDIDATE_TOKEN_SLACK: u32 = 256;
-
-/// Whether `task` asks for failing tests or a bug to be fixed.
-pub(crate) fn asks_for_a_fix(task: &str) -> bool {
-    task.split(|c: char| !c.is_alphanumeric())
-        .map(str::to_lowercase)
-        .any(|word| {
-            matches!(
-                word.as_str(),
-                "fail" | "fails" | "failing" | "failed" | "failure" | "fix" | "bug" | "broken"
-            )
-        })
-}
 
 impl Session {
     /// Appends the turn's first `message` and, for a fix task (`check`'s task) whose tests
@@ -388,17 +377,6 @@ mod tests {
             text: text.into(),
             score: 8,
         }
-    }
-
-    #[test]
-    fn fix_tasks_are_told_apart_from_others() {
-        assert!(asks_for_a_fix("The tests fail: fix the discount"));
-        assert!(asks_for_a_fix("`cargo test` fails on the area."));
-        assert!(asks_for_a_fix("There is a bug in slugify"));
-        assert!(!asks_for_a_fix("Which function computes the tax?"));
-        assert!(!asks_for_a_fix("Change the default width to 80"));
-        // A word that only contains one of them does not count.
-        assert!(!asks_for_a_fix("Rename prefix to head"));
     }
 
     #[test]

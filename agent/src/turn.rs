@@ -13,13 +13,14 @@ use crate::answer::{take_answer, ANSWER_TOOL};
 use crate::checkpoint::Checkpoint;
 use crate::error::AgentError;
 use crate::history::{starts_user_turn, text_of};
-use crate::permissions::Decision;
+use crate::permissions::{Decision, EDIT_TOOL};
 use crate::protocol::{
     ErrorReport, Event, TextDelta, ToolCall, ToolOutput, TurnFinished, TurnStarted, TurnStop,
     UsageReport,
 };
 use crate::session::{Approval, Session, TurnIo};
 use crate::store::Record;
+use crate::task_kind::asks_for_a_change;
 use crate::verify::WorkCheck;
 
 /// A tool call's result as the model will see it.
@@ -92,12 +93,20 @@ impl Session {
         // (a small model does, once it has done the work), and the next step must answer.
         let mut previous_calls: Vec<(String, Value)> = Vec::new();
         let mut must_answer = repaired;
+        let mut answer_checked = repaired;
+        // Whether the next request must be an edit, and whether this turn already asked.
+        let (mut must_edit, mut made_to_edit) = (false, false);
         for request_number in 1..=max {
             *requests = request_number;
             self.compact_if_needed(io)?;
             let mut request = self.prefix.request(&self.history, &self.config.request);
             if std::mem::take(&mut must_call) {
                 request.tool_choice = Some(api::ToolChoice::Any);
+            }
+            if std::mem::take(&mut must_edit) {
+                request.tool_choice = Some(api::ToolChoice::Tool {
+                    name: EDIT_TOOL.to_string(),
+                });
             }
             if std::mem::take(&mut must_answer) {
                 request.tool_choice = Some(api::ToolChoice::Tool {
@@ -171,6 +180,19 @@ impl Session {
                     continue;
                 }
             }
+            if !cancelled && calls.is_empty() && !answer_checked && request_number < max {
+                // Once a turn: a question's answer is checked against the files it cites.
+                answer_checked = true;
+                let note = if check.mutated {
+                    None
+                } else {
+                    self.check_citations(&check.task, &answer, io)
+                };
+                if let Some(note) = note {
+                    self.append_message(Message::user(note))?;
+                    continue;
+                }
+            }
             if cancelled || calls.is_empty() {
                 let stop = if cancelled {
                     TurnStop::Interrupted
@@ -188,8 +210,15 @@ impl Session {
                 .map(|(_, name, input)| (name.clone(), input.clone()))
                 .collect();
             if these_calls == previous_calls {
-                io.log("the model repeated its last calls: its next step must be the answer");
-                must_answer = true;
+                if asks_for_a_change(&check.task) && !check.mutated && !made_to_edit {
+                    // Looking again will not make the change: the next step is an edit.
+                    io.log("the model repeated its last calls on a change task: its next step must be an edit");
+                    made_to_edit = true;
+                    must_edit = true;
+                } else {
+                    io.log("the model repeated its last calls: its next step must be the answer");
+                    must_answer = true;
+                }
             }
             previous_calls = these_calls;
             check.note_calls(&self.tools, calls.iter().map(|(_, name, _)| name.as_str()));

@@ -9,19 +9,16 @@
 //! [`Event::ToolCallProposed`]: crate::protocol::Event::ToolCallProposed
 //! [`Event::ToolOutput`]: crate::protocol::Event::ToolOutput
 
-use hearth_engine::api::{Message, Role};
 use hearth_tools::{detect_test_command, shell_exit_code, TestCommand, ToolRegistry};
 use serde_json::json;
 
 use crate::error::AgentError;
-use crate::history::text_of;
 use crate::permissions::{Decision, SHELL_TOOL};
 use crate::session::{Session, TurnIo};
 
-/// How the message handing a failure to the model begins; it is the harness's, not the
-/// user's, so it does not start a user turn ([`is_test_report`]). The bracketed tag is what
-/// tells it apart from a user who writes "The tests fail …" themselves, and it says who
-/// wrote it wherever the history is shown again (a resumed transcript).
+/// How the message handing a failure to the model begins: a harness note
+/// ([`HARNESS_TAG`](crate::history::HARNESS_TAG)), which the tag tells apart from a user
+/// who writes "The tests fail …" themselves.
 const TESTS_FAIL: &str = "[hearth ran the tests] The tests fail";
 
 /// The most characters of a failing run's output the model is shown: the end of it, where
@@ -40,6 +37,8 @@ pub(crate) struct WorkCheck {
     command: Option<Option<TestCommand>>,
     /// How many times the tests ran in this turn (for the calls' ids).
     runs: u32,
+    /// Whether any call that may change the repository ran in this turn.
+    pub(crate) mutated: bool,
 }
 
 impl WorkCheck {
@@ -51,6 +50,7 @@ impl WorkCheck {
             changed: false,
             command: None,
             runs: 0,
+            mutated: false,
         }
     }
 
@@ -67,13 +67,9 @@ impl WorkCheck {
             .any(|name| tools.get(name).is_some_and(|tool| tool.mutates()))
         {
             self.changed = true;
+            self.mutated = true;
         }
     }
-}
-
-/// Whether `message` is the harness's report of failing tests, not the user's words.
-pub(crate) fn is_test_report(message: &Message) -> bool {
-    message.role == Role::User && text_of(message).starts_with(TESTS_FAIL)
 }
 
 /// One run of the project's tests.
@@ -194,18 +190,20 @@ fn tail(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::is_harness_note;
+    use hearth_engine::api::Message;
 
     #[test]
     fn a_user_who_writes_that_the_tests_fail_still_starts_a_turn() {
         let own = Message::user("The tests fail on main, fix them");
-        assert!(!is_test_report(&own));
+        assert!(!is_harness_note(&own));
         assert!(crate::history::starts_user_turn(&own));
         let test = TestCommand {
             command: "make test".into(),
             source: hearth_tools::TestCommandSource::Task,
         };
         let report = Message::user(failure_report(&test, "FAIL"));
-        assert!(is_test_report(&report));
+        assert!(is_harness_note(&report));
         assert!(!crate::history::starts_user_turn(&report));
     }
 

@@ -132,3 +132,38 @@ fn a_model_that_repeats_its_calls_is_made_to_answer() {
     );
     assert!(io.log.iter().any(|l| l.contains("repeated its last calls")));
 }
+
+#[test]
+fn a_model_that_repeats_its_calls_on_a_change_task_is_made_to_edit_then_to_answer() {
+    let read = json!({"path": "hello.py"});
+    let edit = json!({"path": "hello.py", "old": "a + b", "new": "b + a"});
+    let (dir, mut session, backend) = session(vec![
+        call("c1", "read_file", read.clone()),
+        call("c2", "read_file", read.clone()),
+        call("c3", "edit_file", edit.clone()),
+        call("c4", "edit_file", edit.clone()),
+        call("c5", ANSWER_TOOL, json!({"text": "swapped"})),
+    ]);
+    let mut io = Recorder::default();
+    let finished = session.run_turn("Make add return b + a.", &mut io).unwrap();
+    assert_eq!(finished.answer, "swapped");
+    let choices: Vec<Option<ToolChoice>> = backend
+        .requests()
+        .iter()
+        .map(|r| r.tool_choice.clone())
+        .collect();
+    let tool = |name: &str| Some(ToolChoice::Tool { name: name.into() });
+    assert_eq!(
+        choices,
+        [
+            Some(ToolChoice::Any),
+            Some(ToolChoice::Any),
+            tool("edit_file"),
+            Some(ToolChoice::Any),
+            tool(ANSWER_TOOL),
+        ]
+    );
+    assert!(io.log.iter().any(|l| l.contains("must be an edit")));
+    let text = std::fs::read_to_string(dir.path().join("hello.py")).unwrap();
+    assert!(text.contains("b + a"), "{text}");
+}

@@ -31,6 +31,7 @@ use typed::TypedTool;
 #[cfg(test)]
 mod test_support;
 
+pub use code::citations::missing_citations;
 pub use code::find_symbol::FindSymbolTool;
 pub use code::language::Language;
 pub use code::localize::{is_test_path, localize, FailingTest, Localized, Suspect};

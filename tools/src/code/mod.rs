@@ -1,6 +1,8 @@
 //! Code intelligence through tree-sitter: outlines of files, symbol search, the repository
-//! map, retrieval of the code a task is about, and localization of a failing test's fault.
+//! map, retrieval of the code a task is about, localization of a failing test's fault, and
+//! the check of an answer's citations.
 
+pub(crate) mod citations;
 pub(crate) mod find_symbol;
 pub(crate) mod language;
 pub(crate) mod localize;

@@ -1,0 +1,51 @@
+//! What a task asks for, read from its words: a fix of failing tests, a change, or an
+//! answer. The harness's levers depend on it (the repairs of `repair.rs`; an edit required of
+//! a model that loops on a change task), so a wrong guess only costs a lever, never a result.
+
+/// Whether `task` asks for failing tests or a bug to be fixed.
+pub(crate) fn asks_for_a_fix(task: &str) -> bool {
+    task.split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+        .any(|word| {
+            matches!(
+                word.as_str(),
+                "fail" | "fails" | "failing" | "failed" | "failure" | "fix" | "bug" | "broken"
+            )
+        })
+}
+
+/// Whether `task` asks for a change to the repository rather than an answer: it asks no
+/// question (no `?`).
+pub(crate) fn asks_for_a_change(task: &str) -> bool {
+    !task.contains('?')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fix_tasks_are_told_apart_from_others() {
+        assert!(asks_for_a_fix("The tests fail: fix the discount"));
+        assert!(asks_for_a_fix("`cargo test` fails on the area."));
+        assert!(asks_for_a_fix("There is a bug in slugify"));
+        assert!(!asks_for_a_fix("Which function computes the tax?"));
+        assert!(!asks_for_a_fix("Change the default width to 80"));
+        // A word that only contains one of them does not count.
+        assert!(!asks_for_a_fix("Rename prefix to head"));
+    }
+
+    #[test]
+    fn questions_are_not_changes() {
+        assert!(asks_for_a_change(
+            "Rename camelize to toCamelCase everywhere."
+        ));
+        assert!(asks_for_a_change(
+            "When an item runs low we reorder 20 units. Change that to 30"
+        ));
+        assert!(!asks_for_a_change(
+            "Which commit removed it? Answer with its subject."
+        ));
+        assert!(!asks_for_a_change("what does this repository do?"));
+    }
+}
