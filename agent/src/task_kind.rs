@@ -4,20 +4,30 @@
 
 /// Whether `task` asks for failing tests or a bug to be fixed.
 pub(crate) fn asks_for_a_fix(task: &str) -> bool {
-    task.split(|c: char| !c.is_alphanumeric())
-        .map(str::to_lowercase)
-        .any(|word| {
-            matches!(
-                word.as_str(),
-                "fail" | "fails" | "failing" | "failed" | "failure" | "fix" | "bug" | "broken"
-            )
-        })
+    lower_words(task).any(|word| {
+        matches!(
+            word.as_str(),
+            "fail" | "fails" | "failing" | "failed" | "failure" | "fix" | "bug" | "broken"
+        )
+    })
 }
 
 /// Whether `task` asks for a change to the repository rather than an answer: it asks no
-/// question (no `?`).
+/// question (no `?`, no "which", "tell me", "explain" …). An imperative that only asks to
+/// look ("look around") counts as a change too; the lever it feeds acts only after the model
+/// has looked twice.
 pub(crate) fn asks_for_a_change(task: &str) -> bool {
-    !task.contains('?')
+    const QUESTION: [&str; 9] = [
+        "which", "what", "where", "who", "why", "how", "tell", "explain", "describe",
+    ];
+    !task.contains('?') && !lower_words(task).any(|w| QUESTION.contains(&w.as_str()))
+}
+
+/// The words of `text`, lower case.
+fn lower_words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
 }
 
 #[cfg(test)]
@@ -47,5 +57,14 @@ mod tests {
             "Which commit removed it? Answer with its subject."
         ));
         assert!(!asks_for_a_change("what does this repository do?"));
+        assert!(!asks_for_a_change(
+            "Use the read_file tool, then tell me which function multiplies."
+        ));
+        assert!(asks_for_a_change(
+            "Keep backups for 14 days by default instead of 7."
+        ));
+        assert!(asks_for_a_change(
+            "The tests fail: an item whose quantity equals the threshold is low. Fix it."
+        ));
     }
 }
