@@ -82,9 +82,10 @@ pub(crate) fn take_answer(content: Vec<ContentBlock>) -> Delivered {
     }
 }
 
-/// The `text` of an answer call's input. A call cut off by the token limit (the engine's
-/// `{"_error", "_raw"}` marker) keeps the text written so far, as a prose answer cut there
-/// would; any other shape is shown as written, so nothing the model said is lost.
+/// The `text` of an answer call's input. A call cut off by the token limit or by the
+/// engine's loop stop (the `{"_error", "_raw"}` marker) keeps the text written so far, less
+/// the loop, as a prose answer cut there would; any other shape is shown as written, so
+/// nothing the model said is lost.
 fn answer_text(input: &Value) -> String {
     match input.get("text") {
         Some(Value::String(text)) => text.trim().to_string(),
@@ -92,8 +93,37 @@ fn answer_text(input: &Value) -> String {
             .get("_raw")
             .and_then(Value::as_str)
             .and_then(partial_text)
+            .map(|text| without_loop(&text))
             .unwrap_or_else(|| input.to_string()),
     }
+}
+
+/// The shortest run a loop at the end of a cut answer is looked for with, in characters.
+const MIN_LOOP_CHARS: usize = 60;
+
+/// `text` with the loop it ends in (a run of characters repeated back to back at least
+/// three times, over at least [`MIN_LOOP_CHARS`]) cut after the run's first time, marked
+/// with an ellipsis; unchanged when it ends in none.
+fn without_loop(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let n = chars.len();
+    for period in 1..=n / 3 {
+        let span = (3 * period).max(MIN_LOOP_CHARS.div_ceil(period) * period);
+        if span > n {
+            continue;
+        }
+        let tail = &chars[n - span..];
+        if !tail.iter().zip(&tail[period..]).all(|(a, b)| a == b) {
+            continue;
+        }
+        let mut start = n - span;
+        while start > 0 && chars[start - 1] == chars[start - 1 + period] {
+            start -= 1;
+        }
+        let kept: String = chars[..start + period].iter().collect();
+        return format!("{} …", kept.trim_end().trim_end_matches([',', ';']));
+    }
+    text.to_string()
 }
 
 /// The decoded `text` string of a call's JSON cut off inside that string.
@@ -114,6 +144,21 @@ fn partial_text(raw: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loop_at_the_end_of_a_cut_answer_is_kept_once() {
+        let looped = format!(
+            "It has several files, such as {}`engine/src/ap",
+            "`engine/src/api/content.rs`, ".repeat(20)
+        );
+        assert_eq!(
+            without_loop(&looped),
+            "It has several files, such as `engine/src/api/content.rs` …"
+        );
+        // Text without a loop, or with a short repeat, is left alone.
+        assert_eq!(without_loop("A short answer..."), "A short answer...");
+        assert_eq!(without_loop("ha ha ha"), "ha ha ha");
+    }
 
     fn call(name: &str, input: Value) -> ContentBlock {
         ContentBlock::ToolUse {

@@ -86,6 +86,11 @@ pub fn system_prompt(system_text: &str) -> SystemPrompt {
 
 /// How each instruction file's section of the first user message begins.
 const INSTRUCTIONS_HEADING: &str = "# Project instructions (";
+/// How the README's section begins.
+const README_HEADING: &str = "# README.md (its beginning)";
+/// How much of the README the first message holds: its opening says what the project is,
+/// which a question about the whole repository needs and no source file says.
+const MAX_README_BYTES: usize = 2_000;
 /// How the repository map's section begins.
 const MAP_HEADING: &str = "# Repository map (files and their top-level definitions)";
 /// How the retrieved code's section begins: the whole repository, or the best-ranked code.
@@ -99,6 +104,7 @@ const RETRIEVED_HEADING: &str =
 pub fn is_repository_context(block: &ContentBlock) -> bool {
     matches!(block, ContentBlock::Text { text } if [
         INSTRUCTIONS_HEADING,
+        README_HEADING,
         MAP_HEADING,
         WHOLE_REPOSITORY_HEADING,
         RETRIEVED_HEADING,
@@ -121,7 +127,8 @@ pub(crate) fn instruction_blocks(message: &Message) -> Vec<ContentBlock> {
 }
 
 /// The sections that open the first user message of a session in the repository at `root`:
-/// each instruction file present, the repository map when it is not empty, and the code
+/// each instruction file present, the beginning of the README (a README that cannot be read
+/// is left out: it is not an instruction), the repository map when it is not empty, and the code
 /// `retrieved` for the task when there is any.
 pub fn repository_context(root: &Path, repo_map: &str, retrieved: &Retrieved) -> Vec<ContentBlock> {
     let mut blocks = Vec::new();
@@ -135,6 +142,12 @@ pub fn repository_context(root: &Path, repo_map: &str, retrieved: &Retrieved) ->
         };
         if !text.is_empty() {
             blocks.push(block(format!("{INSTRUCTIONS_HEADING}{name})\n\n{text}")));
+        }
+    }
+    if let Ok(Some(readme)) = instructions(root, "README.md") {
+        let readme = bounded(readme.trim(), MAX_README_BYTES);
+        if !readme.is_empty() {
+            blocks.push(block(format!("{README_HEADING}\n\n{readme}")));
         }
     }
     if !repo_map.trim().is_empty() {
@@ -205,6 +218,8 @@ impl PromptPrefix {
             thinking: settings.budget.thinking(),
             // Every step is a call, the answer included (`answer.rs`).
             tool_choice: (!self.tools.is_empty()).then_some(ToolChoice::Any),
+            // A small model's greedy loop would otherwise run to the token limit.
+            stop_on_loop: true,
             stream: true,
             ..Request::default()
         }
@@ -235,6 +250,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("HEARTH.md"), "use tabs").unwrap();
         std::fs::write(dir.path().join("AGENTS.md"), "run make test").unwrap();
+        std::fs::write(dir.path().join("README.md"), "# Demo\n\nA demo project.\n").unwrap();
         let retrieved = Retrieved {
             text: "<file path=\"a.rs\">\nfn main() {}\n</file>\n".into(),
             whole_repository: false,
@@ -244,9 +260,14 @@ mod tests {
         let texts: Vec<&str> = message.content.iter().map(text).collect();
         assert!(texts[0].contains("AGENTS.md") && texts[0].ends_with("run make test\n\n"));
         assert!(texts[1].contains("HEARTH.md") && texts[1].ends_with("use tabs\n\n"));
-        assert!(texts[2].starts_with("# Repository map") && texts[2].contains("fn main"));
-        assert!(texts[3].starts_with("# Code that may be relevant") && texts[3].contains("a.rs"));
-        assert_eq!(texts[4], "fix it");
+        assert_eq!(
+            texts[2],
+            "# README.md (its beginning)\n\n# Demo\n\nA demo project.\n\n"
+        );
+        assert!(texts[3].starts_with("# Repository map") && texts[3].contains("fn main"));
+        assert!(texts[4].starts_with("# Code that may be relevant") && texts[4].contains("a.rs"));
+        assert_eq!(texts[5], "fix it");
+        assert!(message.content[..5].iter().all(is_repository_context));
         // The same inputs give the same bytes.
         assert_eq!(
             context,

@@ -143,6 +143,7 @@ fn greedy_request_streams_what_generate_produces() {
         max_tokens: 24,
         sampling: SamplingParams::greedy(),
         stop: vec![],
+        stop_on_loop: false,
     };
     let plain = generate(model, &mut kv, &prompt, &opts, &mut |_| {
         ControlFlow::Continue(())

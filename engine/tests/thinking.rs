@@ -80,6 +80,7 @@ fn segmented(engine: &Engine, req: &Request, budget: u32) -> Generated {
         max_tokens: req.max_tokens as usize,
         sampling: SamplingParams::greedy(),
         stop: vec![],
+        stop_on_loop: false,
     };
     let limits = ThinkingLimits {
         budget,
@@ -169,6 +170,7 @@ fn thinking_off_is_the_plain_generation() {
         max_tokens: 40,
         sampling: SamplingParams::greedy(),
         stop: vec![],
+        stop_on_loop: false,
     };
     let plain = generate(model, &mut kv, &prompt, &opts, &mut |_| {
         ControlFlow::Continue(())

@@ -294,6 +294,7 @@ fn constrained_decode_costs_under_five_percent() {
         max_tokens: 128,
         sampling: SamplingParams::greedy(),
         stop: Vec::new(),
+        stop_on_loop: false,
     };
     let run_once = |constrained: bool| {
         let started = Instant::now();

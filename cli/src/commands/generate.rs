@@ -64,6 +64,7 @@ pub fn run(env: &Environment, a: GenerateArgs) -> Result<(), CliError> {
         max_tokens: a.max_tokens,
         sampling,
         stop: a.stop.clone(),
+        stop_on_loop: false,
     };
     let mut stdout = std::io::stdout().lock();
     let mut write_failed = None;

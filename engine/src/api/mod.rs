@@ -63,6 +63,11 @@ pub struct Request {
     /// hearth extension: the sampling seed, for reproducible runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// hearth extension: end the message when the output falls into a loop (the same run
+    /// of tokens over and over), with stop reason `max_tokens`, instead of spending the
+    /// rest of the budget on it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stop_on_loop: bool,
 }
 
 /// A tool the model may call.

@@ -249,6 +249,7 @@ impl Engine {
             max_tokens,
             sampling: self.sampling_for(req)?,
             stop: req.stop_sequences.clone(),
+            stop_on_loop: req.stop_on_loop,
         };
         let mut constraint = constraint_for(
             req,

@@ -22,6 +22,33 @@ pub struct GenerateOptions {
     pub sampling: SamplingParams,
     /// Strings that end generation (not included in the text).
     pub stop: Vec<String>,
+    /// End generation when the output has fallen into a loop (the same run of tokens
+    /// over and over, [`is_looping`]), as if `max_tokens` were reached. Off for exact
+    /// comparisons with other engines; an agent turns it on.
+    pub stop_on_loop: bool,
+}
+
+/// The longest run of tokens a loop is looked for with.
+const MAX_LOOP_PERIOD: usize = 64;
+
+/// A loop is this many tokens of one run repeated at least ...
+const MIN_LOOP_TOKENS: usize = 64;
+
+/// ... and at least this many times.
+const MIN_LOOP_REPEATS: usize = 4;
+
+/// Whether `tokens` end in a loop: a run of 1 to [`MAX_LOOP_PERIOD`] tokens repeated
+/// back to back at least [`MIN_LOOP_REPEATS`] times over at least [`MIN_LOOP_TOKENS`]
+/// tokens. Greedy decoding of a small model falls into such loops (a list that names one
+/// file forever) and never leaves them; what follows is the same run until the token limit.
+pub fn is_looping(tokens: &[u32]) -> bool {
+    (1..=MAX_LOOP_PERIOD).any(|period| {
+        let span = (period * MIN_LOOP_REPEATS).max(MIN_LOOP_TOKENS.div_ceil(period) * period);
+        span <= tokens.len() && {
+            let tail = &tokens[tokens.len() - span..];
+            tail.iter().zip(&tail[period..]).all(|(a, b)| a == b)
+        }
+    })
 }
 
 /// Why generation ended.
@@ -34,6 +61,8 @@ pub enum StopReason {
     StopString(String),
     /// `max_tokens` were generated.
     MaxTokens,
+    /// The output fell into a loop ([`GenerateOptions::stop_on_loop`]).
+    Loop,
     /// The context window is full.
     ContextFull,
     /// The caller asked to stop.
@@ -239,6 +268,9 @@ pub fn generate_constrained(
         if tokens.len() >= opts.max_tokens {
             break StopReason::MaxTokens;
         }
+        if opts.stop_on_loop && is_looping(&tokens) {
+            break StopReason::Loop;
+        }
         if kv.len() >= context {
             break StopReason::ContextFull;
         }
@@ -323,5 +355,30 @@ impl Output<'_> {
         }
         self.text.push_str(piece);
         (self.on_piece)(Segment::Answer, piece)
+    }
+}
+
+#[cfg(test)]
+mod loop_tests {
+    use super::is_looping;
+
+    #[test]
+    fn a_run_repeated_over_enough_tokens_is_a_loop() {
+        // A file name of 7 tokens listed again and again.
+        let mut tokens: Vec<u32> = (100..130).collect();
+        for _ in 0..10 {
+            tokens.extend([1, 2, 3, 4, 5, 6, 7]);
+        }
+        assert!(is_looping(&tokens));
+        // Nine times is 63 tokens: not yet.
+        tokens.truncate(30 + 63);
+        assert!(!is_looping(&tokens));
+        // One token 64 times is; 63 is not.
+        assert!(is_looping(&[9; 64]));
+        assert!(!is_looping(&[9; 63]));
+        // Text that varies is never a loop.
+        let varied: Vec<u32> = (0..500).collect();
+        assert!(!is_looping(&varied));
+        assert!(!is_looping(&[]));
     }
 }
