@@ -25,9 +25,7 @@ use serde_json::json;
 use crate::error::AgentError;
 use crate::history::text_of;
 use crate::permissions::{Decision, EDIT_TOOL};
-use crate::protocol::{Event, UsageReport};
 use crate::session::{Session, TurnIo};
-use crate::store::Record;
 use crate::task_kind::asks_for_a_fix;
 use crate::verify::{TestRun, WorkCheck};
 
@@ -190,16 +188,7 @@ impl Session {
             }
         };
         let response = self.backend.stream(&request, &mut on_event)?;
-        usage.add(&response.usage);
-        self.usage.add(&response.usage);
-        self.record(Record::Usage {
-            usage: response.usage,
-        })?;
-        io.emit(Event::Usage(UsageReport {
-            request: response.usage,
-            turn: *usage,
-            session: self.usage,
-        }));
+        self.count_usage(response.usage, usage, io)?;
         Ok(text_of(&Message {
             role: Role::Assistant,
             content: response.content,

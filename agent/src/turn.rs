@@ -114,16 +114,7 @@ impl Session {
                 });
             }
             let response = self.stream_reply(&request, io)?;
-            turn_usage.add(&response.usage);
-            self.usage.add(&response.usage);
-            self.record(Record::Usage {
-                usage: response.usage,
-            })?;
-            io.emit(Event::Usage(UsageReport {
-                request: response.usage,
-                turn: *turn_usage,
-                session: self.usage,
-            }));
+            self.count_usage(response.usage, turn_usage, io)?;
             let cancelled = response.stop_reason == Some(StopReason::Cancelled) || io.interrupted();
             let mut content = response.content;
             if cancelled {
@@ -261,6 +252,25 @@ impl Session {
             answer: note,
             requests,
         })
+    }
+
+    /// Adds one request's `usage` to the turn's and the session's, records it and reports
+    /// it: every request of a turn, side requests included, is counted here.
+    pub(crate) fn count_usage(
+        &mut self,
+        usage: Usage,
+        turn_usage: &mut Usage,
+        io: &mut dyn TurnIo,
+    ) -> Result<(), AgentError> {
+        turn_usage.add(&usage);
+        self.usage.add(&usage);
+        self.record(Record::Usage { usage })?;
+        io.emit(Event::Usage(UsageReport {
+            request: usage,
+            turn: *turn_usage,
+            session: self.usage,
+        }));
+        Ok(())
     }
 
     fn stream_reply(

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::path::{Component, Path};
 
+use crate::code::terms::identifiers;
 use crate::fs::read_source;
 use crate::paths::display_path;
 use crate::walk::walk_files;
@@ -33,7 +34,7 @@ enum Citation<'a> {
 /// itself uses are not checked (the user's words), nor spans that are commands, code
 /// expressions, numbers or commit hashes. Empty when the tree is larger than the check reads.
 pub fn missing_citations(root: &Path, answer: &str, task: &str) -> Vec<String> {
-    let task_words: HashSet<&str> = words(task).collect();
+    let task_words: HashSet<&str> = identifiers(task).collect();
     let cited: Vec<(&str, Citation)> = quoted(answer)
         .filter_map(|span| classify(span).map(|c| (span, c)))
         .filter(|(_, c)| !matches!(c, Citation::Name(n) if task_words.contains(n)))
@@ -53,7 +54,7 @@ pub fn missing_citations(root: &Path, answer: &str, task: &str) -> Vec<String> {
     let mut known_words: HashSet<String> = HashSet::new();
     for file in &files {
         if let Some(text) = read_source(file, MAX_SOURCE_BYTES) {
-            known_words.extend(words(&text).map(str::to_string));
+            known_words.extend(identifiers(&text).map(str::to_string));
         }
     }
     let mut missing: Vec<String> = Vec::new();
@@ -115,12 +116,6 @@ fn looks_like_path(span: &str) -> bool {
     }
     file.rsplit_once('.')
         .is_some_and(|(stem, ext)| !stem.is_empty() && EXTENSIONS.contains(&ext))
-}
-
-/// The identifiers of `text`.
-fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use std::path::Path;
 use crate::code::language::Language;
 use crate::code::outline::{outline_source, Definition, SymbolKind};
 use crate::code::source::Source;
+use crate::code::terms::identifiers;
 use crate::fs::read_source;
 use crate::paths::display_path;
 use crate::walk::walk_files;
@@ -377,13 +378,7 @@ fn next_location(text: &str) -> Option<(&str, usize, &str)> {
 
 /// The identifiers of `text`.
 fn words(text: &str) -> Vec<&str> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| {
-            w.chars()
-                .next()
-                .is_some_and(|c| c.is_alphabetic() || c == '_')
-        })
-        .collect()
+    identifiers(text).collect()
 }
 
 #[cfg(test)]

@@ -20,6 +20,17 @@ const K1: f64 = 1.2;
 /// BM25's length normalization.
 const B: f64 = 0.75;
 
+/// The identifiers of `text`, as written: runs of letters, digits and `_` that do not
+/// start with a digit.
+pub(crate) fn identifiers(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| {
+            w.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+        })
+}
+
 /// The parts of an identifier or path, lower-cased: `parse_header`, `parseHeader`,
 /// `parse-header` and `src/parse/header.rs` all contain `parse` and `header`; a run of
 /// capitals is one part (`HTTPServer`: `http`, `server`), and digits stay with their letters.
