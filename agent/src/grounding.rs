@@ -9,7 +9,7 @@ use crate::session::{Session, TurnIo};
 
 /// How the note to the model begins: a harness note
 /// ([`HARNESS_TAG`](crate::history::HARNESS_TAG)).
-const ANSWER_CHECKED: &str = "[hearth checked the answer]";
+pub(crate) const ANSWER_CHECKED: &str = "[hearth checked the answer]";
 
 impl Session {
     /// The note for the model when `answer` to `task` cites names or files the repository

@@ -12,6 +12,7 @@ mod backend;
 mod builder;
 mod checkpoint;
 mod compaction;
+mod direct_answer;
 mod error;
 mod grounding;
 mod history;

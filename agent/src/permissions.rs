@@ -14,6 +14,8 @@ pub(crate) const SHELL_TOOL: &str = "shell";
 
 /// The name of the tool that replaces text in a file (the repairs of `repair.rs` use it).
 pub(crate) const EDIT_TOOL: &str = "edit_file";
+/// The tool that renames an identifier across files.
+pub(crate) const RENAME_TOOL: &str = "rename_symbol";
 
 /// What the agent may do without asking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

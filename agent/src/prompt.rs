@@ -23,9 +23,9 @@ use crate::builder::RequestBudget;
 
 /// The system text: lean, because a small local model prefills it on every cold start.
 pub const DEFAULT_SYSTEM_TEXT: &str = "You are hearth, a coding assistant working inside a \
-software repository. You cannot see file contents until you read them with a tool: call \
-the tools to look at the code before answering; paths are relative to the repository root. \
-Make the smallest change that does what is asked. Every step is a tool call: when you know \
+software repository. The first message shows some of its files, or all of them when it says \
+so; read any other file with a tool before relying on it. Paths are relative to the \
+repository root. Make the smallest change that does what is asked. Every step is a tool call: when you know \
 the answer, or the change is made, reply with the `answer` tool, briefly and directly.";
 
 /// The project instruction files read at session start, in this order.
@@ -97,6 +97,8 @@ const MAP_HEADING: &str = "# Repository map (files and their top-level definitio
 const WHOLE_REPOSITORY_HEADING: &str = "# The repository's files (all of them)";
 const RETRIEVED_HEADING: &str =
     "# Code that may be relevant (found by the words of the task; read files for more)";
+/// How the section of lines holding the task's numbers begins.
+const VALUES_HEADING: &str = "# Lines of the code that hold the numbers the task names";
 
 /// Whether `block` is one of the sections the harness put before the user's words in the
 /// first user message (instructions, map, retrieved code): a front end showing the history
@@ -108,6 +110,7 @@ pub fn is_repository_context(block: &ContentBlock) -> bool {
         MAP_HEADING,
         WHOLE_REPOSITORY_HEADING,
         RETRIEVED_HEADING,
+        VALUES_HEADING,
     ]
     .iter()
     .any(|heading| text.starts_with(heading)))
@@ -128,9 +131,15 @@ pub(crate) fn instruction_blocks(message: &Message) -> Vec<ContentBlock> {
 
 /// The sections that open the first user message of a session in the repository at `root`:
 /// each instruction file present, the beginning of the README (a README that cannot be read
-/// is left out: it is not an instruction), the repository map when it is not empty, and the code
-/// `retrieved` for the task when there is any.
-pub fn repository_context(root: &Path, repo_map: &str, retrieved: &Retrieved) -> Vec<ContentBlock> {
+/// is left out: it is not an instruction; a repository shown whole shows it anyway), the
+/// repository map when it is not empty, the code `retrieved` for the task when there is any,
+/// and the `value_lines` that hold the numbers a change names, when there are any.
+pub fn repository_context(
+    root: &Path,
+    repo_map: &str,
+    retrieved: &Retrieved,
+    value_lines: &[String],
+) -> Vec<ContentBlock> {
     let mut blocks = Vec::new();
     for name in INSTRUCTION_FILES {
         let text = match instructions(root, name) {
@@ -144,7 +153,14 @@ pub fn repository_context(root: &Path, repo_map: &str, retrieved: &Retrieved) ->
             blocks.push(block(format!("{INSTRUCTIONS_HEADING}{name})\n\n{text}")));
         }
     }
-    if let Ok(Some(readme)) = instructions(root, "README.md") {
+    // A repository shown whole shows its README too: twice would draw a small model's
+    // edits to it.
+    let readme = if retrieved.whole_repository {
+        Ok(None)
+    } else {
+        instructions(root, "README.md")
+    };
+    if let Ok(Some(readme)) = readme {
         let readme = bounded(readme.trim(), MAX_README_BYTES);
         if !readme.is_empty() {
             blocks.push(block(format!("{README_HEADING}\n\n{readme}")));
@@ -160,6 +176,12 @@ pub fn repository_context(root: &Path, repo_map: &str, retrieved: &Retrieved) ->
             RETRIEVED_HEADING
         };
         blocks.push(block(format!("{heading}\n\n{}", retrieved.text.trim_end())));
+    }
+    if !value_lines.is_empty() {
+        blocks.push(block(format!(
+            "{VALUES_HEADING}\n\n{}",
+            value_lines.join("\n")
+        )));
     }
     blocks
 }
@@ -255,7 +277,7 @@ mod tests {
             text: "<file path=\"a.rs\">\nfn main() {}\n</file>\n".into(),
             whole_repository: false,
         };
-        let context = repository_context(dir.path(), "src/a.rs\n  1 fn main\n", &retrieved);
+        let context = repository_context(dir.path(), "src/a.rs\n  1 fn main\n", &retrieved, &[]);
         let message = first_user_message(context.clone(), "fix it");
         let texts: Vec<&str> = message.content.iter().map(text).collect();
         assert!(texts[0].contains("AGENTS.md") && texts[0].ends_with("run make test\n\n"));
@@ -271,7 +293,7 @@ mod tests {
         // The same inputs give the same bytes.
         assert_eq!(
             context,
-            repository_context(dir.path(), "src/a.rs\n  1 fn main\n", &retrieved)
+            repository_context(dir.path(), "src/a.rs\n  1 fn main\n", &retrieved, &[])
         );
     }
 

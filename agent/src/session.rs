@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hearth_engine::api::{Message, Usage};
-use hearth_tools::{repo_map, retrieve, Retrieved, ShellPolicy, ToolContext, ToolRegistry};
+use hearth_tools::{
+    repo_map, retrieve, value_lines, Retrieved, ShellPolicy, ToolContext, ToolRegistry,
+};
 
 use crate::backend::Backend;
 use crate::builder::RequestBudget;
@@ -24,6 +26,7 @@ use crate::protocol::{
 use crate::store::{
     new_session_id, Record, Replay, SessionHeader, SessionStore, SESSION_FORMAT_VERSION,
 };
+use crate::task_kind::asks_for_a_change;
 
 /// The most tokens of a compaction summary: enough for goals, decisions and open work.
 const SUMMARY_TOKENS: u32 = 512;
@@ -34,6 +37,9 @@ const RETRIEVAL_WINDOW_SHARE: u32 = 8;
 /// The window assumed for `/compact` when neither the configuration nor the backend knows
 /// it: a small one, so a manual compaction keeps little.
 const DEFAULT_WINDOW: u32 = 8_192;
+
+/// The most lines holding a change's numbers that the first message shows.
+const MAX_VALUE_LINES: usize = 6;
 
 /// How a front end answers a request for approval.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +86,10 @@ pub struct SessionConfig {
     pub context_tokens: Option<u32>,
     /// The environment shell commands start from (secrets are scrubbed from it).
     pub shell_env: Vec<(String, String)>,
+    /// Whether the first turn of a question about the code opens with a request that
+    /// must answer from the code the first message shows
+    /// (`direct_answer.rs`); off, every step is a call from the start.
+    pub answer_from_context: bool,
 }
 
 impl SessionConfig {
@@ -101,6 +111,7 @@ impl SessionConfig {
             max_requests_per_turn: 20,
             context_tokens: None,
             shell_env: Vec::new(),
+            answer_from_context: true,
         }
     }
 }
@@ -401,7 +412,13 @@ impl Session {
         } else {
             repo_map(root, self.config.repo_map_chars).map_err(repository_error)?
         };
-        let context = repository_context(root, &map, &retrieved);
+        // A change that names numbers ("14 days instead of 7") is shown where they are.
+        let values = if asks_for_a_change(text) {
+            value_lines(root, text, MAX_VALUE_LINES)
+        } else {
+            Vec::new()
+        };
+        let context = repository_context(root, &map, &retrieved, &values);
         Ok(first_user_message(context, text))
     }
 

@@ -23,6 +23,41 @@ pub(crate) fn asks_for_a_change(task: &str) -> bool {
     !task.contains('?') && !lower_words(task).any(|w| QUESTION.contains(&w.as_str()))
 }
 
+/// Whether `task` asks for something to be renamed.
+pub(crate) fn asks_for_a_rename(task: &str) -> bool {
+    lower_words(task).any(|w| matches!(w.as_str(), "rename" | "renamed" | "renaming"))
+}
+
+/// Whether `task` only asks a question: it asks one (see [`asks_for_a_change`]), and no word
+/// of it asks for a change or a fix ("Which test fails, and can you fix it?" is not only a
+/// question). Such a turn is offered the tools that read, and the answer.
+pub(crate) fn asks_only_a_question(task: &str) -> bool {
+    // Imperatives only: "which commit", "how do I run" and "what is set" are questions.
+    const CHANGE: [&str; 18] = [
+        "add",
+        "change",
+        "create",
+        "delete",
+        "edit",
+        "fix",
+        "implement",
+        "make",
+        "modify",
+        "move",
+        "refactor",
+        "remove",
+        "rename",
+        "replace",
+        "rewrite",
+        "update",
+        "write",
+        "install",
+    ];
+    !asks_for_a_change(task)
+        && !asks_for_a_fix(task)
+        && !lower_words(task).any(|w| CHANGE.contains(&w.as_str()))
+}
+
 /// The words of `text`, lower case.
 fn lower_words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
@@ -43,6 +78,33 @@ mod tests {
         assert!(!asks_for_a_fix("Change the default width to 80"));
         // A word that only contains one of them does not count.
         assert!(!asks_for_a_fix("Rename prefix to head"));
+    }
+
+    #[test]
+    fn only_questions_that_ask_for_no_change_are_questions_only() {
+        assert!(asks_only_a_question(
+            "Which function reads the items from a CSV file? Answer with its name."
+        ));
+        assert!(asks_only_a_question(
+            "A function named legacy_price used to exist. Which commit removed it?"
+        ));
+        assert!(asks_only_a_question("what does this repository do?"));
+        assert!(!asks_only_a_question("Which test fails? Fix it."));
+        assert!(!asks_only_a_question(
+            "Can you rename fmt_money to format_money?"
+        ));
+        assert!(!asks_only_a_question("How do I make the tests pass?"));
+        assert!(asks_only_a_question(
+            "Which commit added the cache? How do I run it?"
+        ));
+        assert!(!asks_only_a_question("Change the default width to 80."));
+    }
+
+    #[test]
+    fn renames_are_named_by_the_word() {
+        assert!(asks_for_a_rename("Rename the function die to fail."));
+        assert!(!asks_for_a_rename("Make the default width 80."));
+        assert!(!asks_for_a_rename("Which file has the renames list?"));
     }
 
     #[test]

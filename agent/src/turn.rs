@@ -13,14 +13,14 @@ use crate::answer::{take_answer, ANSWER_TOOL};
 use crate::checkpoint::Checkpoint;
 use crate::error::AgentError;
 use crate::history::{starts_user_turn, text_of};
-use crate::permissions::{Decision, EDIT_TOOL};
+use crate::permissions::{Decision, EDIT_TOOL, RENAME_TOOL, SHELL_TOOL};
 use crate::protocol::{
     ErrorReport, Event, TextDelta, ToolCall, ToolOutput, TurnFinished, TurnStarted, TurnStop,
     UsageReport,
 };
 use crate::session::{Approval, Session, TurnIo};
 use crate::store::Record;
-use crate::task_kind::asks_for_a_change;
+use crate::task_kind::{asks_for_a_change, asks_for_a_rename, asks_only_a_question};
 use crate::verify::WorkCheck;
 
 /// A tool call's result as the model will see it.
@@ -96,6 +96,30 @@ impl Session {
         let mut answer_checked = repaired;
         // Whether the next request must be an edit, and whether this turn already asked.
         let (mut must_edit, mut made_to_edit) = (false, false);
+        // Whether the last reply's calls changed a file without error, on a change task.
+        let mut just_edited = false;
+        // A turn that only asks a question may call the tools that read, and the answer: a
+        // small model otherwise "fixes" the code it was asked about.
+        let question_only = asks_only_a_question(&check.task);
+        let question_tools = question_only
+            .then(|| self.reading_tools())
+            .filter(|names| !names.is_empty());
+        if !repaired {
+            let task = check.task.clone();
+            let direct = self.config.answer_from_context && question_only;
+            if let Some(answer) = self.answer_from_context(&task, direct, turn_usage, io)? {
+                *requests = 1;
+                io.emit(Event::TextDelta(TextDelta {
+                    text: answer.clone(),
+                }));
+                self.append_message(Message::assistant(answer.clone()))?;
+                return Ok(TurnFinished {
+                    stop: TurnStop::from_model(Some(StopReason::EndTurn)),
+                    answer,
+                    requests: 1,
+                });
+            }
+        }
         for request_number in 1..=max {
             *requests = request_number;
             self.compact_if_needed(io)?;
@@ -103,9 +127,32 @@ impl Session {
             if std::mem::take(&mut must_call) {
                 request.tool_choice = Some(api::ToolChoice::Any);
             }
+            if std::mem::take(&mut just_edited) && request.tool_choice == Some(api::ToolChoice::Any)
+            {
+                // A change made: more edits, or the answer (which runs the checks), not a
+                // wander through blame and log that ends the turn at its limit.
+                request.tool_choice = Some(api::ToolChoice::AnyOf {
+                    names: self.editing_tools(),
+                });
+            }
+            if let Some(names) = question_tools
+                .as_ref()
+                .filter(|_| request.tool_choice.is_some())
+            {
+                request.tool_choice = Some(api::ToolChoice::AnyOf {
+                    names: names.clone(),
+                });
+            }
             if std::mem::take(&mut must_edit) {
+                // A rename is one call of its own tool where it is offered.
+                let rename_offered = request.tools.iter().any(|t| t.name == RENAME_TOOL);
+                let edit = if asks_for_a_rename(&check.task) && rename_offered {
+                    RENAME_TOOL
+                } else {
+                    EDIT_TOOL
+                };
                 request.tool_choice = Some(api::ToolChoice::Tool {
-                    name: EDIT_TOOL.to_string(),
+                    name: edit.to_string(),
                 });
             }
             if std::mem::take(&mut must_answer) {
@@ -214,8 +261,10 @@ impl Session {
             previous_calls = these_calls;
             check.note_calls(&self.tools, calls.iter().map(|(_, name, _)| name.as_str()));
             let mut results = Vec::with_capacity(calls.len());
+            let change_task = asks_for_a_change(&check.task);
             for (id, name, input) in calls {
                 let result = self.run_call(&id, &name, &input, io)?;
+                just_edited |= change_task && !result.is_error && self.edits_files(&name);
                 results.push(ContentBlock::ToolResult {
                     tool_use_id: id,
                     content: vec![ToolResultContent::Text { text: result.text }],
@@ -231,6 +280,36 @@ impl Session {
             }
         }
         self.end_without_answer(TurnStop::MaxTurns, max)
+    }
+
+    /// The names of the offered tools that change nothing, and the answer tool: what a turn
+    /// that only asks a question may call.
+    fn reading_tools(&self) -> Vec<String> {
+        let offered: Vec<&str> = self.prefix.tools.iter().map(|t| t.name.as_str()).collect();
+        offered
+            .into_iter()
+            .filter(|name| {
+                *name == ANSWER_TOOL || self.tools.get(name).is_some_and(|tool| !tool.mutates())
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Whether the tool `name` changes files (not the shell: a command's effect is unknown).
+    fn edits_files(&self, name: &str) -> bool {
+        name != SHELL_TOOL && self.tools.get(name).is_some_and(|tool| tool.mutates())
+    }
+
+    /// The offered tools that change files, and the answer tool: what a turn may call once
+    /// it has made a change.
+    fn editing_tools(&self) -> Vec<String> {
+        self.prefix
+            .tools
+            .iter()
+            .map(|t| t.name.as_str())
+            .filter(|name| *name == ANSWER_TOOL || self.edits_files(name))
+            .map(str::to_string)
+            .collect()
     }
 
     /// Ends a turn whose last message holds tool results the model has not seen: a short
@@ -368,7 +447,12 @@ impl Session {
             // not asked to approve a call that cannot run.
             Err(error) => return self.failed(name, error).map(Err),
         };
-        call.diff = planned.as_ref().map(|change| change.diff.clone());
+        call.diff = (!planned.is_empty()).then(|| {
+            planned
+                .iter()
+                .map(|change| change.diff.as_str())
+                .collect::<String>()
+        });
         io.emit(Event::ToolCallProposed(call.clone()));
         if decision != Decision::Ask {
             return Ok(Ok(()));
@@ -395,7 +479,7 @@ impl Session {
     fn run_permitted(&mut self, call: &ToolCall) -> Result<CallResult, AgentError> {
         match self.tools.call(&call.tool, &self.ctx, &call.input) {
             Ok(output) => {
-                if let Some(change) = output.change {
+                for change in output.changes {
                     let checkpoint = Checkpoint::new(&call.call_id, change);
                     self.checkpoints.record(checkpoint.clone());
                     self.record(Record::Checkpoint { checkpoint })?;

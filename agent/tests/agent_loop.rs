@@ -37,6 +37,7 @@ fn session(
 ) -> (Session, Arc<ScriptedBackend>) {
     let backend = Arc::new(ScriptedBackend::new(replies));
     let mut config = SessionConfig::new(root);
+    config.answer_from_context = false;
     config.permissions = Permissions::new(mode);
     (
         Session::start(config, Box::new(Arc::clone(&backend))).unwrap(),

@@ -22,6 +22,7 @@ fn session(replies: Vec<ScriptedReply>) -> (tempfile::TempDir, Session, Arc<Scri
     .unwrap();
     let backend = Arc::new(ScriptedBackend::new(replies));
     let mut config = SessionConfig::new(&root);
+    config.answer_from_context = false;
     config.permissions = Permissions::new(Mode::ReadOnly);
     let session = Session::start(config, Box::new(Arc::clone(&backend))).unwrap();
     (dir, session, backend)

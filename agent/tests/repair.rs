@@ -50,6 +50,7 @@ fn run(
 ) {
     let backend = Arc::new(ScriptedBackend::new(replies));
     let mut config = SessionConfig::new(root);
+    config.answer_from_context = false;
     config.permissions = Permissions::new(mode);
     config.max_requests_per_turn = 6;
     config.shell_env = vec![("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into())];

@@ -177,6 +177,30 @@ fn a_named_tool_is_the_one_called() {
     }
 }
 
+/// `any_of` allows only the tools it names, in the first call and in any call after it, and a
+/// name the request lacks (or no name at all) is an invalid request.
+#[test]
+fn any_of_calls_only_the_named_tools() {
+    let engine = tiny_engine();
+    for seed in 0..6 {
+        let choice = ToolChoice::AnyOf {
+            names: vec!["run_tests".into()],
+        };
+        let response = run(&engine, &request(Some(choice), seed)).unwrap();
+        let calls = calls(&response);
+        assert!(!calls.is_empty(), "seed {seed}: {response:?}");
+        for (name, input) in &calls {
+            assert_eq!(name, "run_tests", "seed {seed}: {response:?}");
+            assert!(valid_input(name, input), "seed {seed}: {response:?}");
+        }
+    }
+    for names in [vec!["write_file".to_string()], Vec::new()] {
+        let choice = ToolChoice::AnyOf { names };
+        let err = run(&engine, &request(Some(choice), 0)).unwrap_err();
+        assert!(err.to_string().contains("tool_choice.names"), "{err}");
+    }
+}
+
 #[test]
 fn none_yields_no_call() {
     let engine = tiny_engine();

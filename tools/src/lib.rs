@@ -37,8 +37,10 @@ pub use code::language::Language;
 pub use code::localize::{is_test_path, localize, FailingTest, Localized, Suspect};
 pub use code::outline::{outline_source, Definition, SymbolKind};
 pub use code::outline_tool::OutlineTool;
+pub use code::rename::RenameSymbolTool;
 pub use code::repo_map::repo_map;
 pub use code::retrieve::{retrieve, Retrieved};
+pub use code::task_values::value_lines;
 pub use code::terms::split_identifier;
 pub use context::{OutputLimits, ToolContext};
 pub use error::ToolError;
@@ -69,17 +71,17 @@ pub trait Tool: Send + Sync {
     fn schema(&self) -> serde_json::Value;
     /// Whether the tool writes files or runs commands (permissions are decided on this).
     fn mutates(&self) -> bool;
-    /// The file change a call with these arguments would make, computed without writing
+    /// The file changes a call with these arguments would make, computed without writing
     /// anything (a dry run): what a user asked to approve the call is shown. The call itself
-    /// computes its change with the same code, then writes it. `Ok(None)` when the effect
+    /// computes its changes with the same code, then writes them. Empty when the effect
     /// cannot be known in advance (a command) or the tool changes no file; an error is the
     /// one the call would end in.
     fn dry_run(
         &self,
         _ctx: &ToolContext,
         _args: &serde_json::Value,
-    ) -> Result<Option<FileChange>, ToolError> {
-        Ok(None)
+    ) -> Result<Vec<FileChange>, ToolError> {
+        Ok(Vec::new())
     }
     /// Runs the tool on the repository of `ctx` with the model's arguments.
     fn call(&self, ctx: &ToolContext, args: &serde_json::Value) -> Result<ToolOutput, ToolError>;
@@ -92,8 +94,9 @@ pub struct ToolOutput {
     pub text: String,
     /// Whether `text` was cut to fit the limits (the text then says how much was cut).
     pub truncated: bool,
-    /// The file change a mutating file tool made, for checkpoints, undo and the UI.
-    pub change: Option<FileChange>,
+    /// The files a mutating file tool changed (one for an edit, several for a rename), in
+    /// the order written, for checkpoints, undo and the UI.
+    pub changes: Vec<FileChange>,
 }
 
 impl ToolOutput {
@@ -102,7 +105,7 @@ impl ToolOutput {
         ToolOutput {
             text,
             truncated,
-            change: None,
+            changes: Vec::new(),
         }
     }
 }

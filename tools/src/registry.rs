@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use crate::{
     EditFileTool, FileChange, FindSymbolTool, GitBlameTool, GitDiffTool, GitLogTool, GitShowTool,
-    GitStatusTool, GrepTool, ListFilesTool, OutlineTool, ReadFileTool, ShellTool, Tool,
-    ToolContext, ToolError, ToolOutput, WriteFileTool,
+    GitStatusTool, GrepTool, ListFilesTool, OutlineTool, ReadFileTool, RenameSymbolTool, ShellTool,
+    Tool, ToolContext, ToolError, ToolOutput, WriteFileTool,
 };
 
 /// A tool as the prompt presents it: the Messages API's tool definition shape.
@@ -62,6 +62,7 @@ impl ToolRegistry {
             Box::new(GitBlameTool),
             Box::new(OutlineTool),
             Box::new(FindSymbolTool),
+            Box::new(RenameSymbolTool),
         ];
         let mut registry = ToolRegistry { tools };
         registry.tools.sort_by_key(|tool| tool.name());
@@ -126,14 +127,14 @@ impl ToolRegistry {
         self.known(name)?.call(ctx, args)
     }
 
-    /// The file change a call of the tool of this name would make, without making it
+    /// The file changes a call of the tool of this name would make, without making them
     /// ([`Tool::dry_run`]); an unknown name is an error the model can fix.
     pub fn dry_run(
         &self,
         name: &str,
         ctx: &ToolContext,
         args: &Value,
-    ) -> Result<Option<FileChange>, ToolError> {
+    ) -> Result<Vec<FileChange>, ToolError> {
         self.known(name)?.dry_run(ctx, args)
     }
 

@@ -23,8 +23,8 @@ pub(crate) trait TypedTool: Send + Sync {
     fn run(&self, ctx: &ToolContext, args: Self::Args) -> Result<ToolOutput, ToolError>;
 
     /// [`Tool::dry_run`] with the arguments parsed.
-    fn plan(&self, _ctx: &ToolContext, _args: Self::Args) -> Result<Option<FileChange>, ToolError> {
-        Ok(None)
+    fn plan(&self, _ctx: &ToolContext, _args: Self::Args) -> Result<Vec<FileChange>, ToolError> {
+        Ok(Vec::new())
     }
 }
 
@@ -45,7 +45,7 @@ impl<T: TypedTool> Tool for T {
         T::MUTATES
     }
 
-    fn dry_run(&self, ctx: &ToolContext, args: &Value) -> Result<Option<FileChange>, ToolError> {
+    fn dry_run(&self, ctx: &ToolContext, args: &Value) -> Result<Vec<FileChange>, ToolError> {
         self.plan(ctx, parse_args(T::NAME, args)?)
     }
 

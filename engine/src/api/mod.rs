@@ -99,6 +99,13 @@ pub enum ToolChoice {
     },
     /// No calls: the answer is text.
     None,
+    /// hearth extension (OpenAI's `allowed_tools` in `required` mode): the answer starts with
+    /// a call of one of the tools `names`, and calls no other tool. The request keeps all its
+    /// tools, so its prompt (and the prefix cache's hold on it) is the same as with `any`.
+    AnyOf {
+        /// The tools that may be called: at least one, each a tool of the request.
+        names: Vec<String>,
+    },
 }
 
 /// Whether and how long the model may think before answering.

@@ -122,6 +122,12 @@ fn tool_choice_has_the_wire_shape() {
                 name: "read_file".into(),
             },
         ),
+        (
+            r#"{"type": "any_of", "names": ["grep", "answer"]}"#,
+            ToolChoice::AnyOf {
+                names: vec!["grep".into(), "answer".into()],
+            },
+        ),
     ] {
         assert_eq!(serde_json::from_str::<ToolChoice>(wire).unwrap(), choice);
     }

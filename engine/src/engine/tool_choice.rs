@@ -48,14 +48,17 @@ pub(super) fn constraint_for(
     let first_tools: Vec<&ToolDefinition> = match &choice {
         ToolChoice::Auto | ToolChoice::None => Vec::new(),
         ToolChoice::Any => req.tools.iter().collect(),
-        ToolChoice::Tool { name } => {
-            let tool = req.tools.iter().find(|t| t.name == *name).ok_or_else(|| {
-                let names: Vec<&str> = req.tools.iter().map(|t| t.name.as_str()).collect();
-                ApiError::invalid_request(format!(
-                    "tool_choice.name: no tool is named {name:?}; the request's tools are {names:?}"
-                ))
-            })?;
-            vec![tool]
+        ToolChoice::Tool { name } => vec![tool_named(req, name, "tool_choice.name")?],
+        ToolChoice::AnyOf { names } => {
+            if names.is_empty() {
+                return Err(ApiError::invalid_request(
+                    "tool_choice.names: empty; name at least one of the request's tools",
+                ));
+            }
+            names
+                .iter()
+                .map(|name| tool_named(req, name, "tool_choice.names"))
+                .collect::<Result<_, _>>()?
         }
     };
     if req.tools.is_empty() {
@@ -81,10 +84,15 @@ pub(super) fn constraint_for(
         }
         Err(e) => return Err(ApiError::internal(format!("tool_choice: {e}"))),
     };
-    let all: Vec<&ToolDefinition> = req.tools.iter().collect();
+    // Calls after the first may be of any tool, except where the choice names the only
+    // tools that may be called at all.
+    let callable: Vec<&ToolDefinition> = match choice {
+        ToolChoice::AnyOf { .. } => first_tools.clone(),
+        _ => req.tools.iter().collect(),
+    };
     let grammars = CallGrammars {
         first: required.then(|| call_grammar(format, &first_tools, true)),
-        after_tag: call_grammar(format, &all, false),
+        after_tag: call_grammar(format, &callable, false),
     };
     let policy = match choice {
         ToolChoice::None => CallPolicy::Forbidden,
@@ -102,4 +110,18 @@ pub(super) fn constraint_for(
             "tools: an input_schema cannot be enforced for tool_choice: {e}"
         ))),
     }
+}
+
+/// The tool of `req` named `name`, or an invalid request naming `field` and the tools there are.
+fn tool_named<'r>(
+    req: &'r Request,
+    name: &str,
+    field: &str,
+) -> Result<&'r ToolDefinition, ApiError> {
+    req.tools.iter().find(|t| t.name == name).ok_or_else(|| {
+        let names: Vec<&str> = req.tools.iter().map(|t| t.name.as_str()).collect();
+        ApiError::invalid_request(format!(
+            "{field}: no tool is named {name:?}; the request's tools are {names:?}"
+        ))
+    })
 }

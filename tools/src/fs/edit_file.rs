@@ -42,8 +42,8 @@ impl TypedTool for EditFileTool {
          only in indentation or trailing spaces and match one place, `new` is re-indented to fit there.";
     const MUTATES: bool = true;
 
-    fn plan(&self, ctx: &ToolContext, args: Args) -> Result<Option<FileChange>, ToolError> {
-        Ok(Some(plan_edit(ctx, args)?.0.change))
+    fn plan(&self, ctx: &ToolContext, args: Args) -> Result<Vec<FileChange>, ToolError> {
+        Ok(vec![plan_edit(ctx, args)?.0.change])
     }
 
     fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
@@ -63,7 +63,7 @@ impl TypedTool for EditFileTool {
         Ok(ToolOutput {
             text,
             truncated,
-            change: Some(change),
+            changes: vec![change],
         })
     }
 }

@@ -37,8 +37,8 @@ impl TypedTool for WriteFileTool {
          replace an existing file unless overwrite is true; to change part of a file use edit_file.";
     const MUTATES: bool = true;
 
-    fn plan(&self, ctx: &ToolContext, args: Args) -> Result<Option<FileChange>, ToolError> {
-        Ok(Some(plan_write(ctx, args)?.change))
+    fn plan(&self, ctx: &ToolContext, args: Args) -> Result<Vec<FileChange>, ToolError> {
+        Ok(vec![plan_write(ctx, args)?.change])
     }
 
     fn run(&self, ctx: &ToolContext, args: Args) -> Result<ToolOutput, ToolError> {
@@ -65,7 +65,7 @@ impl TypedTool for WriteFileTool {
         Ok(ToolOutput {
             text,
             truncated,
-            change: Some(change),
+            changes: vec![change],
         })
     }
 }

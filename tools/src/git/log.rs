@@ -7,7 +7,9 @@ use serde::Deserialize;
 
 use crate::args::lenient_usize;
 use crate::fs::is_binary;
-use crate::git::{bounded, commit_header, first_parent_diff, open_repository, pathspec};
+use crate::git::{
+    bounded, commit_header, first_parent_diff, open_repository, pathspec, short_id, time,
+};
 use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Lists commits from HEAD backwards, like `git log`.
@@ -76,58 +78,138 @@ impl TypedTool for GitLogTool {
             .peel_to_commit()
             .map_err(|e| ToolError::git("read HEAD's commit", e))?
             .id();
-        let mut walk = repo
-            .revwalk()
-            .map_err(|e| ToolError::git("walk the history", e))?;
-        walk.push(head_id)
-            .map_err(|e| ToolError::git("walk the history", e))?;
-        walk.set_sorting(Sort::TIME)
-            .map_err(|e| ToolError::git("sort the history", e))?;
-
         let mut text = String::new();
         let mut shown = 0usize;
         let mut searched = 0usize;
-        for id in walk {
-            let id = id.map_err(|e| ToolError::git("walk the history", e))?;
-            let commit = repo
-                .find_commit(id)
-                .map_err(|e| ToolError::git("read a commit", e))?;
+        walk_history(&repo, head_id, |commit| {
             if let Some(needle) = &args.search {
                 if searched == MAX_SEARCHED {
                     text.push_str(&format!(
                         "\n(stopped after searching {MAX_SEARCHED} commits; pass path to search one file's history further back)\n"
                     ));
-                    break;
+                    return Ok(false);
                 }
                 searched += 1;
-                if !changes_count(&repo, &commit, spec.as_deref(), needle.as_bytes())? {
-                    continue;
+                if !changes_count(&repo, commit, spec.as_deref(), needle.as_bytes())? {
+                    return Ok(true);
                 }
             } else if let Some(spec) = &spec {
-                if !touches(&repo, &commit, spec)? {
-                    continue;
+                if !touches(&repo, commit, spec)? {
+                    return Ok(true);
                 }
             }
             if shown > 0 {
                 text.push('\n');
             }
-            text.push_str(&commit_header(&commit));
+            text.push_str(&commit_header(commit));
             shown += 1;
-            if shown == max_count {
-                break;
-            }
-        }
+            Ok(shown < max_count)
+        })?;
         let within = args
             .path
             .as_ref()
             .map_or(String::new(), |path| format!(" in {path}"));
         let empty = match (&args.search, &args.path) {
-            (Some(needle), _) => format!("(no commits add or remove `{needle}`{within})"),
+            (Some(needle), _) => {
+                let mut empty = format!("(no commits add or remove `{needle}`{within})");
+                // The words of a question ("made the backups compressed") are seldom the
+                // text of the change (`gzip`): the commits whose message says it, or else
+                // the history searched, let the model find the commit by its subject.
+                empty.push_str(&nearby_commits(
+                    &repo,
+                    head_id,
+                    needle,
+                    spec.as_deref(),
+                    max_count,
+                )?);
+                empty
+            }
             (None, Some(path)) => format!("(no commits change {path})"),
             (None, None) => "(no commits yet)".to_string(),
         };
         Ok(bounded(ctx, &text, &empty))
     }
+}
+
+/// Calls `visit` on each commit from `head` backwards, newest first, until it returns
+/// `Ok(false)` or the history ends.
+fn walk_history(
+    repo: &Repository,
+    head: Oid,
+    mut visit: impl FnMut(&Commit<'_>) -> Result<bool, ToolError>,
+) -> Result<(), ToolError> {
+    let mut walk = repo
+        .revwalk()
+        .map_err(|e| ToolError::git("walk the history", e))?;
+    walk.push(head)
+        .map_err(|e| ToolError::git("walk the history", e))?;
+    walk.set_sorting(Sort::TIME)
+        .map_err(|e| ToolError::git("sort the history", e))?;
+    for id in walk {
+        let id = id.map_err(|e| ToolError::git("walk the history", e))?;
+        let commit = repo
+            .find_commit(id)
+            .map_err(|e| ToolError::git("read a commit", e))?;
+        if !visit(&commit)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// What a search that found no change shows instead, one line per commit (short id, date,
+/// subject): the commits whose message mentions `needle` (case ignored), or when none does,
+/// the latest commits that changed `spec` (or any commits, without one).
+fn nearby_commits(
+    repo: &Repository,
+    head: Oid,
+    needle: &str,
+    spec: Option<&str>,
+    max_count: usize,
+) -> Result<String, ToolError> {
+    let wanted = needle.to_lowercase();
+    let mut mentioning = Vec::new();
+    let mut latest = Vec::new();
+    let mut read = 0usize;
+    walk_history(repo, head, |commit| {
+        read += 1;
+        let message = String::from_utf8_lossy(commit.message_bytes()).to_lowercase();
+        if mentioning.len() < max_count && message.contains(&wanted) {
+            mentioning.push(one_line(commit));
+        }
+        if latest.len() < max_count && spec.map_or(Ok(true), |spec| touches(repo, commit, spec))? {
+            latest.push(one_line(commit));
+        }
+        Ok(read < MAX_SEARCHED && mentioning.len() < max_count)
+    })?;
+    let (heading, lines) = if mentioning.is_empty() {
+        let what = spec.map_or("The latest commits".to_string(), |spec| {
+            format!("The latest commits that changed {spec}")
+        });
+        (what, latest)
+    } else {
+        (
+            format!("Commits whose message mentions `{needle}`"),
+            mentioning,
+        )
+    };
+    if lines.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(format!("\n{heading}:\n{}", lines.join("\n")))
+}
+
+/// A commit as `git log --oneline --date=short` shows it: short id, date and subject.
+fn one_line(commit: &Commit<'_>) -> String {
+    let when = commit.author().when();
+    let date = time::iso_date(when.seconds(), when.offset_minutes());
+    let date = date.split(' ').next().unwrap_or(&date);
+    let subject = String::from_utf8_lossy(commit.message_bytes())
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    format!("{} {date}  {subject}", short_id(&commit.id()))
 }
 
 /// Whether a commit changed `spec`: it differs there from every parent (so a merge that

@@ -372,26 +372,82 @@ fn find_symbol_finds_definitions_across_files() {
     let repo = project();
     assert_eq!(
         repo.text("find_symbol", json!({"name": "parse_config"})),
-        "src/config.rs:5 function parse_config\ntools/config.py:1 function parse_config\nweb/util.ts:2 function parse_config\n"
+        "src/config.rs:5 function parse_config: pub fn parse_config() -> Config { Config::load() }\n\
+         tools/config.py:1 function parse_config: def parse_config(path):\n\
+         web/util.ts:2 function parse_config: export function parse_config() {}\n"
     );
     assert_eq!(
         repo.text("find_symbol", json!({"name": "load"})),
-        "src/config.rs:3 method Config::load\ntools/config.py:5 method Loader.load\n"
+        "src/config.rs:3 method Config::load: pub fn load() -> Self { Config }\n\
+         tools/config.py:5 method Loader.load: def load(self):\n"
     );
     assert_eq!(
         repo.text("find_symbol", json!({"name": "Config.load"})),
-        "src/config.rs:3 method Config::load\n"
+        "src/config.rs:3 method Config::load: pub fn load() -> Self { Config }\n"
     );
     assert_eq!(
         repo.text("find_symbol", json!({"name": "Config", "kind": "struct"})),
-        "src/config.rs:1 struct Config\n"
-    );
-    assert_eq!(
-        repo.text("find_symbol", json!({"name": "Config", "kind": "class"})),
-        "(no definition of `Config` as a class found; grep finds other mentions)\n"
+        "src/config.rs:1 struct Config: pub struct Config;\n"
     );
     let error = repo.error("find_symbol", json!({"name": "x", "kind": "gadget"}));
     assert!(matches!(error, ToolError::BadArguments { .. }), "{error}");
+}
+
+/// A name the model qualified with a path or module that is not there, or a kind it guessed
+/// wrong, still leads to the code: the definitions named like it and the lines mentioning it.
+#[test]
+fn find_symbol_without_a_definition_shows_what_is_there() {
+    let repo = project();
+    repo.write(
+        "stock.py",
+        "LOW_STOCK_THRESHOLD = 5\n\ndef is_low(q):\n    return q <= LOW_STOCK_THRESHOLD\n",
+    );
+    let text = repo.text(
+        "find_symbol",
+        json!({"name": "stockroom::LOW_STOCK_THRESHOLD", "kind": "const"}),
+    );
+    assert_eq!(
+        text,
+        "(no definition of `stockroom::LOW_STOCK_THRESHOLD` as a const found)\n\
+         Definitions whose name contains `LOW_STOCK_THRESHOLD`:\n\
+         stock.py:1 const LOW_STOCK_THRESHOLD: LOW_STOCK_THRESHOLD = 5\n\
+         Lines that mention `LOW_STOCK_THRESHOLD`:\n\
+         stock.py:1: LOW_STOCK_THRESHOLD = 5\n\
+         stock.py:4: return q <= LOW_STOCK_THRESHOLD\n"
+    );
+    let lower = repo.text("find_symbol", json!({"name": "low_stock_threshold"}));
+    assert!(
+        lower.contains("stock.py:1 const LOW_STOCK_THRESHOLD: LOW_STOCK_THRESHOLD = 5\n"),
+        "{lower}"
+    );
+    let text = repo.text(
+        "find_symbol",
+        json!({"name": "tools/parse", "kind": "function"}),
+    );
+    assert!(text.starts_with("(no definition of `tools/parse` as a function found)\nDefinitions whose name contains `parse`:\nsrc/config.rs:5 function parse_config"), "{text}");
+    let text = repo.text("find_symbol", json!({"name": "Config", "kind": "class"}));
+    assert!(
+        text.contains("src/config.rs:1 struct Config: pub struct Config;\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Lines that mention `Config`:\nsrc/config.rs:1: pub struct Config;\n"),
+        "{text}"
+    );
+    assert_eq!(
+        repo.text(
+            "find_symbol",
+            json!({"name": "tools/config.py", "kind": "function"})
+        ),
+        "(`tools/config.py` is a file; the definitions in it:)\n\
+         tools/config.py:1 function parse_config: def parse_config(path):\n\
+         tools/config.py:4 class Loader: class Loader:\n\
+         tools/config.py:5 method Loader.load: def load(self):\n"
+    );
+    assert_eq!(
+        repo.text("find_symbol", json!({"name": "nowhere_at_all"})),
+        "(no definition of `nowhere_at_all` found)\n"
+    );
 }
 
 #[test]

@@ -104,10 +104,8 @@ fn a_dry_run_shows_the_change_the_call_makes_and_writes_nothing() {
     repo.write("win.txt", "first\r\nsecond\r\nthird\r\n");
     let registry = ToolRegistry::standard();
     let args = json!({"path": "win.txt", "old": "first\nsecond", "new": "1st\n2nd"});
-    let planned = registry
-        .dry_run("edit_file", &repo.ctx, &args)
-        .unwrap()
-        .unwrap();
+    let [planned] =
+        <[_; 1]>::try_from(registry.dry_run("edit_file", &repo.ctx, &args).unwrap()).unwrap();
     assert!(
         planned
             .diff
@@ -116,19 +114,14 @@ fn a_dry_run_shows_the_change_the_call_makes_and_writes_nothing() {
         planned.diff
     );
     assert_eq!(repo.read("win.txt"), "first\r\nsecond\r\nthird\r\n");
-    let made = repo.call("edit_file", args).unwrap().change.unwrap();
-    assert_eq!(planned, made);
+    let made = repo.call("edit_file", args).unwrap().changes;
+    assert_eq!(vec![planned], made);
 
     let args = json!({"path": "new/file.txt", "content": "hello\n"});
-    let planned = registry
-        .dry_run("write_file", &repo.ctx, &args)
-        .unwrap()
-        .unwrap();
+    let planned = registry.dry_run("write_file", &repo.ctx, &args).unwrap();
+    assert_eq!(planned.len(), 1);
     assert!(!repo.path("new").exists());
-    assert_eq!(
-        planned,
-        repo.call("write_file", args).unwrap().change.unwrap()
-    );
+    assert_eq!(planned, repo.call("write_file", args).unwrap().changes);
     let error = registry
         .dry_run(
             "write_file",
@@ -141,7 +134,7 @@ fn a_dry_run_shows_the_change_the_call_makes_and_writes_nothing() {
         registry
             .dry_run("read_file", &repo.ctx, &json!({"path": "win.txt"}))
             .unwrap(),
-        None
+        Vec::new()
     );
 }
 
@@ -168,10 +161,10 @@ fn edited(before: &str, old: &str, new: &str) -> (String, String) {
     let args = json!({"path": "f", "old": old, "new": new});
     let planned = ToolRegistry::standard()
         .dry_run("edit_file", &repo.ctx, &args)
-        .unwrap()
         .unwrap();
+    assert_eq!(planned.len(), 1);
     let output = repo.call("edit_file", args).unwrap();
-    assert_eq!(Some(planned), output.change);
+    assert_eq!(planned, output.changes);
     (output.text, repo.read("f"))
 }
 
@@ -262,4 +255,75 @@ fn a_miss_shows_the_closest_lines_to_copy() {
             && message.ends_with("\n3\tpub fn area(w: u32, h: u32) -> u32 {\n4\t    w * h\n5\t}"),
         "{message}"
     );
+}
+
+/// A rename changes every file that defines, imports or calls the name, in one call whose
+/// dry run is exactly what it writes; strings, comments and longer names stay.
+#[test]
+fn rename_symbol_changes_every_file_that_uses_the_name() {
+    let repo = TestRepo::plain();
+    repo.write(
+        "inventory/pricing.py",
+        "def fmt_money(amount):\n    # fmt_money is old\n    return \"$\" + format(amount, \".2f\")\n",
+    );
+    repo.write(
+        "inventory/report.py",
+        "from inventory.pricing import fmt_money\n\ndef total(x):\n    return fmt_money(x) + \"fmt_money\"\n",
+    );
+    repo.write(
+        "src/case.js",
+        "function fmt_money_js() {}\nmodule.exports = { fmt_money_js };\n",
+    );
+    repo.write("notes.md", "fmt_money is documented here\n");
+    let args = json!({"old": "fmt_money", "new": "format_money"});
+    let planned = ToolRegistry::standard()
+        .dry_run("rename_symbol", &repo.ctx, &args)
+        .unwrap();
+    let paths: Vec<&str> = planned.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(paths, ["inventory/pricing.py", "inventory/report.py"]);
+    assert!(repo
+        .read("inventory/pricing.py")
+        .starts_with("def fmt_money("));
+
+    let output = repo.call("rename_symbol", args).unwrap();
+    assert_eq!(output.changes, planned);
+    assert!(
+        output
+            .text
+            .starts_with("Renamed `fmt_money` to `format_money`: 3 occurrence(s) in 2 file(s).\n"),
+        "{}",
+        output.text
+    );
+    assert_eq!(
+        repo.read("inventory/pricing.py"),
+        "def format_money(amount):\n    # fmt_money is old\n    return \"$\" + format(amount, \".2f\")\n"
+    );
+    assert_eq!(
+        repo.read("inventory/report.py"),
+        "from inventory.pricing import format_money\n\ndef total(x):\n    return format_money(x) + \"fmt_money\"\n"
+    );
+    assert_eq!(repo.read("notes.md"), "fmt_money is documented here\n");
+
+    // Nothing left to rename: said, and no change.
+    let again = repo
+        .call(
+            "rename_symbol",
+            json!({"old": "fmt_money", "new": "format_money"}),
+        )
+        .unwrap();
+    assert!(again.changes.is_empty());
+    assert!(
+        again
+            .text
+            .contains("is not an identifier in any source file"),
+        "{}",
+        again.text
+    );
+    for bad in [
+        json!({"old": "inventory.fmt", "new": "x"}),
+        json!({"old": "a", "new": "a"}),
+    ] {
+        let error = repo.error("rename_symbol", bad);
+        assert!(matches!(error, ToolError::BadArguments { .. }), "{error}");
+    }
 }

@@ -261,7 +261,7 @@ fn edit_file_replaces_a_unique_snippet_and_returns_the_diff() {
     assert!(output
         .text
         .contains("\n-pub fn two() {}\n+pub fn two() -> u8 { 2 }\n"));
-    let change = output.change.unwrap();
+    let change = output.changes.into_iter().next().unwrap();
     assert_eq!(change.path, "src/lib.rs");
     assert_eq!(
         change.before.as_deref(),
@@ -393,7 +393,7 @@ fn write_file_creates_files_and_directories_but_overwrites_only_when_asked() {
         "Created docs/guide/intro.md (2 lines, 14 bytes)\n"
     );
     assert_eq!(repo.read("docs/guide/intro.md"), "# Intro\nHello\n");
-    let change = output.change.unwrap();
+    let change = output.changes.into_iter().next().unwrap();
     assert_eq!(change.before, None);
     assert!(
         change
@@ -415,7 +415,7 @@ fn write_file_creates_files_and_directories_but_overwrites_only_when_asked() {
         .unwrap();
     assert!(output.text.contains("-Hello\n+Bye\n"), "{}", output.text);
     assert_eq!(
-        output.change.unwrap().before.as_deref(),
+        output.changes[0].before.as_deref(),
         Some("# Intro\nHello\n")
     );
     assert!(matches!(

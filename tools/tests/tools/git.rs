@@ -269,8 +269,34 @@ fn log_search_finds_the_commits_that_add_or_remove_a_string() {
             && !in_old_path.contains(&removed.to_string()),
         "{in_old_path}"
     );
-    let none = repo.text("git_log", json!({"search": "TIMEOUT"}));
-    assert_eq!(none, "(no commits add or remove `TIMEOUT`)\n");
+    // No change: the commits whose message says it, or else the latest ones, one a line.
+    let short = |id: &git2::Oid| id.to_string()[..7].to_string();
+    let none = repo.text("git_log", json!({"search": "TIMEOUT", "max_count": 2}));
+    assert_eq!(
+        none,
+        format!(
+            // The test repository's commits are a minute apart from 2023-11-14 22:13:20 UTC.
+            "(no commits add or remove `TIMEOUT`)\nThe latest commits:\n\
+             {} 2023-11-14  Drop retries\n{} 2023-11-14  Rename the config\n",
+            short(&removed),
+            short(&renamed),
+        )
+    );
+    let by_message = repo.text("git_log", json!({"search": "retries"}));
+    assert!(
+        by_message.starts_with(&format!(
+            "(no commits add or remove `retries`)\nCommits whose message mentions `retries`:\n{} ",
+            short(&removed)
+        )) && by_message.trim_end().ends_with("Drop retries"),
+        "{by_message}"
+    );
+    let in_path = repo.text("git_log", json!({"search": "TIMEOUT", "path": "config.py"}));
+    assert!(
+        in_path.contains("The latest commits that changed config.py:\n")
+            && in_path.contains("  Retry more\n")
+            && !in_path.contains("Drop retries"),
+        "{in_path}"
+    );
     let empty = repo.error("git_log", json!({"search": ""}));
     assert!(matches!(empty, ToolError::BadArguments { .. }), "{empty}");
 }

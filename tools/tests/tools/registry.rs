@@ -22,6 +22,7 @@ fn tools_are_sorted_by_name_with_their_mutating_flags() {
             "list_files",
             "outline",
             "read_file",
+            "rename_symbol",
             "shell",
             "write_file"
         ]
@@ -31,7 +32,10 @@ fn tools_are_sorted_by_name_with_their_mutating_flags() {
         .filter(|tool| tool.mutates())
         .map(|tool| tool.name())
         .collect();
-    assert_eq!(mutating, ["edit_file", "shell", "write_file"]);
+    assert_eq!(
+        mutating,
+        ["edit_file", "rename_symbol", "shell", "write_file"]
+    );
 }
 
 #[test]
