@@ -104,30 +104,35 @@ impl Session {
                 return Ok(None);
             }
             let missing = missing_citations(&self.ctx.root, &answer, task);
-            if missing.is_empty() {
+            let began = answer.chars().take(160).collect::<String>();
+            let note = if !missing.is_empty() {
+                let quoted: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+                format!(
+                    "{ANSWER_CHECKED} Your answer cites {}, which no file of the repository \
+                     has. Answer again from the code shown, citing only names and paths that \
+                     appear in it.",
+                    quoted.join(", ")
+                )
+            } else if !rests_on(&answer, &shown, task) {
+                format!(
+                    "{ANSWER_CHECKED} Your answer uses nothing from the code shown. Answer the \
+                     question with the exact name or value the code holds."
+                )
+            } else {
                 break answer;
-            }
-            let quoted: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+            };
             if attempts == MAX_ATTEMPTS {
                 io.log(&format!(
-                    "the answer from the code shown cites what the repository lacks ({}): asking with the tools",
-                    quoted.join(", ")
+                    "the answer from the code shown does not rest on it: asking with the tools \
+                     (it began: {began:?})"
                 ));
                 return Ok(None);
             }
-            // Once more, told what does not exist: the function named is often right and
-            // only the file made up.
+            // Once more, told what was wrong: the function named is often right and only
+            // the file made up, or the question was only repeated.
             history.push(Message::assistant(answer));
-            history.push(Message::user(format!(
-                "{ANSWER_CHECKED} Your answer cites {}, which no file of the repository has. Answer \
-                 again from the code shown, citing only names and paths that appear in it.",
-                quoted.join(", ")
-            )));
+            history.push(Message::user(note));
         };
-        if !rests_on(&answer, &shown, task) {
-            io.log("the answer from the code shown uses nothing of it: asking with the tools");
-            return Ok(None);
-        }
         io.log("answered from the code the first message shows");
         Ok(Some(answer))
     }

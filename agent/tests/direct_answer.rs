@@ -127,10 +127,7 @@ fn a_guess_is_dropped_and_the_question_goes_on_with_the_tools_that_read() {
             assert!(!names.iter().any(|n| n == writer), "{names:?}");
         }
     }
-    assert!(io
-        .log
-        .iter()
-        .any(|l| l.contains("cites what the repository lacks")));
+    assert!(io.log.iter().any(|l| l.contains("does not rest on it")));
 }
 
 #[test]
