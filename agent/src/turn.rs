@@ -127,13 +127,11 @@ impl Session {
             if std::mem::take(&mut must_call) {
                 request.tool_choice = Some(api::ToolChoice::Any);
             }
-            if std::mem::take(&mut just_edited) && request.tool_choice == Some(api::ToolChoice::Any)
-            {
-                // A change made: more edits, or the answer (which runs the checks), not a
-                // wander through blame and log that ends the turn at its limit.
-                request.tool_choice = Some(api::ToolChoice::AnyOf {
-                    names: self.editing_tools(),
-                });
+            // A change made: the answer is next, and it runs the checks (verify.rs), whose
+            // failures the model then fixes; left free, a small model wanders through blame
+            // and log, or undoes its own edit, until the turn ends at its limit.
+            if std::mem::take(&mut just_edited) {
+                must_answer = true;
             }
             if let Some(names) = question_tools
                 .as_ref()
@@ -298,18 +296,6 @@ impl Session {
     /// Whether the tool `name` changes files (not the shell: a command's effect is unknown).
     fn edits_files(&self, name: &str) -> bool {
         name != SHELL_TOOL && self.tools.get(name).is_some_and(|tool| tool.mutates())
-    }
-
-    /// The offered tools that change files, and the answer tool: what a turn may call once
-    /// it has made a change.
-    fn editing_tools(&self) -> Vec<String> {
-        self.prefix
-            .tools
-            .iter()
-            .map(|t| t.name.as_str())
-            .filter(|name| *name == ANSWER_TOOL || self.edits_files(name))
-            .map(str::to_string)
-            .collect()
     }
 
     /// Ends a turn whose last message holds tool results the model has not seen: a short
