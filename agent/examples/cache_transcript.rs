@@ -118,11 +118,11 @@ fn main() {
         replies.push(ScriptedReply::Text(answer.to_string()));
     }
     let backend = Arc::new(ScriptedBackend::new(replies));
-    let mut session = Session::start(
-        SessionConfig::new(repo.path()),
-        Box::new(Arc::clone(&backend)),
-    )
-    .unwrap();
+    // The transcript is the tool loop's: a question's side request that answers from the
+    // code shown would take the script's first reply.
+    let mut config = SessionConfig::new(repo.path());
+    config.answer_from_context = false;
+    let mut session = Session::start(config, Box::new(Arc::clone(&backend))).unwrap();
     for (question, ..) in script() {
         session.run_turn(question, &mut Quiet).unwrap();
     }

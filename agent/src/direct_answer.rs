@@ -181,13 +181,18 @@ fn asks_about_history(task: &str) -> bool {
 }
 
 /// Whether `answer` uses what `shown` holds and `task` does not: a code-like word (with a
-/// `_`, a digit or an inner capital, as names and values are written) or several long words.
+/// `_`, a digit or an inner capital, as names and values are written), a word the answer
+/// quotes as code (`` `add` ``), or several long words.
 fn rests_on(answer: &str, shown: &str, task: &str) -> bool {
     let in_shown: HashSet<&str> = words(shown).collect();
     let in_task: HashSet<&str> = words(task).collect();
-    let new: Vec<&str> = words(answer)
-        .filter(|w| in_shown.contains(w) && !in_task.contains(w))
-        .collect();
+    let from_code = |w: &&str| in_shown.contains(w) && !in_task.contains(w);
+    // Odd pieces between backticks are the quoted spans.
+    let quoted = answer.split('`').skip(1).step_by(2);
+    if quoted.flat_map(words).any(|w| from_code(&w)) {
+        return true;
+    }
+    let new: Vec<&str> = words(answer).filter(from_code).collect();
     let code_like = |w: &&str| {
         w.contains('_')
             || w.chars().any(|c| c.is_ascii_digit())
@@ -230,6 +235,23 @@ mod tests {
             task
         ));
         assert!(!rests_on("It is `read_csv_items`.", SHOWN, task));
+        // A short name is code when the answer quotes it; the same word in prose is not.
+        let shown = "<file path=\"hello.py\">\ndef add(a, b):\n    return a + b\n</file>";
+        assert!(rests_on(
+            "`add` adds two numbers.",
+            shown,
+            "Which function adds?"
+        ));
+        assert!(!rests_on(
+            "It will add them.",
+            shown,
+            "Which function adds?"
+        ));
+        assert!(!rests_on(
+            "`adds`, as asked.",
+            shown,
+            "Which function adds?"
+        ));
     }
 
     #[test]

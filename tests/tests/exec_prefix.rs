@@ -27,6 +27,14 @@ impl TurnIo for Quiet {
     }
 }
 
+/// The requests these tests compare are the tool loop's own: a question is first answered
+/// from the code shown in a side request, which would take the script's first reply.
+fn tool_loop_config(root: &std::path::Path) -> SessionConfig {
+    let mut config = SessionConfig::new(root);
+    config.answer_from_context = false;
+    config
+}
+
 fn call(id: &str, name: &str, input: serde_json::Value) -> ScriptedReply {
     ScriptedReply::Message {
         content: vec![
@@ -57,11 +65,8 @@ fn consecutive_requests_are_token_prefixes_of_each_other() {
         call("call_1", "grep", json!({"pattern": "return"})),
         ScriptedReply::Text("one place".into()),
     ]));
-    let mut session = Session::start(
-        SessionConfig::new(dir.path()),
-        Box::new(Arc::clone(&backend)),
-    )
-    .unwrap();
+    let mut session =
+        Session::start(tool_loop_config(dir.path()), Box::new(Arc::clone(&backend))).unwrap();
     session
         .run_turn("Which function multiplies?", &mut Quiet)
         .unwrap();
@@ -105,11 +110,8 @@ fn first_requests_in_two_repositories_share_the_system_turn_with_its_tools() {
             std::fs::write(dir.path().join(path), text).unwrap();
         }
         let backend = Arc::new(ScriptedBackend::new(vec![ScriptedReply::Text("ok".into())]));
-        let mut session = Session::start(
-            SessionConfig::new(dir.path()),
-            Box::new(Arc::clone(&backend)),
-        )
-        .unwrap();
+        let mut session =
+            Session::start(tool_loop_config(dir.path()), Box::new(Arc::clone(&backend))).unwrap();
         session.run_turn(task, &mut Quiet).unwrap();
         backend.requests().remove(0)
     };

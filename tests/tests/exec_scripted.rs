@@ -71,7 +71,9 @@ fn stdout_carries_only_the_final_answer() {
         call("c1", "read_file", json!({"path": "hello.py"})),
         "`add` adds two numbers."
     ]));
-    let out = exec(&f, &["which function adds?"]);
+    // An instruction, not a question: a question is first answered from the code shown
+    // (a side request of its own), and these scripts are the tool loop's.
+    let out = exec(&f, &["Read hello.py and name the function that adds."]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_eq!(stdout_of(&out), "`add` adds two numbers.\n");
     assert!(
@@ -82,13 +84,42 @@ fn stdout_carries_only_the_final_answer() {
     assert_eq!(session_files(&f.data).len(), 1, "the session was saved");
 }
 
+/// A question is first answered from the code the first message shows: one request, forced
+/// to the answer, and no tool runs when the answer rests on that code.
+#[test]
+fn a_question_is_answered_from_the_code_shown_in_one_request() {
+    let f = fixture(json!([
+        {"content": [{"type": "tool_use", "id": "a1", "name": "answer",
+                      "input": {"text": "`add` in hello.py adds two numbers."}}]}
+    ]));
+    let out = exec(&f, &["--json", "--ephemeral", "which function adds?"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let lines = json_lines(&out);
+    let last = lines.last().unwrap();
+    assert_eq!(last["type"], "session.completed");
+    assert_eq!(last["answer"], "`add` in hello.py adds two numbers.");
+    let usage = lines.iter().filter(|l| l["type"] == "usage").count();
+    assert_eq!(usage, 1, "one request: {lines:?}");
+    assert!(
+        !lines.iter().any(|l| l["type"] == "tool.proposed"),
+        "no tool ran: {lines:?}"
+    );
+}
+
 #[test]
 fn json_lines_end_with_session_completed_and_its_usage() {
     let f = fixture(json!([
         call("c1", "read_file", json!({"path": "hello.py"})),
         "add"
     ]));
-    let out = exec(&f, &["--json", "--ephemeral", "which function adds?"]);
+    let out = exec(
+        &f,
+        &[
+            "--json",
+            "--ephemeral",
+            "Read hello.py and name the function that adds.",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr_of(&out));
     let lines = json_lines(&out);
     assert!(
