@@ -192,11 +192,13 @@ fn identifier_spans(
 }
 
 /// Whether a leaf of the tree names something: an identifier of any kind (`identifier`,
-/// `property_identifier`, `type_identifier`, `shorthand_property_identifier` …), and in
-/// shell, where a function's name and a command are `word`s, a word outside any string.
+/// `property_identifier`, `type_identifier`, `shorthand_property_identifier` …, and
+/// JavaScript's `shorthand_property_identifier_pattern`, the `camelize` of
+/// `const { camelize } = require(…)`), and in shell, where a function's name and a command
+/// are `word`s, a word outside any string.
 fn is_name_node(language: Language, node: Node<'_>) -> bool {
     let kind = node.kind();
-    if kind.ends_with("identifier") {
+    if kind.ends_with("identifier") || kind.ends_with("identifier_pattern") {
         return true;
     }
     language == Language::Bash
@@ -227,6 +229,17 @@ mod tests {
         let spans = identifier_spans(Language::Python, source, "fmt_money").unwrap();
         let words: Vec<usize> = spans.iter().map(|s| s.start).collect();
         assert_eq!(words, [4, source.rfind("fmt_money(2)").unwrap()]);
+    }
+
+    #[test]
+    fn javascript_destructured_imports_and_shorthand_exports_are_names() {
+        let source = "const { slugify, camelize } = require(\"./case\");\n\
+                      module.exports = { slugify, camelize };\n\
+                      kit.camelize(\"camelize\");\n";
+        let spans = identifier_spans(Language::JavaScript, source, "camelize").unwrap();
+        assert_eq!(spans.len(), 3, "{spans:?}");
+        assert!(spans.iter().all(|s| &source[s.clone()] == "camelize"));
+        assert!(spans[2].start < source.rfind("(\"camelize").unwrap());
     }
 
     #[test]
