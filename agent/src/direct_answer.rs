@@ -76,6 +76,18 @@ impl Session {
         if !question_only || shown.is_empty() || asks_about_history(task) {
             return Ok(None);
         }
+        // The answer tool is how every answer is given: naming it is no talk of acting.
+        let tools: Vec<ToolDefinition> = self
+            .prefix
+            .tools
+            .iter()
+            .filter(|t| t.name != ANSWER_TOOL)
+            .cloned()
+            .collect();
+        // "Use read_file to read calc.py, then tell me …": the user asked for the tool.
+        if tool_named_in(task, &tools).is_some() {
+            return Ok(None);
+        }
         let mut history = self.history.clone();
         if let Some(last) = history.last_mut() {
             last.content.push(ContentBlock::text(ANSWER_FROM_CONTEXT));
@@ -87,14 +99,6 @@ impl Session {
             if io.interrupted() || answer.is_empty() {
                 return Ok(None);
             }
-            // The answer tool is how every answer is given: naming it is no talk of acting.
-            let tools: Vec<ToolDefinition> = self
-                .prefix
-                .tools
-                .iter()
-                .filter(|t| t.name != ANSWER_TOOL)
-                .cloned()
-                .collect();
             if let Some(tool) = tool_named_in(&answer, &tools) {
                 io.log(&format!(
                     "the answer from the code shown talks about `{tool}`: asking with the tools \

@@ -155,3 +155,26 @@ fn history_questions_and_changes_start_with_the_tools() {
         .unwrap();
     assert_eq!(backend.requests()[0].tool_choice, Some(ToolChoice::Any));
 }
+
+#[test]
+fn a_question_that_names_a_tool_goes_to_the_tools() {
+    let (_dir, mut session, backend) = start(vec![
+        call("c1", "read_file", json!({"path": "storage.py"})),
+        answer("`load_items` reads the rows."),
+    ]);
+    let mut io = Recorder::default();
+    let finished = session
+        .run_turn(
+            "Use the read_file tool on storage.py: which function reads rows from a CSV file?",
+            &mut io,
+        )
+        .unwrap();
+    assert_eq!(finished.stop, TurnStop::Done);
+    assert_eq!(finished.answer, "`load_items` reads the rows.");
+    let requests = backend.requests();
+    assert_eq!(requests.len(), 2);
+    // The first request is the tool loop's, not one that must answer at once.
+    assert_ne!(requests[0].tool_choice, Some(answer_only()));
+    let asked = serde_json::to_string(&requests[0].messages).unwrap();
+    assert!(!asked.contains("Answer the question above from the code shown"));
+}
