@@ -1,6 +1,7 @@
 //! `hearth exec` end to end on the default model (Qwen2.5-Coder-1.5B-Instruct Q4_K_M): a
-//! question about a tiny repository that the model can only answer by reading a file, and
-//! a one-line fix that the fixture's own test checks.
+//! question about a tiny repository that asks for a tool by name (so it is not answered
+//! from the code the first message shows), and a one-line fix that the fixture's own test
+//! checks.
 //!
 //! Cost on a 2-core CPU: the prompt (system text, 13 tool schemas, a repository map) is about
 //! 2,000 tokens; it is prefilled once per run (later requests of the turn are served from
