@@ -116,6 +116,16 @@ pub enum ToolError {
         /// The 1-based lines where the occurrences start, comma separated.
         lines: String,
     },
+    /// A well-formed call that would change nothing (`old` equal to `new`). Not a
+    /// malformed call: it parsed and matched the schema, but doing it would be a no-op, so
+    /// the model is asked for the text that should replace `old`.
+    #[error("`{tool}` would change nothing: {message}")]
+    NoChange {
+        /// The tool that was called.
+        tool: &'static str,
+        /// Why nothing would change and what would.
+        message: String,
+    },
     /// A regular expression or glob did not parse.
     #[error("invalid {what} `{pattern}`: {message}")]
     InvalidPattern {

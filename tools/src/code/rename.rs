@@ -111,10 +111,11 @@ fn plan_rename(ctx: &ToolContext, args: &Args) -> Result<Vec<(Planned, usize)>, 
         }
     }
     if args.old == args.new {
-        return Err(ToolError::bad_arguments(
-            NAME,
-            "`old` and `new` are the same, so there is nothing to rename",
-        ));
+        return Err(ToolError::NoChange {
+            tool: NAME,
+            message: "`old` and `new` are the same name; `new` must be the name to rename to"
+                .to_string(),
+        });
     }
     let mut planned = Vec::new();
     for file in walk_files(&ctx.root, &ctx.root) {

@@ -79,10 +79,11 @@ fn plan_edit(ctx: &ToolContext, args: Args) -> Result<(Planned, usize, bool), To
         ));
     }
     if args.old == args.new {
-        return Err(ToolError::bad_arguments(
-            NAME,
-            "`old` and `new` are the same, so there is nothing to change",
-        ));
+        return Err(ToolError::NoChange {
+            tool: NAME,
+            message: "`old` and `new` are the same; `new` must be the text that replaces `old`"
+                .to_string(),
+        });
     }
     let path = resolve_path(&ctx.root, &args.path, Access::Write)?;
     let before = read_utf8_file(&path, &args.path, ctx.limits.max_file_bytes)?;

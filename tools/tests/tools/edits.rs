@@ -257,6 +257,25 @@ fn a_miss_shows_the_closest_lines_to_copy() {
     );
 }
 
+/// An edit whose `new` equals its `old` is well formed but would do nothing: the model is
+/// told so (a fixable error, not a malformed call) and the file is left as it was.
+#[test]
+fn an_edit_that_changes_nothing_is_refused_as_a_no_op() {
+    let repo = TestRepo::plain();
+    repo.write("lib.rs", "pub fn one() -> u32 {\n    1\n}\n");
+    let error = repo.error(
+        "edit_file",
+        json!({"path": "lib.rs", "old": "    1", "new": "    1"}),
+    );
+    assert!(matches!(error, ToolError::NoChange { .. }), "{error}");
+    assert!(error.is_model_fixable());
+    assert!(
+        error.to_string().starts_with("`edit_file` would change nothing:"),
+        "{error}"
+    );
+    assert_eq!(repo.read("lib.rs"), "pub fn one() -> u32 {\n    1\n}\n");
+}
+
 /// A rename changes every file that defines, imports or calls the name, in one call whose
 /// dry run is exactly what it writes; strings, comments and longer names stay.
 #[test]
@@ -319,11 +338,8 @@ fn rename_symbol_changes_every_file_that_uses_the_name() {
         "{}",
         again.text
     );
-    for bad in [
-        json!({"old": "inventory.fmt", "new": "x"}),
-        json!({"old": "a", "new": "a"}),
-    ] {
-        let error = repo.error("rename_symbol", bad);
-        assert!(matches!(error, ToolError::BadArguments { .. }), "{error}");
-    }
+    let error = repo.error("rename_symbol", json!({"old": "inventory.fmt", "new": "x"}));
+    assert!(matches!(error, ToolError::BadArguments { .. }), "{error}");
+    let error = repo.error("rename_symbol", json!({"old": "a", "new": "a"}));
+    assert!(matches!(error, ToolError::NoChange { .. }), "{error}");
 }
