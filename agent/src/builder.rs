@@ -26,6 +26,7 @@
 use std::path::{Path, PathBuf};
 
 use hearth_engine::api::ThinkingConfig;
+use hearth_tools::{SandboxLevel, SandboxPolicy, SandboxUnavailable};
 
 use crate::backend::Backend;
 use crate::error::AgentError;
@@ -198,13 +199,19 @@ pub enum SetupError {
     /// The session to resume was not found or cannot be read.
     #[error(transparent)]
     Resume(#[from] StoreError),
+    /// The sandbox asked for cannot be enforced on this system.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxUnavailable),
 }
 
 impl SetupError {
     /// Whether the user's input is at fault (a front end's usage error), not the machine.
     pub fn is_usage(&self) -> bool {
         match self {
-            SetupError::Root { .. } | SetupError::Rule(_) | SetupError::Temperature(_) => true,
+            SetupError::Root { .. }
+            | SetupError::Rule(_)
+            | SetupError::Temperature(_)
+            | SetupError::Sandbox(_) => true,
             SetupError::Resume(e) => matches!(e, StoreError::NotFound { .. }),
         }
     }
@@ -236,8 +243,17 @@ pub struct SessionBuilder {
     pub save: bool,
     /// Which saved session to continue.
     pub resume: Resume,
-    /// The environment shell commands start from (the agent scrubs secrets from it).
+    /// The environment shell commands start from (only allowed variables pass).
     pub shell_env: Vec<(String, String)>,
+    /// Variables of `shell_env` passed to commands beyond the allowlist.
+    pub shell_extra_env: Vec<String>,
+    /// The OS sandbox of shell commands (`None`: read-only in the read-only mode,
+    /// workspace-write otherwise).
+    pub sandbox: Option<SandboxLevel>,
+    /// Whether shell commands may use the network.
+    pub network: bool,
+    /// Secret-file patterns the user lifted (see [`SessionConfig::secret_file_exceptions`]).
+    pub secret_file_exceptions: Vec<String>,
 }
 
 impl SessionBuilder {
@@ -264,6 +280,10 @@ impl SessionBuilder {
             save: true,
             resume: Resume::New,
             shell_env: Vec::new(),
+            shell_extra_env: Vec::new(),
+            sandbox: None,
+            network: false,
+            secret_file_exceptions: Vec::new(),
         }
     }
 
@@ -309,6 +329,16 @@ impl SessionBuilder {
         };
         config.max_requests_per_turn = self.max_requests_per_turn.max(1);
         config.shell_env = self.shell_env;
+        config.shell_extra_env = self.shell_extra_env;
+        config.sandbox = self.sandbox.unwrap_or(match self.mode {
+            Mode::ReadOnly => SandboxLevel::ReadOnly,
+            Mode::Ask | Mode::AutoEdit | Mode::FullAuto => SandboxLevel::WorkspaceWrite,
+        });
+        config.network = self.network;
+        config.secret_file_exceptions = self.secret_file_exceptions;
+        // Said once, at the start: a sandbox the kernel cannot enforce is refused, never
+        // silently dropped.
+        SandboxPolicy::new(config.sandbox, config.network).check()?;
         Ok(SessionPlan {
             config,
             resume_from,

@@ -27,6 +27,7 @@ mod scripted;
 mod session;
 mod store;
 mod task_kind;
+mod tool_call;
 mod turn;
 mod verify;
 
@@ -38,6 +39,11 @@ pub use builder::{
 };
 pub use checkpoint::{Checkpoint, Checkpoints, UndoError};
 pub use error::AgentError;
+/// The sandbox of shell commands, as front ends offer and show it (`--sandbox`,
+/// `hearth config show`).
+pub use hearth_tools::{
+    landlock_abi, SandboxLevel, SandboxUnavailable, ALLOWED_VARIABLES, CREDENTIAL_PATHS,
+};
 pub use local::LocalBackend;
 pub use permissions::{BadRule, CommandRule, Decision, Mode, Permissions, UnknownMode};
 pub use prompt::{PromptPrefix, RequestSettings};

@@ -129,6 +129,29 @@ pub(crate) fn instruction_blocks(message: &Message) -> Vec<ContentBlock> {
         .collect()
 }
 
+/// What follows an instruction file's heading, on the same line, when it was not read.
+const NOT_READ: &str = " was not read: ";
+
+/// Why each instruction file that is present was not read (a symlink out of the repository,
+/// a FIFO or device, a file too large), as one line each, from the first user `message`:
+/// what a front end shows the user as a warning, since library code prints nothing. The
+/// model sees the same notes in the message.
+pub fn unread_instruction_warnings(message: &Message) -> Vec<String> {
+    instruction_blocks(message)
+        .iter()
+        .filter_map(|block| match block {
+            ContentBlock::Text { text } => {
+                let heading = text.lines().next()?.strip_prefix(INSTRUCTIONS_HEADING)?;
+                let (name, reason) = heading.split_once(&format!("){NOT_READ}"))?;
+                INSTRUCTION_FILES
+                    .contains(&name)
+                    .then(|| format!("{name}{NOT_READ}{reason}"))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The sections that open the first user message of a session in the repository at `root`:
 /// each instruction file present, the beginning of the README (a README that cannot be read
 /// is left out: it is not an instruction; a repository shown whole shows it anyway), the
@@ -146,8 +169,13 @@ pub fn repository_context(
             Ok(Some(text)) => bounded(&text, MAX_INSTRUCTION_BYTES),
             Ok(None) => continue,
             // Said in the prompt, so that the model can tell the user why the project's
-            // instructions are missing.
-            Err(e) => format!("[{name} was not read: {e}]"),
+            // instructions are missing; the front end shows it too
+            // ([`unread_instruction_warnings`]). It is on the heading's line, which no file
+            // can write, so a file's text cannot pass for it.
+            Err(e) => {
+                blocks.push(block(format!("{INSTRUCTIONS_HEADING}{name}){NOT_READ}{e}")));
+                continue;
+            }
         };
         if !text.is_empty() {
             blocks.push(block(format!("{INSTRUCTIONS_HEADING}{name})\n\n{text}")));
@@ -295,6 +323,48 @@ mod tests {
             context,
             repository_context(dir.path(), "src/a.rs\n  1 fn main\n", &retrieved, &[])
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn instruction_files_linked_out_of_the_repository_are_not_read_and_say_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::os::unix::fs::symlink("/proc/self/environ", root.join("AGENTS.md")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", root.join("HEARTH.md")).unwrap();
+        std::os::unix::fs::symlink("/proc/self/environ", root.join("README.md")).unwrap();
+        let context = repository_context(&root, "", &Retrieved::default(), &[]);
+        let message = first_user_message(context, "fix it");
+        let texts: Vec<&str> = message.content.iter().map(text).collect();
+        assert_eq!(texts.len(), 3, "{texts:?}");
+        for (text, name) in texts.iter().zip(INSTRUCTION_FILES) {
+            assert_eq!(
+                *text,
+                format!(
+                    "{INSTRUCTIONS_HEADING}{name}) was not read: `{name}` is outside the \
+                     repository; only paths inside the repository root can be used\n\n"
+                )
+            );
+        }
+        assert_eq!(
+            unread_instruction_warnings(&message),
+            INSTRUCTION_FILES.map(|name| format!(
+                "{name} was not read: `{name}` is outside the repository; only paths inside \
+                 the repository root can be used"
+            ))
+        );
+    }
+
+    #[test]
+    fn instructions_that_were_read_give_no_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let spoof = "# Project instructions (AGENTS.md) was not read: a joke\n";
+        std::fs::write(dir.path().join("AGENTS.md"), spoof).unwrap();
+        let context = repository_context(dir.path(), "", &Retrieved::default(), &[]);
+        let message = first_user_message(context, "fix it");
+        // The file's text looks like the note, but only the heading's line can carry it.
+        assert!(text(&message.content[0]).contains("a joke"));
+        assert!(unread_instruction_warnings(&message).is_empty());
     }
 
     #[test]

@@ -33,6 +33,16 @@ pub enum Op {
         /// The call's id, from [`Event::ApprovalRequested`].
         call_id: String,
     },
+    /// Run a tool call that waits for approval, and from now on run the calls `scope`
+    /// covers without asking (the TUI's `a`). The session keeps it as a rule its permission
+    /// engine checks, so a deny rule still wins and nothing broader is approved.
+    #[serde(rename = "approve_for_session")]
+    ApproveForSession {
+        /// The call's id, from [`Event::ApprovalRequested`].
+        call_id: String,
+        /// Which later calls run without asking.
+        scope: SessionApproval,
+    },
     /// Refuse a tool call that waits for approval; the model is told why.
     #[serde(rename = "deny")]
     Deny {
@@ -93,6 +103,21 @@ pub enum Op {
 pub struct UserTurn {
     /// What the user wrote.
     pub text: String,
+}
+
+/// What an approval for the session ([`Op::ApproveForSession`]) covers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SessionApproval {
+    /// Calls like the approved one: for `shell`, the same command line exactly; for a tool
+    /// that edits files, every call of that tool (each edit differs from the last).
+    ThisCall,
+    /// Shell commands that begin with these words (a prefix of the approved command) and
+    /// do not chain, pipe, redirect or substitute.
+    CommandPrefix {
+        /// The leading words, such as `cargo test`.
+        prefix: String,
+    },
 }
 
 /// What the session reports.

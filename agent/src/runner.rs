@@ -56,11 +56,14 @@ impl TurnIo for ChannelIo {
             };
             match op {
                 Op::Approve { call_id } if call_id == call.call_id => return Approval::Approved,
+                Op::ApproveForSession { call_id, scope } if call_id == call.call_id => {
+                    return Approval::ApprovedForSession(scope)
+                }
                 Op::Deny { call_id, reason } if call_id == call.call_id => {
                     return Approval::Denied(reason)
                 }
                 Op::Interrupt => return Approval::Denied("the user interrupted the turn".into()),
-                Op::Approve { .. } | Op::Deny { .. } => {}
+                Op::Approve { .. } | Op::ApproveForSession { .. } | Op::Deny { .. } => {}
                 other => self.pending.push_back(other),
             }
         }

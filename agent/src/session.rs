@@ -6,7 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use hearth_engine::api::{Message, Usage};
 use hearth_tools::{
-    repo_map, retrieve, value_lines, Retrieved, ShellPolicy, ToolContext, ToolRegistry,
+    repo_map, retrieve, value_lines, Retrieved, SandboxLevel, SecretFiles, ShellPolicy,
+    ToolContext, ToolRegistry, DEFAULT_SECRET_RULES,
 };
 
 use crate::backend::Backend;
@@ -21,7 +22,8 @@ use crate::prompt::{
     RequestSettings, INSTRUCTION_FILES,
 };
 use crate::protocol::{
-    Changes, Compacted, ErrorReport, Event, FileChangeReport, Op, Resumed, ToolCall, Undone,
+    Changes, Compacted, ErrorReport, Event, FileChangeReport, Op, Resumed, SessionApproval,
+    ToolCall, Undone,
 };
 use crate::store::{
     new_session_id, Record, Replay, SessionHeader, SessionStore, SESSION_FORMAT_VERSION,
@@ -46,6 +48,8 @@ const MAX_VALUE_LINES: usize = 6;
 pub enum Approval {
     /// Run the call.
     Approved,
+    /// Run the call, and from now on run the calls the scope covers without asking.
+    ApprovedForSession(SessionApproval),
     /// Refuse it; the reason goes to the model.
     Denied(String),
 }
@@ -84,8 +88,17 @@ pub struct SessionConfig {
     pub max_requests_per_turn: u32,
     /// The context window, overriding the backend's.
     pub context_tokens: Option<u32>,
-    /// The environment shell commands start from (secrets are scrubbed from it).
+    /// The environment shell commands start from (only allowed variables pass).
     pub shell_env: Vec<(String, String)>,
+    /// Variables of `shell_env` passed to commands beyond the allowlist (the user's config).
+    pub shell_extra_env: Vec<String>,
+    /// The OS sandbox shell commands run in.
+    pub sandbox: SandboxLevel,
+    /// Whether shell commands may use the network.
+    pub network: bool,
+    /// Secret-file patterns the user lifted (`.env.example`): the file tools may read the
+    /// files they name despite the default rules.
+    pub secret_file_exceptions: Vec<String>,
     /// Whether the first turn of a question about the code opens with a request that
     /// must answer from the code the first message shows
     /// (`direct_answer.rs`); off, every step is a call from the start.
@@ -111,6 +124,10 @@ impl SessionConfig {
             max_requests_per_turn: 20,
             context_tokens: None,
             shell_env: Vec::new(),
+            shell_extra_env: Vec::new(),
+            sandbox: SandboxLevel::WorkspaceWrite,
+            network: false,
+            secret_file_exceptions: Vec::new(),
             answer_from_context: true,
         }
     }
@@ -147,12 +164,27 @@ impl std::fmt::Debug for Session {
 }
 
 fn open_repository(config: &SessionConfig) -> Result<ToolContext, AgentError> {
-    ToolContext::new(&config.root, ShellPolicy::new(config.shell_env.clone())).map_err(|source| {
-        AgentError::Repository {
-            root: config.root.clone(),
-            source,
-        }
-    })
+    let shell = ShellPolicy::new(config.shell_env.clone(), &config.shell_extra_env)
+        .with_sandbox(config.sandbox, config.network);
+    let repository = |source| AgentError::Repository {
+        root: config.root.clone(),
+        source,
+    };
+    let mut ctx = ToolContext::new(&config.root, shell).map_err(repository)?;
+    if !config.secret_file_exceptions.is_empty() {
+        // The user's exceptions come last: the last matching rule wins.
+        let rules = DEFAULT_SECRET_RULES
+            .iter()
+            .map(|rule| rule.to_string())
+            .chain(
+                config
+                    .secret_file_exceptions
+                    .iter()
+                    .map(|p| format!("!{p}")),
+            );
+        ctx.secret_files = SecretFiles::new(rules).map_err(repository)?;
+    }
+    Ok(ctx)
 }
 
 impl Session {
@@ -207,6 +239,8 @@ impl Session {
     ) -> Result<Session, AgentError> {
         let ctx = open_repository(&config)?;
         let replay = Replay::read(path)?;
+        // The front end shows log warnings (exec on stderr, the TUI in its log file).
+        replay.warnings.iter().for_each(|w| log::warn!("{w}"));
         if replay.header.root != ctx.root {
             return Err(AgentError::OtherRepository {
                 id: replay.header.id,
@@ -365,7 +399,8 @@ impl Session {
             Op::SetModel { model } => self.set_model(&model, io),
             Op::Shutdown => return Ok(false),
             // Outside a turn there is nothing to approve or interrupt.
-            Op::Approve { .. } | Op::Deny { .. } | Op::Interrupt => {}
+            Op::Approve { .. } | Op::ApproveForSession { .. } | Op::Deny { .. } | Op::Interrupt => {
+            }
         }
         Ok(true)
     }
@@ -578,7 +613,20 @@ impl Session {
                 return Ok(());
             }
         };
-        self.store = Some(SessionStore::append_to(&path)?);
+        // Another process appending to it (its lock) is the user's to sort out, not the end
+        // of this session.
+        match SessionStore::append_to(&path) {
+            Ok(store) => self.store = Some(store),
+            Err(e) => {
+                io.emit(Event::Error(ErrorReport {
+                    message: e.to_string(),
+                }));
+                return Ok(());
+            }
+        }
+        for warning in replay.warnings {
+            io.emit(Event::Error(ErrorReport { message: warning }));
+        }
         self.id = replay.header.id;
         self.prefix.system = replay.header.system;
         self.history = replay.history;
@@ -601,6 +649,7 @@ impl Session {
                     call_id: checkpoint.call_id.clone(),
                     path: checkpoint.path.clone(),
                 })?;
+                self.sync_store()?;
                 io.emit(Event::Undone(Undone {
                     call_id: checkpoint.call_id,
                     path: checkpoint.path,

@@ -2,6 +2,13 @@
 //!
 //! The first line is a [`Record::Session`] header; every later line records one change to
 //! the session's state. Reading the lines back in order rebuilds that state ([`Replay`]).
+//!
+//! Crash safety: a file appears only with its header complete; a line cut short by a crash
+//! is dropped with a warning when read back, and cut off before the next append; the file
+//! is flushed to disk ([`SessionStore::sync`]) at the end of each turn and before a tool
+//! writes a file, so the undo record is on disk first. One process appends to a session at
+//! a time (an advisory lock). Session files hold every prompt and file content, so they are
+//! created 0600 in a 0700 directory.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -59,6 +66,14 @@ pub enum Record {
         /// The change.
         checkpoint: Checkpoint,
     },
+    /// A change recorded before its tool ran was not made (the call failed, or wrote
+    /// something else, which has a record of its own).
+    Abandoned {
+        /// The call.
+        call_id: String,
+        /// The file.
+        path: String,
+    },
     /// A change was reverted.
     Undo {
         /// The call whose change was reverted.
@@ -88,6 +103,15 @@ pub enum StoreError {
         line: usize,
         /// What was wrong.
         message: String,
+    },
+    /// Another process holds the session open for appending.
+    #[error(
+        "session file {path} is in use by another hearth process; wait for it to finish, \
+         or start a new session"
+    )]
+    Locked {
+        /// The file.
+        path: PathBuf,
     },
     /// No session of that id, or none at all for `--last`.
     #[error("no session {what} in {dir}")]
@@ -123,7 +147,8 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
-/// The open file of one session; the only writer of it.
+/// The open file of one session; the only writer of it, holding its advisory lock while
+/// it is open (the lock goes with the file, so a killed process never leaves it behind).
 #[derive(Debug)]
 pub struct SessionStore {
     path: PathBuf,
@@ -131,30 +156,53 @@ pub struct SessionStore {
 }
 
 impl SessionStore {
-    /// Creates the file of a new session under `dir` and writes its header.
+    /// Creates the file of a new session under `dir` (created 0700 if missing) and writes
+    /// its header.
+    ///
+    /// The header goes to a temporary file first, which is renamed into place once it is on
+    /// disk: a crash never leaves a session file without its header, which could not be
+    /// resumed.
     pub fn create(dir: &Path, header: &SessionHeader) -> Result<SessionStore, StoreError> {
-        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        private_dir(dir)?;
         let path = dir.join(format!("{}.jsonl", header.id));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(io_error(&path))?;
+        let tmp = dir.join(format!(".{}.jsonl.tmp", header.id));
+        let file = private_file().open(&tmp).map_err(io_error(&tmp))?;
+        lock(&file, &path)?;
         let mut store = SessionStore { path, file };
-        store.append(&Record::Session(header.clone()))?;
+        let written = store
+            .append(&Record::Session(header.clone()))
+            .and_then(|()| store.sync())
+            .and_then(|()| {
+                // Ids are unique per process and second, so this only guards against a bug:
+                // rename would replace another session's file silently.
+                if store.path.exists() {
+                    let taken = std::io::Error::from(std::io::ErrorKind::AlreadyExists);
+                    return Err(io_error(&store.path)(taken));
+                }
+                std::fs::rename(&tmp, &store.path).map_err(io_error(&store.path))
+            });
+        if let Err(e) = written {
+            // Best effort: the error that matters is the one returned.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        hearth_tools::sync_dir(dir).map_err(io_error(dir))?;
         Ok(store)
     }
 
-    /// Opens an existing session file to append to it. A last line without its newline
-    /// (the process died while appending it) is finished with a newline when it holds a
-    /// whole record, and cut off when it is torn ([`Replay::read`] skips it), so the next
-    /// record starts a line of its own and nothing valid is lost.
+    /// Opens an existing session file to append to it, taking its lock
+    /// ([`StoreError::Locked`] when another process appends to it). A last line without its
+    /// newline (the process died while appending it) is finished with a newline when it
+    /// holds a whole record, and cut off when it is torn ([`Replay::read`] drops it with a
+    /// warning), so the next record starts a line of its own and nothing valid is lost.
     pub fn append_to(path: &Path) -> Result<SessionStore, StoreError> {
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .open(path)
             .map_err(io_error(path))?;
+        // Before the tail is mended: the process holding the lock may be appending to it.
+        lock(&file, path)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io_error(path))?;
         let (complete, tail) = split_tail(&bytes);
@@ -175,6 +223,12 @@ impl SessionStore {
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Flushes what was appended to the disk (`fsync`), so a power loss keeps it too; a
+    /// process killed keeps it without this.
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        self.file.sync_data().map_err(io_error(&self.path))
     }
 
     /// Appends one record as one line, flushed so a crash loses at most that line.
@@ -204,14 +258,17 @@ pub struct Replay {
     pub checkpoints: Checkpoints,
     /// How many user turns the history holds, compacted ones included.
     pub turns: u32,
+    /// What the caller should tell the user about the file: a last line cut short by a
+    /// crash, which was dropped.
+    pub warnings: Vec<String>,
 }
 
 impl Replay {
     /// Reads a session file back.
     ///
     /// Every line must be a record, except a last line without its newline that does not
-    /// parse: a crash cut it short while it was appended, and it is skipped. Any other bad
-    /// line is an error naming the file and the line.
+    /// parse: a crash cut it short while it was appended, and it is dropped with a warning
+    /// ([`Replay::warnings`]). Any other bad line is an error naming the file and the line.
     pub fn read(path: &Path) -> Result<Replay, StoreError> {
         let bytes = std::fs::read(path).map_err(io_error(path))?;
         let (complete, tail) = split_tail(&bytes);
@@ -227,10 +284,21 @@ impl Replay {
             Replay::apply(&mut replay, record, path, line)?;
         }
         // `complete` ends with a newline, after which `split` counted one empty line.
-        if let Ok(record) = serde_json::from_slice(tail) {
-            Replay::apply(&mut replay, record, path, line)?;
+        let mut warnings = Vec::new();
+        match serde_json::from_slice(tail) {
+            Ok(record) => Replay::apply(&mut replay, record, path, line)?,
+            Err(_) if tail.is_empty() => {}
+            Err(_) => warnings.push(format!(
+                "session file {}: the last line ({} bytes) was cut short, likely by a crash \
+                 while it was written; it was dropped",
+                path.display(),
+                tail.len()
+            )),
         }
-        replay.ok_or_else(|| StoreError::corrupt(path, 1, "the file is empty".into()))
+        let mut replay =
+            replay.ok_or_else(|| StoreError::corrupt(path, 1, "the file is empty".into()))?;
+        replay.warnings = warnings;
+        Ok(replay)
     }
 
     /// Applies the record on line `line` of the file at `path` to the state read so far.
@@ -258,6 +326,7 @@ impl Replay {
                     usage: Usage::default(),
                     checkpoints: Checkpoints::default(),
                     turns: 0,
+                    warnings: Vec::new(),
                 });
             }
             (None, _) | (Some(_), Record::Session(_)) => {
@@ -277,6 +346,9 @@ impl Replay {
             (Some(state), Record::Compaction { history }) => state.history = history,
             (Some(state), Record::Checkpoint { checkpoint }) => {
                 state.checkpoints.record(checkpoint)
+            }
+            (Some(state), Record::Abandoned { call_id, path }) => {
+                state.checkpoints.abandon(&call_id, &path)
             }
             (Some(state), Record::Undo { call_id, path }) => {
                 state.checkpoints.mark_undone(&call_id, &path)
@@ -335,6 +407,53 @@ impl Replay {
     }
 }
 
+/// Takes the advisory lock of the session file at `path`, open as `file`, without waiting.
+fn lock(file: &File, path: &Path) -> Result<(), StoreError> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: path.to_path_buf(),
+        }),
+        // A file system without locks (some network ones) should not make sessions
+        // unusable: the lock only guards against a user's own second process.
+        Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+            Ok(())
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io_error(path)(e)),
+    }
+}
+
+/// Creates the sessions directory `dir` and its missing parents, 0700, and tightens `dir`
+/// itself to 0700 when an older hearth left it readable by others.
+fn private_dir(dir: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_error(dir))?;
+        let meta = std::fs::metadata(dir).map_err(io_error(dir))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            // Best effort: a directory the user shares on purpose (not theirs) stays as is.
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).map_err(io_error(dir))
+}
+
+/// Options that create a new file for appending, readable by its owner only.
+fn private_file() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.append(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
 fn read_header(path: &Path) -> Option<SessionHeader> {
     let mut line = String::new();
     BufReader::new(File::open(path).ok()?)
@@ -357,134 +476,4 @@ pub fn new_session_id(now: SystemTime) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn ids_start_with_the_utc_time() {
-        let t = UNIX_EPOCH + Duration::from_secs(1_763_786_096); // 2025-11-22 04:34:56 UTC
-        assert!(
-            new_session_id(t).starts_with("20251122T043456-"),
-            "{}",
-            new_session_id(t)
-        );
-        let leap_day = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29 00:00:00
-        assert!(new_session_id(leap_day).starts_with("20000229T000000-"));
-        assert!(new_session_id(UNIX_EPOCH).starts_with("19700101T000000-"));
-    }
-
-    #[test]
-    fn a_file_without_a_header_is_refused_with_its_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.jsonl");
-        std::fs::write(
-            &path,
-            "{\"type\":\"usage\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}\n",
-        )
-        .unwrap();
-        let err = Replay::read(&path).unwrap_err().to_string();
-        assert!(err.contains("line 1") && err.contains("header"), "{err}");
-    }
-
-    /// A session file holding a header and the user message `hi`, in `dir`.
-    fn session_file(dir: &Path) -> PathBuf {
-        let header = SessionHeader {
-            version: SESSION_FORMAT_VERSION,
-            id: "s".into(),
-            created_unix: 0,
-            root: dir.to_path_buf(),
-            model: "m".into(),
-            system: SystemPrompt::default(),
-        };
-        let mut store = SessionStore::create(dir, &header).unwrap();
-        store.append(&message("hi")).unwrap();
-        store.path().to_path_buf()
-    }
-
-    fn append_raw(path: &Path, bytes: &[u8]) {
-        OpenOptions::new()
-            .append(true)
-            .open(path)
-            .unwrap()
-            .write_all(bytes)
-            .unwrap();
-    }
-
-    /// What a crash in the middle of appending a message leaves: a line cut short, within
-    /// a character, with no newline.
-    const TORN: &[u8] = b"{\"type\":\"message\",\"message\":{\"role\":\"user\",\"content\":\"h\xc3";
-
-    #[test]
-    fn a_last_line_cut_short_by_a_crash_is_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = session_file(dir.path());
-        append_raw(&path, TORN);
-        let replay = Replay::read(&path).unwrap();
-        assert_eq!(replay.history, vec![Message::user("hi")]);
-        assert_eq!(replay.turns, 1);
-    }
-
-    #[test]
-    fn any_other_bad_line_is_an_error_naming_the_file_and_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = session_file(dir.path());
-        // Complete (newline-terminated) but not a record: not a crash's doing.
-        append_raw(&path, b"{\"type\":\"mess\n");
-        let err = Replay::read(&path).unwrap_err().to_string();
-        assert!(err.contains("s.jsonl, line 3"), "{err}");
-        // A torn line followed by more lines is damage, not a crash while appending.
-        let path = dir.path().join("t.jsonl");
-        std::fs::copy(session_file(&dir.path().join("t")), &path).unwrap();
-        append_raw(&path, TORN);
-        append_raw(
-            &path,
-            b"\n{\"type\":\"usage\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}\n",
-        );
-        let err = Replay::read(&path).unwrap_err().to_string();
-        assert!(err.contains("t.jsonl, line 3"), "{err}");
-    }
-
-    fn message(text: &str) -> Record {
-        Record::Message {
-            message: Message::user(text),
-        }
-    }
-
-    /// Opens the session file at `path` again (as a resume does), appends a message and
-    /// reads the history back.
-    fn append_again_and_replay(path: &Path) -> Vec<Message> {
-        let mut store = SessionStore::append_to(path).unwrap();
-        store.append(&message("again")).unwrap();
-        Replay::read(path).unwrap().history
-    }
-
-    #[test]
-    fn appending_after_a_torn_line_drops_it_and_starts_a_new_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = session_file(dir.path());
-        append_raw(&path, TORN);
-        // Were the torn line kept, it would now be a bad line before the last one.
-        assert_eq!(
-            append_again_and_replay(&path),
-            vec![Message::user("hi"), Message::user("again")]
-        );
-    }
-
-    #[test]
-    fn appending_after_a_whole_record_without_its_newline_keeps_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = session_file(dir.path());
-        let line = serde_json::to_string(&message("kept")).unwrap();
-        append_raw(&path, line.as_bytes());
-        assert_eq!(
-            append_again_and_replay(&path),
-            vec![
-                Message::user("hi"),
-                Message::user("kept"),
-                Message::user("again")
-            ]
-        );
-    }
-}
+mod tests;

@@ -5,40 +5,20 @@
 use std::ops::ControlFlow;
 
 use hearth_engine::api::{self, ContentBlock, Message, Role, StopReason, ToolResultContent, Usage};
-use hearth_tools::ToolError;
 use serde_json::Value;
 
 use crate::acting::tool_named_in;
 use crate::answer::{take_answer, ANSWER_TOOL};
-use crate::checkpoint::Checkpoint;
 use crate::error::AgentError;
 use crate::history::{starts_user_turn, text_of};
-use crate::permissions::{Decision, EDIT_TOOL, RENAME_TOOL, SHELL_TOOL};
+use crate::permissions::{EDIT_TOOL, RENAME_TOOL, SHELL_TOOL};
 use crate::protocol::{
-    ErrorReport, Event, TextDelta, ToolCall, ToolOutput, TurnFinished, TurnStarted, TurnStop,
-    UsageReport,
+    ErrorReport, Event, TextDelta, TurnFinished, TurnStarted, TurnStop, UsageReport,
 };
-use crate::session::{Approval, Session, TurnIo};
+use crate::session::{Session, TurnIo};
 use crate::store::Record;
 use crate::task_kind::{asks_for_a_change, asks_for_a_rename, asks_only_a_question};
 use crate::verify::WorkCheck;
-
-/// A tool call's result as the model will see it.
-pub(crate) struct CallResult {
-    pub(crate) text: String,
-    pub(crate) is_error: bool,
-    truncated: bool,
-}
-
-impl CallResult {
-    fn error(text: String) -> CallResult {
-        CallResult {
-            text,
-            is_error: true,
-            truncated: false,
-        }
-    }
-}
 
 impl Session {
     /// Runs one user turn to its end and reports how it ended (also as
@@ -49,6 +29,11 @@ impl Session {
         io: &mut dyn TurnIo,
     ) -> Result<TurnFinished, AgentError> {
         let message = self.user_message(text)?;
+        // An instruction file that was not read (a symlink out of the repository, a FIFO) is
+        // the user's to know about, not only the model's: library code prints nothing.
+        for warning in crate::prompt::unread_instruction_warnings(&message) {
+            io.log(&warning);
+        }
         // The message is appended (and counted) once the turn has opened (repair.rs).
         let turn = self.turns + u32::from(starts_user_turn(&message));
         io.emit(Event::TurnStarted(TurnStarted { turn }));
@@ -56,6 +41,8 @@ impl Session {
         let mut requests = 0;
         let mut check = WorkCheck::new(text, turn);
         let result = self.turn_loop(message, &mut check, io, &mut turn_usage, &mut requests);
+        // Each turn ends on disk, so a power loss keeps every turn that finished.
+        let result = result.and_then(|finished| self.sync_store().map(|()| finished));
         let finished = match result {
             Ok(finished) => finished,
             Err(error) => {
@@ -366,180 +353,11 @@ impl Session {
         Ok(self.backend.stream(request, &mut on_event)?)
     }
 
-    /// Checks, runs and reports one tool call. Errors the model can fix come back as an
-    /// error result; the others end the turn.
-    pub(crate) fn run_call(
-        &mut self,
-        id: &str,
-        name: &str,
-        input: &Value,
-        io: &mut dyn TurnIo,
-    ) -> Result<CallResult, AgentError> {
-        let mut call = ToolCall {
-            call_id: id.to_string(),
-            tool: name.to_string(),
-            input: input.clone(),
-            diff: None,
-        };
-        let result = match self.permit(&mut call, io)? {
-            Ok(()) => self.run_permitted(&call)?,
-            Err(refused) => {
-                io.emit(Event::ToolCallProposed(call));
-                refused
-            }
-        };
-        io.emit(Event::ToolOutput(ToolOutput {
-            call_id: id.to_string(),
-            output: result.text.clone(),
-            is_error: result.is_error,
-            truncated: result.truncated,
-        }));
-        Ok(result)
-    }
-
-    /// Decides whether `call` may run and, when it may, proposes it (with the diff of its
-    /// dry run for a file edit) and asks the user where the permissions say so. `Err` holds
-    /// the result of a call that does not run; it is not proposed yet.
-    ///
-    /// The dry run comes after the permission check, so a call that is refused never touches
-    /// the file; and the edit that runs is computed by the same code as the diff shown.
-    fn permit(
-        &mut self,
-        call: &mut ToolCall,
-        io: &mut dyn TurnIo,
-    ) -> Result<Result<(), CallResult>, AgentError> {
-        let name = call.tool.as_str();
-        if let Some(problem) = malformed(&call.input) {
-            return Ok(Err(CallResult::error(
-                self.malformed_message(name, &problem),
-            )));
+    /// Flushes the session file to disk, when the session is saved.
+    pub(crate) fn sync_store(&mut self) -> Result<(), AgentError> {
+        if let Some(store) = &mut self.store {
+            store.sync()?;
         }
-        let Some(tool) = self.tools.get(name) else {
-            return Ok(Err(CallResult::error(format!(
-                "there is no tool named `{name}`; the tools are: {}",
-                self.tools.names().join(", ")
-            ))));
-        };
-        let decision = self
-            .config
-            .permissions
-            .decide(name, tool.mutates(), &call.input);
-        if let Decision::Deny(reason) = decision {
-            return Ok(Err(CallResult::error(format!("refused: {reason}"))));
-        }
-        let planned = match self.tools.dry_run(name, &self.ctx, &call.input) {
-            Ok(change) => change,
-            // The call would fail the same way: the model hears why at once, and the user is
-            // not asked to approve a call that cannot run.
-            Err(error) => return self.failed(name, error).map(Err),
-        };
-        call.diff = (!planned.is_empty()).then(|| {
-            planned
-                .iter()
-                .map(|change| change.diff.as_str())
-                .collect::<String>()
-        });
-        io.emit(Event::ToolCallProposed(call.clone()));
-        if decision != Decision::Ask {
-            return Ok(Ok(()));
-        }
-        io.emit(Event::ApprovalRequested(call.clone()));
-        if let Approval::Denied(reason) = io.approve(call) {
-            return Ok(Err(CallResult::error(format!(
-                "refused: the call to `{name}` was not approved ({reason})"
-            ))));
-        }
-        // The user approved a diff, maybe minutes ago: a file changed since (by the user, in
-        // an editor) would make the edit another one than the one approved.
-        match self.tools.dry_run(name, &self.ctx, &call.input) {
-            Ok(now) if now == planned => Ok(Ok(())),
-            Ok(_) => Ok(Err(CallResult::error(format!(
-                "refused: the file changed while the call to `{name}` waited for approval, so \
-                 the approved change was not made; read the file again"
-            )))),
-            Err(error) => self.failed(name, error).map(Err),
-        }
-    }
-
-    /// Runs a call that [`Session::permit`] let through, checkpointing the file it changes.
-    fn run_permitted(&mut self, call: &ToolCall) -> Result<CallResult, AgentError> {
-        match self.tools.call(&call.tool, &self.ctx, &call.input) {
-            Ok(output) => {
-                for change in output.changes {
-                    let checkpoint = Checkpoint::new(&call.call_id, change);
-                    self.checkpoints.record(checkpoint.clone());
-                    self.record(Record::Checkpoint { checkpoint })?;
-                }
-                Ok(CallResult {
-                    text: output.text,
-                    is_error: false,
-                    truncated: output.truncated,
-                })
-            }
-            Err(error) => self.failed(&call.tool, error),
-        }
-    }
-
-    /// A tool error as the model sees it, or the end of the turn for one it cannot fix.
-    fn failed(&self, tool: &str, error: ToolError) -> Result<CallResult, AgentError> {
-        if error.is_model_fixable() {
-            Ok(CallResult::error(error.to_string()))
-        } else {
-            Err(AgentError::Tool {
-                tool: tool.to_string(),
-                source: error,
-            })
-        }
-    }
-
-    /// What a malformed call gets back: what was wrong, what was written, and the shape
-    /// that works, with the tool's own schema when the name is known.
-    fn malformed_message(&self, name: &str, problem: &Malformed) -> String {
-        let mut message = format!(
-            "your call to `{name}` was not understood: {}.",
-            problem.error
-        );
-        if let Some(raw) = &problem.raw {
-            message.push_str(&format!(" You wrote: {raw}"));
-        }
-        message.push_str(
-            "\nCall a tool with one JSON object inside <tool_call></tool_call> tags: \
-             {\"name\": \"<tool name>\", \"arguments\": {<arguments as a JSON object>}}.",
-        );
-        match self.tools.get(name) {
-            Some(tool) => {
-                message.push_str(&format!("\nThe arguments of `{name}`: {}", tool.schema()))
-            }
-            None => message.push_str(&format!(
-                "\nThe tools are: {}",
-                self.tools.names().join(", ")
-            )),
-        }
-        message
-    }
-}
-
-/// What the engine reported about a call it could not parse.
-struct Malformed {
-    error: String,
-    raw: Option<String>,
-}
-
-/// Whether a call's input is unusable: the engine's `{"_error", "_raw"}` marker for a call it
-/// could not parse, or arguments that are not a JSON object.
-fn malformed(input: &Value) -> Option<Malformed> {
-    match input {
-        Value::Object(map) => map.get("_error").map(|error| Malformed {
-            error: error
-                .as_str()
-                .map_or_else(|| error.to_string(), str::to_string),
-            raw: map
-                .get("_raw")
-                .map(|raw| raw.as_str().map_or_else(|| raw.to_string(), str::to_string)),
-        }),
-        other => Some(Malformed {
-            error: format!("the arguments must be a JSON object, not {other}"),
-            raw: None,
-        }),
+        Ok(())
     }
 }

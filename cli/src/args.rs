@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
-use hearth_agent::{BadThinking, Mode, Resume, SessionBuilder};
+use hearth_agent::{BadThinking, Mode, Resume, SandboxLevel, SessionBuilder};
 
 use crate::config::Environment;
 use crate::error::CliError;
+use crate::policy::Policy;
 
 /// hearth: a terminal-first coding assistant with its own inference engine.
 ///
@@ -54,6 +55,14 @@ pub struct SessionArgs {
     /// Never run shell commands matching this prefix or glob, in any mode (repeatable).
     #[arg(long, value_name = "RULE")]
     pub deny: Vec<String>,
+    /// The OS sandbox of shell commands: read-only (write nothing but a private temporary
+    /// directory), workspace-write (also the repository, except .git) or off (your full
+    /// rights). Default: read-only in the read-only mode, workspace-write otherwise.
+    #[arg(long, value_name = "LEVEL", value_parser = sandbox_parser())]
+    pub sandbox: Option<SandboxLevel>,
+    /// Let shell commands use the network (off by default).
+    #[arg(long)]
+    pub network: bool,
     /// Let the model think for up to N tokens before it answers, on top of --max-tokens
     /// (`off` or 0: no thinking). exec shows thinking on stderr, dimmed (with --json:
     /// `thinking.delta` events).
@@ -96,15 +105,27 @@ impl SessionArgs {
             .cd
             .as_ref()
             .map_or_else(|| cwd.clone(), |d| cwd.join(d));
+        let policy = Policy::load(&env.policy_file)?.values;
         let mut builder = SessionBuilder::new(root, &env.sessions_dir, mode, max_tokens);
-        builder.allow.clone_from(&self.allow);
-        builder.deny.clone_from(&self.deny);
+        // The user's file first, then the flags: both apply.
+        builder.allow = [policy.permissions.allow, self.allow.clone()].concat();
+        builder.deny = [policy.permissions.deny, self.deny.clone()].concat();
         builder.budget = builder.budget.with_thinking(Some(self.think));
         builder.save = !self.ephemeral;
         builder.resume = Resume::from_flags(self.resume.clone(), self.last);
         builder.shell_env = Environment::shell_environment();
+        builder.shell_extra_env = policy.shell.env;
+        builder.secret_file_exceptions = policy.files.allow_secret_files;
+        builder.sandbox = self.sandbox.or(policy.sandbox.level);
+        builder.network = self.network || policy.sandbox.network.unwrap_or(false);
         Ok(builder)
     }
+}
+
+/// `--sandbox`: one of the sandbox levels, by name.
+fn sandbox_parser() -> impl TypedValueParser<Value = SandboxLevel> {
+    PossibleValuesParser::new(SandboxLevel::ALL.map(SandboxLevel::name))
+        .try_map(|name| name.parse::<SandboxLevel>())
 }
 
 /// `--mode`: one of the permission modes, by name.
@@ -130,6 +151,48 @@ pub enum Command {
     Model(ModelArgs),
     /// Measure prefill and decode speed and the memory bandwidth bound.
     Bench(BenchArgs),
+    /// Show the policy in force: the sandbox, command rules, what commands see.
+    Config(ConfigArgs),
+    /// Serve the model over HTTP on this machine (the Anthropic Messages API).
+    Serve(ServeArgs),
+}
+
+/// `hearth serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub model: ModelChoice,
+    /// Where to listen: a loopback HOST:PORT (no API keys yet, so nothing else is allowed).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
+    pub listen: String,
+    /// Context window in tokens (default: the model's).
+    #[arg(long, value_name = "N")]
+    pub ctx: Option<usize>,
+    /// Another model name requests may use for the served model (repeatable), e.g. the
+    /// name a client sends that cannot be configured.
+    #[arg(long, value_name = "NAME")]
+    pub alias: Vec<String>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// `hearth config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+/// The config subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print every policy setting in force and where it came from.
+    Show {
+        /// The permission mode to show the sandbox default for.
+        #[arg(long, default_value = "ask", value_name = "MODE", value_parser = mode_parser())]
+        mode: Mode,
+    },
 }
 
 /// Which model to run.
@@ -361,6 +424,11 @@ pub struct ExecArgs {
     /// Write JSON-lines events to stdout (schema: docs/exec-json.md) instead of the answer.
     #[arg(long)]
     pub json: bool,
+    /// Print model text to a terminal as is. By default control sequences (colours, cursor
+    /// moves, clipboard and title writes) are removed from what reaches a terminal, since a
+    /// terminal obeys them; output to a pipe or file is never changed.
+    #[arg(long)]
+    pub raw: bool,
     /// What tools may do. exec never asks: a call that would need approval is refused and
     /// the model is told so.
     #[arg(long, default_value = "auto-edit", value_name = "MODE", value_parser = mode_parser())]

@@ -34,6 +34,11 @@ pub struct Environment {
     pub log_level: Option<String>,
     /// `NO_COLOR` set to anything but empty (no-color.org): the TUI uses no colours.
     pub no_color: bool,
+    /// The user's policy file: `$XDG_CONFIG_HOME/hearth/config.toml`, else
+    /// `~/.config/hearth/config.toml`. Never a file of the repository's.
+    pub policy_file: PathBuf,
+    /// The user's home directory (`$HOME`), whose credential files commands may not read.
+    pub home: Option<PathBuf>,
 }
 
 impl Environment {
@@ -82,6 +87,11 @@ impl Environment {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("python3")),
             log_level: var("HEARTH_LOG"),
+            policy_file: var("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join(".config"))
+                .join("hearth/config.toml"),
+            home: var("HOME").map(PathBuf::from),
             no_color: var("NO_COLOR").is_some(),
         }
     }

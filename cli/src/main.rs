@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod error;
 mod logging;
+mod policy;
 mod progress;
 
 use std::process::ExitCode;
@@ -46,5 +47,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Perplexity(a)) => commands::perplexity::run(&env, a),
         Some(Command::Model(a)) => commands::model::run(&env, a),
         Some(Command::Bench(a)) => commands::bench::run(&env, a),
+        Some(Command::Config(a)) => commands::config::run(&env, a),
+        Some(Command::Serve(a)) => commands::serve::run(&env, a),
     }
 }

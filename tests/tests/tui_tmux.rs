@@ -153,6 +153,9 @@ fn a_question_an_approved_edit_and_quit() {
     assert!(screen.contains("+    return a + b"), "{screen}");
     let before = std::fs::read_to_string(repo.join("calc.py")).unwrap();
     assert!(before.contains("a - b"), "edited before approval: {before}");
+    // The prompt ignores keys for its first 250 ms (`hearth_tui::APPROVAL_ARMING`): they
+    // were typed before it appeared. Answer as a reader would, after that.
+    std::thread::sleep(Duration::from_millis(400));
     tmux.type_text("y");
     tmux.wait_for("Fixed: add now adds.");
     let after = std::fs::read_to_string(repo.join("calc.py")).unwrap();

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{ShellPolicy, ToolError};
+use crate::{SecretFiles, ShellPolicy, ToolError};
 
 /// How much text a tool may return; longer output is cut with a note saying how much.
 ///
@@ -40,6 +40,10 @@ pub struct ToolContext {
     pub limits: OutputLimits,
     /// How the `shell` tool runs commands.
     pub shell: ShellPolicy,
+    /// The files the tools refuse to read because they usually hold credentials
+    /// ([`SecretFiles::default`] unless the caller sets it from the user's configuration,
+    /// which is how a user lifts a rule).
+    pub secret_files: SecretFiles,
 }
 
 impl ToolContext {
@@ -62,6 +66,7 @@ impl ToolContext {
             root,
             limits: OutputLimits::default(),
             shell,
+            secret_files: SecretFiles::default(),
         })
     }
 }

@@ -70,6 +70,19 @@ pub enum ToolError {
         /// The path as the model gave it.
         path: String,
     },
+    /// The file matches a secret-file rule ([`crate::SecretFiles`]): it usually holds
+    /// credentials, so the tools do not read it unless the user lifts the rule.
+    #[error(
+        "`{path}` matches the secret-file rule `{rule}`, so hearth does not read it: such \
+         files usually hold credentials. Work without it; the user can lift the rule in \
+         their hearth configuration (an exception such as `!{rule}`)"
+    )]
+    SecretFile {
+        /// The path as the model gave it.
+        path: String,
+        /// The rule that matched.
+        rule: String,
+    },
     /// The file holds binary data (a NUL byte), so it cannot be shown or edited as text.
     #[error("`{path}` is a binary file, expected a text file")]
     Binary {
@@ -150,6 +163,23 @@ pub enum ToolError {
         /// The repository root.
         root: PathBuf,
     },
+    /// The repository at the root reaches outside it (a `.git` file or symlink, `core.worktree`,
+    /// `commondir`, object alternates or a symlink under `.git` pointing elsewhere), so the git
+    /// tools would read another repository or files outside the root.
+    #[error(
+        "the repository's {what} `{path}` lies outside the repository root `{root}`; the git \
+         tools only read a repository whose git directory and work tree are inside the root \
+         (a `.git` file or symlink, `core.worktree`, `commondir` or object alternates point \
+         elsewhere here), so they cannot be used in this repository"
+    )]
+    RepositoryOutsideRoot {
+        /// The repository root.
+        root: PathBuf,
+        /// Which part of the repository lies outside ("git directory", "work tree", …).
+        what: &'static str,
+        /// Where that part is, as the repository names it.
+        path: PathBuf,
+    },
     /// The path is not tracked by git (blame needs history).
     #[error("`{path}` is not tracked by git in HEAD")]
     NotTracked {
@@ -180,6 +210,12 @@ pub enum ToolError {
         /// The libgit2 error.
         source: git2::Error,
     },
+    /// A command could not be confined by the OS sandbox, so it was not run.
+    #[error("the command was not run: {reason}")]
+    Sandbox {
+        /// Why the sandbox could not be set up, and what the user can do.
+        reason: String,
+    },
     /// A built-in tree-sitter query did not compile (a defect in this crate).
     #[error("the built-in {language} outline query is invalid: {message}")]
     Query {
@@ -196,7 +232,10 @@ impl ToolError {
     /// about the repository (no commits yet, a missing reference), not a broken hearth:
     /// the model is told and can use another tool.
     pub fn is_model_fixable(&self) -> bool {
-        !matches!(self, ToolError::Io { .. } | ToolError::Query { .. })
+        !matches!(
+            self,
+            ToolError::Io { .. } | ToolError::Query { .. } | ToolError::Sandbox { .. }
+        )
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -10,7 +10,10 @@
 //! Every path a tool touches is resolved against the repository root first ([`resolve_path`]):
 //! nothing outside the root is read or written, and nothing under `.git` is ever written.
 //! Files are read and written only when they are regular files (a FIFO is refused, never
-//! waited on) and no larger than [`OutputLimits::max_file_bytes`].
+//! waited on) and no larger than [`OutputLimits::max_file_bytes`]. Files that usually hold
+//! credentials (`.env`, `*.pem`, SSH keys) are not read unless the user lifts the rule
+//! ([`SecretFiles`]), and the git tools only open a repository that lies wholly inside the
+//! root.
 
 mod args;
 mod code;
@@ -22,6 +25,7 @@ mod output;
 mod paths;
 mod project;
 mod registry;
+mod secrets;
 mod shell;
 mod typed;
 mod walk;
@@ -44,6 +48,7 @@ pub use code::task_values::value_lines;
 pub use code::terms::split_identifier;
 pub use context::{OutputLimits, ToolContext};
 pub use error::ToolError;
+pub use fs::atomic::{sync_dir, write_file_atomically};
 pub use fs::edit_file::EditFileTool;
 pub use fs::grep::GrepTool;
 pub use fs::list_files::ListFilesTool;
@@ -58,8 +63,12 @@ pub use git::status::GitStatusTool;
 pub use paths::{resolve_path, Access};
 pub use project::test_command::{detect_test_command, TestCommand, TestCommandSource};
 pub use registry::{RegistryError, ToolRegistry, ToolSpec};
-pub use shell::env::{is_secret_variable, scrub_environment};
-pub use shell::{shell_exit_code, ShellPolicy, ShellTool};
+pub use secrets::{SecretFiles, DEFAULT_SECRET_RULES};
+pub use shell::env::{command_environment, is_allowed_variable, ALLOWED_VARIABLES};
+pub use shell::{
+    landlock_abi, shell_exit_code, SandboxLevel, SandboxPolicy, SandboxUnavailable, ShellPolicy,
+    ShellTool, CREDENTIAL_PATHS,
+};
 
 /// One capability the model can invoke.
 pub trait Tool: Send + Sync {

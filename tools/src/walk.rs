@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use ignore::WalkBuilder;
 
+use crate::SecretFiles;
+
 /// The files under `start` (a directory or a file inside `root`), sorted by path.
 ///
 /// The walk starts at `root`, so the repository's own ignore files apply even when `start`
@@ -13,7 +15,23 @@ use ignore::WalkBuilder;
 /// never is. Ignore files above `root` and the user's global excludes are not read: the
 /// result depends on the repository alone. Symlinks are listed only when they point at a
 /// file inside `root`; symlinked directories are not entered. Unreadable entries are skipped.
+///
+/// Files the default secret-file rules deny are left out: what walks the repository on its
+/// own (retrieval, the repository map, the symbol tools) never reads a `.env` or a key into a
+/// prompt, whatever the user lifted for the model's own reads ([`walk_files_with`]).
 pub(crate) fn walk_files(root: &Path, start: &Path) -> Vec<PathBuf> {
+    walk_files_with(root, start, &SecretFiles::default())
+}
+
+/// [`walk_files`] leaving out the files `secrets` denies (none with [`SecretFiles::none`],
+/// for a listing of names).
+pub(crate) fn walk_files_with(root: &Path, start: &Path, secrets: &SecretFiles) -> Vec<PathBuf> {
+    let mut files = walk_all(root, start);
+    files.retain(|file| secrets.allows(root, file));
+    files
+}
+
+fn walk_all(root: &Path, start: &Path) -> Vec<PathBuf> {
     if start.is_file() {
         return vec![start.to_path_buf()];
     }
@@ -115,5 +133,18 @@ mod tests {
             [root.join("target/out.o")]
         );
         assert!(walk_files(&root, &root.join(".git")).is_empty());
+    }
+
+    #[test]
+    fn secret_files_are_left_out_unless_the_rules_allow_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        for file in ["a.rs", ".env", "keys/server.pem", "id_rsa"] {
+            fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
+            fs::write(root.join(file), "x").unwrap();
+        }
+        assert_eq!(walk_files(&root, &root), [root.join("a.rs")]);
+        assert!(walk_files(&root, &root.join(".env")).is_empty());
+        assert_eq!(walk_files_with(&root, &root, &SecretFiles::none()).len(), 4);
     }
 }

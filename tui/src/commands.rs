@@ -42,7 +42,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Ctrl-T / Ctrl-O", "show or fold thinking / tool output"),
     (
         "y / n / a",
-        "approve / deny (with a reason) / approve this kind for the session",
+        "approve / deny (with a reason) / approve exactly this for the session",
     ),
 ];
 

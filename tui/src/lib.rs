@@ -14,7 +14,7 @@ mod theme;
 mod transcript;
 mod wrap;
 
-pub use app::{App, Loaded, PendingApproval, Settings, Stats};
+pub use app::{App, Loaded, PendingApproval, Settings, Stats, APPROVAL_ARMING};
 pub use input::Editor;
 pub use render::draw;
 pub use terminal::{run, Startup};

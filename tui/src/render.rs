@@ -174,16 +174,24 @@ fn approval_lines(app: &App, theme: &Theme, width: usize) -> Vec<Line<'static>> 
             ),
             Span::raw(reason.clone()),
         ])),
-        None => lines.push(Line::from(vec![
-            Span::styled("y", theme.attention()),
-            Span::raw(" approve   "),
-            Span::styled("n", theme.attention()),
-            Span::raw(" deny   "),
-            Span::styled("a", theme.attention()),
-            Span::raw(" approve this kind for the session   "),
-            Span::styled("Esc", theme.attention()),
-            Span::raw(" stop"),
-        ])),
+        None => {
+            lines.push(Line::from(vec![
+                Span::styled("y", theme.attention()),
+                Span::raw(" approve   "),
+                Span::styled("n", theme.attention()),
+                Span::raw(" deny   "),
+                Span::styled("Esc", theme.attention()),
+                Span::raw(" stop"),
+            ]));
+            // Said in full, on a line of its own: `a` approves exactly this and no more.
+            lines.push(Line::from(vec![
+                Span::styled("a", theme.attention()),
+                Span::raw(format!(
+                    " approve {} for the session",
+                    pending.session_scope()
+                )),
+            ]));
+        }
     }
     wrap_lines(lines, width)
 }

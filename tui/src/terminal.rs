@@ -107,6 +107,7 @@ fn event_loop(
     let mut last_frame = Instant::now() - FRAME;
     let mut queued: Vec<Op> = Vec::new();
     loop {
+        let prompt_was_open = app.approval.is_some();
         // Session progress.
         match &mut session {
             Session::Loading(rx) => match rx.try_recv() {
@@ -144,6 +145,9 @@ fn event_loop(
             },
             Session::Failed => {}
         }
+        if !prompt_was_open && app.approval.is_some() {
+            drop_typed_ahead_keys(app)?;
+        }
 
         app.tick(Instant::now());
         if app.dirty && last_frame.elapsed() >= FRAME {
@@ -160,17 +164,7 @@ fn event_loop(
             Duration::from_millis(100)
         };
         if event::poll(wait)? {
-            match event::read()? {
-                TermEvent::Key(key) => app.on_key(key),
-                TermEvent::Paste(text) => app.on_paste(&text),
-                TermEvent::Mouse(mouse) => match mouse.kind {
-                    MouseEventKind::ScrollUp => app.scroll_by(3),
-                    MouseEventKind::ScrollDown => app.scroll_by(-3),
-                    _ => {}
-                },
-                TermEvent::Resize(_, _) => app.dirty = true,
-                _ => {}
-            }
+            on_terminal_event(app, event::read()?);
         }
 
         queued.extend(app.take_ops());
@@ -190,6 +184,36 @@ fn event_loop(
         // The session thread finishes the op it is in (an interrupted model request ends
         // at its next token) and exits; its errors were already shown as events.
         let _ = handle.join();
+    }
+    Ok(())
+}
+
+fn on_terminal_event(app: &mut App, event: TermEvent) {
+    match event {
+        TermEvent::Key(key) => app.on_key(key),
+        TermEvent::Paste(text) => app.on_paste(&text),
+        TermEvent::Mouse(mouse) => match mouse.kind {
+            MouseEventKind::ScrollUp => app.scroll_by(3),
+            MouseEventKind::ScrollDown => app.scroll_by(-3),
+            _ => {}
+        },
+        TermEvent::Resize(_, _) => app.dirty = true,
+        _ => {}
+    }
+}
+
+/// An approval prompt just opened: every key still waiting in the terminal's input was
+/// typed before it appeared (meant for the prompt box), so none of them may answer it.
+/// Other input (a resize, the wheel) is handled as usual. The prompt's own arming delay
+/// covers keys that arrive just after this.
+fn drop_typed_ahead_keys(app: &mut App) -> io::Result<()> {
+    while event::poll(Duration::ZERO)? {
+        match event::read()? {
+            TermEvent::Key(_) => {}
+            // A paste is typed-ahead text too.
+            TermEvent::Paste(_) => {}
+            other => on_terminal_event(app, other),
+        }
     }
     Ok(())
 }

@@ -182,6 +182,28 @@ fn approval_with_a_diff() {
 }
 
 #[test]
+fn a_shell_approval_says_a_approves_exactly_that_command() {
+    let mut app = app();
+    app.on_event(Event::TurnStarted(TurnStarted { turn: 1 }));
+    app.on_event(Event::ApprovalRequested(ToolCall {
+        call_id: "c1".into(),
+        tool: "shell".into(),
+        input: json!({"command": "cargo test"}),
+        diff: None,
+    }));
+    let terminal = screen(&app);
+    let buffer = terminal.backend().buffer();
+    let text: String = (0..buffer.area.height)
+        .flat_map(|y| (0..buffer.area.width).map(move |x| (x, y)))
+        .map(|(x, y)| buffer[(x, y)].symbol().to_string())
+        .collect();
+    assert!(
+        text.contains("a approve `cargo test` (exactly) for the session"),
+        "{text}"
+    );
+}
+
+#[test]
 fn no_color_draws_no_colours() {
     let mut app = App::new(Settings {
         model: "default".into(),

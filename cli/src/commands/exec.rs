@@ -4,6 +4,7 @@
 //! events of docs/exec-json.md. Progress goes to stderr. Exit codes: 0 done, 1 failed,
 //! 2 usage error, 3 the turn limit was reached.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::sync::Arc;
 
@@ -20,6 +21,9 @@ use crate::args::ExecArgs;
 use crate::commands::{load_model, local_engine};
 use crate::config::Environment;
 use crate::error::CliError;
+use terminal_text::strip_controls;
+
+mod terminal_text;
 
 /// The exit code when the task reached `--max-turns`.
 const EXIT_TURN_LIMIT: u8 = 3;
@@ -34,10 +38,12 @@ pub fn run(env: &Environment, a: ExecArgs) -> Result<(), CliError> {
     let mut session = plan.open(backend).map_err(CliError::failure)?;
     let mode = a.mode;
 
+    let stderr_is_terminal = std::io::stderr().is_terminal();
     let mut io = ExecIo {
         json: a.json,
         mode,
-        color: std::io::stderr().is_terminal(),
+        color: stderr_is_terminal,
+        strip: stderr_is_terminal && !a.raw,
         usage: Usage::default(),
         thinking_shown: false,
     };
@@ -80,7 +86,13 @@ pub fn run(env: &Environment, a: ExecArgs) -> Result<(), CliError> {
         TurnStop::Done | TurnStop::MaxTokens => {
             io.line(with_type("session.completed", summary));
             if !a.json {
-                println!("{}", finished.answer.trim_end());
+                let answer = finished.answer.trim_end();
+                // A pipe or file gets the answer unchanged: it is data there, not display.
+                if std::io::stdout().is_terminal() && !a.raw {
+                    println!("{}", strip_controls(answer));
+                } else {
+                    println!("{answer}");
+                }
             }
             Ok(())
         }
@@ -190,6 +202,8 @@ struct ExecIo {
     json: bool,
     mode: Mode,
     color: bool,
+    /// Remove control sequences from text printed to stderr (a terminal, without `--raw`).
+    strip: bool,
     /// The current turn's usage, from the latest usage event.
     usage: Usage,
     /// Thinking was printed and its line not ended yet.
@@ -206,10 +220,20 @@ impl ExecIo {
         }
     }
 
+    /// `text` as it may reach stderr: without control sequences on a terminal.
+    fn shown<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.strip {
+            strip_controls(text)
+        } else {
+            Cow::Borrowed(text)
+        }
+    }
+
     fn progress(&self, text: &str) {
         if self.json {
             return;
         }
+        let text = self.shown(text);
         if self.color {
             eprintln!("\x1b[2m{text}\x1b[0m");
         } else {
@@ -246,10 +270,11 @@ impl TurnIo for ExecIo {
         match &event {
             Event::ThinkingDelta(delta) => {
                 self.thinking_shown = true;
+                let text = self.shown(&delta.text);
                 if self.color {
-                    eprint!("\x1b[2m{}\x1b[0m", delta.text);
+                    eprint!("\x1b[2m{text}\x1b[0m");
                 } else {
-                    eprint!("{}", delta.text);
+                    eprint!("{text}");
                 }
             }
             Event::ToolCallProposed(call) => {
@@ -267,7 +292,7 @@ impl TurnIo for ExecIo {
                 "· thought for {} tokens ({} output tokens in all)",
                 report.turn.thinking_tokens, report.turn.output_tokens
             )),
-            Event::Error(e) => eprintln!("hearth exec: {}", e.message),
+            Event::Error(e) => eprintln!("hearth exec: {}", self.shown(&e.message)),
             _ => {}
         }
     }
@@ -287,9 +312,27 @@ impl TurnIo for ExecIo {
     // On stderr in both output modes: stdout carries only the answer or the JSON events.
     fn log(&mut self, line: &str) {
         if self.json {
-            eprintln!("hearth exec: {line}");
+            eprintln!("hearth exec: {}", self.shown(line));
         } else {
             self.progress(&format!("· {line}"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use clap::Parser as _;
+
+    use crate::args::{Cli, Command};
+
+    #[test]
+    fn raw_is_off_unless_asked_for() {
+        let exec = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+            Some(Command::Exec(exec)) => exec,
+            _ => panic!("{args:?} not parsed as exec"),
+        };
+        assert!(!exec(&["hearth", "exec", "task"]).raw);
+        assert!(exec(&["hearth", "exec", "--raw", "task"]).raw);
     }
 }

@@ -2,10 +2,12 @@
 
 pub mod bench;
 pub mod bench_cache;
+pub mod config;
 pub mod exec;
 pub mod generate;
 pub mod model;
 pub mod perplexity;
+pub mod serve;
 pub mod tui;
 
 use std::path::{Path, PathBuf};

@@ -83,7 +83,7 @@ impl DiskStore {
             path: dir.clone(),
             source,
         };
-        fs::create_dir_all(&dir).map_err(err)?;
+        private_dir(&dir).map_err(err)?;
         let mut found = Vec::new();
         for entry in fs::read_dir(&dir).map_err(err)? {
             let Ok(entry) = entry else { continue };
@@ -197,7 +197,7 @@ impl DiskStore {
             SERIAL.fetch_add(1, Ordering::Relaxed)
         ));
         let result = (|| {
-            let mut file = fs::File::create(&tmp)?;
+            let mut file = private_file(&tmp)?;
             file.write_all(&bytes)?;
             fs::rename(&tmp, self.path_of(&hash))
         })();
@@ -347,6 +347,25 @@ impl DiskStore {
     }
 }
 
+/// Creates `dir` and its missing parents readable by the owner only: KV blocks hold the
+/// token ids of every prompt, which is every file and secret the agent read.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates (or empties) the file at `path`, readable by its owner only when created.
+fn private_file(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
 /// A fast 64-bit checksum of the values' bytes, against torn and corrupted
 /// files (the header's hashes guard against foreign ones). Four independent
 /// lanes keep the multiplies from serializing.
@@ -456,5 +475,22 @@ mod tests {
         assert_eq!(small.len(), 2);
         assert!(!small.contains(&hashes[0]) && small.contains(&hashes[2]));
         assert!(small.total_bytes() <= 2 * size);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn blocks_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("kv");
+        let mut store = DiskStore::open(&root, [1; 32], KvShape::tiny(), 1 << 20).unwrap();
+        let parent = BlockHash::root(b"m");
+        let tokens: Vec<u32> = (0..BLOCK_TOKENS as u32).collect();
+        let hash = parent.chain(&tokens);
+        assert!(store.write(hash, parent, &tokens, &block(0.5)).unwrap());
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&store.dir), 0o700);
+        assert_eq!(mode(&store.path_of(&hash)), 0o600);
     }
 }

@@ -86,6 +86,8 @@ fn plan_edit(ctx: &ToolContext, args: Args) -> Result<(Planned, usize, bool), To
         });
     }
     let path = resolve_path(&ctx.root, &args.path, Access::Write)?;
+    // The edit's diff and undo record would carry the file's text.
+    ctx.secret_files.check(&ctx.root, &path, &args.path)?;
     let before = read_utf8_file(&path, &args.path, ctx.limits.max_file_bytes)?;
 
     let (old, new) = match_line_endings(&before, &args.old, &args.new);

@@ -9,7 +9,7 @@ use crate::fs::list_files::FileGlob;
 use crate::fs::read_source;
 use crate::output::BoundedText;
 use crate::paths::{display_path, resolve_path, Access};
-use crate::walk::walk_files;
+use crate::walk::walk_files_with;
 use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Searches file contents line by line with a regular expression (.gitignore respected).
@@ -64,11 +64,16 @@ impl TypedTool for GrepTool {
                 path: shown_start.to_string(),
             });
         }
+        // A secret file named outright is refused with its rule; one met on the walk is
+        // skipped, as an unreadable one is.
+        if start.is_file() {
+            ctx.secret_files.check(&ctx.root, &start, shown_start)?;
+        }
         let glob = args.glob.as_deref().map(FileGlob::new).transpose()?;
 
         let mut results = BoundedText::new(ctx.limits);
         let mut matches = 0usize;
-        for file in walk_files(&ctx.root, &start) {
+        for file in walk_files_with(&ctx.root, &start, &ctx.secret_files) {
             let relative = display_path(&ctx.root, &file);
             if glob.as_ref().is_some_and(|glob| !glob.matches(&relative)) {
                 continue;

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use crate::output::BoundedText;
 use crate::paths::{display_path, resolve_path, Access};
-use crate::walk::walk_files;
-use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
+use crate::walk::walk_files_with;
+use crate::{SecretFiles, ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Lists files (sorted, .gitignore respected), optionally under a directory and matching a glob.
 #[derive(Debug, Default, Clone, Copy)]
@@ -83,7 +83,8 @@ impl TypedTool for ListFilesTool {
         let glob = args.pattern.as_deref().map(FileGlob::new).transpose()?;
         let mut listing = BoundedText::new(ctx.limits);
         let mut count = 0usize;
-        for file in walk_files(&ctx.root, &start) {
+        // Names only: a secret file is listed, and reading it is refused with the rule.
+        for file in walk_files_with(&ctx.root, &start, &SecretFiles::none()) {
             let relative = display_path(&ctx.root, &file);
             if glob.as_ref().is_none_or(|glob| glob.matches(&relative)) {
                 listing.push_line(&relative);

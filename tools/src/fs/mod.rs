@@ -1,6 +1,7 @@
 //! The file tools: read, list, search, edit and create files inside the repository, and
 //! the one path by which every tool of this crate reads and writes a file's text.
 
+pub(crate) mod atomic;
 pub(crate) mod edit_file;
 pub(crate) mod grep;
 pub(crate) mod list_files;
@@ -8,7 +9,7 @@ pub(crate) mod read_file;
 pub(crate) mod write_file;
 
 use std::fs::{File, Metadata, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
 use crate::paths::display_path;
@@ -194,6 +195,10 @@ impl Planned {
 
     /// Writes the planned content, creating missing parent directories. Like reading,
     /// writing refuses whatever is not a regular file and never waits on one.
+    ///
+    /// The file is replaced atomically ([`atomic::write_file_atomically`]), keeping its
+    /// mode: a crash mid-write leaves the old content, which the agent's undo record (written
+    /// before this) can still restore, or the new content; never a truncated file.
     pub(crate) fn apply(self) -> Result<FileChange, ToolError> {
         if let Some(parent) = self.path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| match e.kind() {
@@ -201,20 +206,12 @@ impl Planned {
                 _ => ToolError::io(parent, e),
             })?;
         }
+        // The target is never opened (it is renamed over), so a FIFO cannot block the write;
+        // it is still refused rather than replaced, as is a directory.
         if let Some(meta) = metadata(&self.path)? {
             check_regular(&meta, &self.shown)?;
         }
-        // Not truncated on open: what was opened is checked first, and only a regular file
-        // is emptied and written.
-        let mut file = open_nonblocking(
-            OpenOptions::new().write(true).create(true).truncate(false),
-            &self.path,
-            &self.shown,
-        )?;
-        let meta = file.metadata().map_err(|e| ToolError::io(&self.path, e))?;
-        check_regular(&meta, &self.shown)?;
-        file.set_len(0)
-            .and_then(|()| file.write_all(self.change.after.as_bytes()))
+        atomic::write_file_atomically(&self.path, self.change.after.as_bytes())
             .map_err(|e| ToolError::io(&self.path, e))?;
         Ok(self.change)
     }

@@ -22,6 +22,7 @@ impl TypedTool for ReadFileTool {
 
     fn run(&self, ctx: &ToolContext, args: FileLines) -> Result<ToolOutput, ToolError> {
         let path = resolve_path(&ctx.root, &args.path, Access::Read)?;
+        ctx.secret_files.check(&ctx.root, &path, &args.path)?;
         let bytes = read_text_file(&path, &args.path, ctx.limits.max_file_bytes)?;
         let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<&str> = text.lines().collect();

@@ -74,6 +74,9 @@ impl TypedTool for WriteFileTool {
 /// what a user approves is what is written.
 fn plan_write(ctx: &ToolContext, args: Args) -> Result<Planned, ToolError> {
     let path = resolve_path(&ctx.root, &args.path, Access::Write)?;
+    // Overwriting would show the old text in the diff; a new secret file is refused too, so
+    // that the rule reads the same both ways.
+    ctx.secret_files.check(&ctx.root, &path, &args.path)?;
     let before = match std::fs::metadata(&path) {
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => None,
         Err(e) => return Err(ToolError::io(&path, e)),

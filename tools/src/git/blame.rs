@@ -40,6 +40,8 @@ impl TypedTool for GitBlameTool {
             });
         };
         let on_disk = resolve_path(&ctx.root, &args.path, Access::Read)?;
+        // Blame prints every line of the file.
+        ctx.secret_files.check(&ctx.root, &on_disk, &args.path)?;
         if on_disk.is_dir() {
             return Err(ToolError::IsDirectory {
                 path: args.path.clone(),

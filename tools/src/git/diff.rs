@@ -75,7 +75,11 @@ impl TypedTool for GitDiffTool {
         };
         let mut diff = diff.map_err(|e| ToolError::git("compute the diff", e))?;
         detect_renames(&mut diff)?;
-        Ok(bounded(ctx, &patch_text(&diff)?, "(no differences)"))
+        Ok(bounded(
+            ctx,
+            &patch_text(&diff, &ctx.secret_files)?,
+            "(no differences)",
+        ))
     }
 }
 

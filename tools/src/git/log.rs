@@ -8,7 +8,8 @@ use serde::Deserialize;
 use crate::args::lenient_usize;
 use crate::fs::is_binary;
 use crate::git::{
-    bounded, commit_header, first_parent_diff, open_repository, pathspec, short_id, time,
+    bounded, commit_header, first_parent_diff, is_secret_delta, open_repository, pathspec,
+    short_id, time,
 };
 use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
 
@@ -90,7 +91,7 @@ impl TypedTool for GitLogTool {
                     return Ok(false);
                 }
                 searched += 1;
-                if !changes_count(&repo, commit, spec.as_deref(), needle.as_bytes())? {
+                if !changes_count(&repo, commit, spec.as_deref(), needle.as_bytes(), ctx)? {
                     return Ok(true);
                 }
             } else if let Some(spec) = &spec {
@@ -249,6 +250,7 @@ fn changes_count(
     commit: &Commit<'_>,
     spec: Option<&str>,
     needle: &[u8],
+    ctx: &ToolContext,
 ) -> Result<bool, ToolError> {
     if commit.parent_count() > 1 {
         return Ok(false);
@@ -269,6 +271,10 @@ fn changes_count(
         Ok((!is_binary(content)).then(|| occurrences(content, needle)))
     };
     for delta in diff.deltas() {
+        // A secret file is not searched: which commits hold a string would reveal its text.
+        if is_secret_delta(&ctx.secret_files, &delta) {
+            continue;
+        }
         let before = count(delta.old_file().id())?;
         let after = count(delta.new_file().id())?;
         if let (Some(before), Some(after)) = (before, after) {

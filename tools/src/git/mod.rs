@@ -1,27 +1,20 @@
 //! The git tools, through libgit2: status, diff, log, show and blame, printed as git does.
 
 pub(crate) mod blame;
+mod confine;
 pub(crate) mod diff;
 pub(crate) mod log;
 pub(crate) mod show;
 pub(crate) mod status;
 mod time;
 
-use git2::{Commit, Diff, DiffFindOptions, DiffFormat, DiffOptions, ErrorCode, Repository};
+use git2::{Commit, Diff, DiffDelta, DiffFindOptions, DiffFormat, DiffOptions, Repository};
 
 use crate::output::BoundedText;
 use crate::paths::{display_path, resolve_path, Access};
-use crate::{ToolContext, ToolError, ToolOutput};
+use crate::{SecretFiles, ToolContext, ToolError, ToolOutput};
 
-/// The repository at the context's root.
-pub(crate) fn open_repository(ctx: &ToolContext) -> Result<Repository, ToolError> {
-    Repository::open(&ctx.root).map_err(|e| match e.code() {
-        ErrorCode::NotFound => ToolError::NotARepository {
-            root: ctx.root.clone(),
-        },
-        _ => ToolError::git("open the repository", e),
-    })
-}
+pub(crate) use confine::open_repository;
 
 /// A path argument as a pathspec relative to the repository root; `None` for the root.
 /// The path need not exist (deleted files have history).
@@ -75,10 +68,34 @@ pub(crate) fn first_parent_diff<'r>(
     Ok(diff)
 }
 
-/// A diff in git's patch format.
-pub(crate) fn patch_text(diff: &Diff<'_>) -> Result<String, ToolError> {
+/// Whether either side of `delta` is a file `secrets` denies.
+pub(crate) fn is_secret_delta(secrets: &SecretFiles, delta: &DiffDelta<'_>) -> bool {
+    [delta.old_file().path(), delta.new_file().path()]
+        .into_iter()
+        .flatten()
+        .any(|path| secrets.denying_rule(&path.to_string_lossy()).is_some())
+}
+
+/// A diff in git's patch format. The lines of a file `secrets` denies are left out, with a
+/// note naming the file and the rule in their place.
+pub(crate) fn patch_text(diff: &Diff<'_>, secrets: &SecretFiles) -> Result<String, ToolError> {
     let mut text = Vec::new();
-    diff.print(DiffFormat::Patch, |_delta, _hunk, line| {
+    diff.print(DiffFormat::Patch, |delta, _hunk, line| {
+        if is_secret_delta(secrets, &delta) {
+            if line.origin() == 'F' {
+                let path = delta.new_file().path().or(delta.old_file().path());
+                let path = path.map(|p| p.to_string_lossy()).unwrap_or_default();
+                let rule = secrets.denying_rule(&path).unwrap_or("a secret-file rule");
+                text.extend_from_slice(
+                    format!(
+                        "(changes to `{path}` not shown: it matches the secret-file rule \
+                         `{rule}`)\n"
+                    )
+                    .as_bytes(),
+                );
+            }
+            return true;
+        }
         if matches!(line.origin(), '+' | '-' | ' ') {
             text.push(line.origin() as u8);
         }

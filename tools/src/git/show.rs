@@ -9,7 +9,8 @@ use crate::fs::is_binary;
 use crate::git::{
     bad_revision, bounded, commit_header, first_parent_diff, open_repository, patch_text, time,
 };
-use crate::{ToolContext, ToolError, ToolOutput, TypedTool};
+use crate::paths::{resolve_path, Access};
+use crate::{SecretFiles, ToolContext, ToolError, ToolOutput, TypedTool};
 
 /// Shows a commit (header and patch), a tag, a tree or a file at a revision.
 #[derive(Debug, Default, Clone, Copy)]
@@ -41,7 +42,12 @@ impl TypedTool for GitShowTool {
         let object = repo
             .revparse_single(rev)
             .map_err(|e| bad_revision(rev, &e))?;
-        let text = show_object(&repo, rev, &object, 0)?;
+        // `rev:path` names a file: one the secret-file rules deny is not shown.
+        if let Some((_, path)) = rev.split_once(':') {
+            let resolved = resolve_path(&ctx.root, path, Access::Read)?;
+            ctx.secret_files.check(&ctx.root, &resolved, path)?;
+        }
+        let text = show_object(&repo, rev, &object, 0, &ctx.secret_files)?;
         Ok(bounded(ctx, &text, "(empty)"))
     }
 }
@@ -51,11 +57,12 @@ fn show_object(
     rev: &str,
     object: &Object<'_>,
     depth: usize,
+    secrets: &SecretFiles,
 ) -> Result<String, ToolError> {
     match object.kind() {
         Some(ObjectType::Commit) => {
             let commit = object.peel_to_commit().map_err(|e| bad_revision(rev, &e))?;
-            show_commit(repo, &commit)
+            show_commit(repo, &commit, secrets)
         }
         Some(ObjectType::Tag) if depth < MAX_TAG_DEPTH => {
             let tag = object.peel_to_tag().map_err(|e| bad_revision(rev, &e))?;
@@ -77,7 +84,7 @@ fn show_object(
             let target = tag
                 .target()
                 .map_err(|e| ToolError::git("read a tag's target", e))?;
-            text.push_str(&show_object(repo, rev, &target, depth + 1)?);
+            text.push_str(&show_object(repo, rev, &target, depth + 1, secrets)?);
             Ok(text)
         }
         Some(ObjectType::Tree) => {
@@ -114,10 +121,14 @@ fn show_object(
 
 /// The commit's header and its patch against its first parent (git shows merges as a
 /// combined diff; the first-parent patch is what changed on the branch merged into).
-fn show_commit(repo: &Repository, commit: &Commit<'_>) -> Result<String, ToolError> {
+fn show_commit(
+    repo: &Repository,
+    commit: &Commit<'_>,
+    secrets: &SecretFiles,
+) -> Result<String, ToolError> {
     let mut text = commit_header(commit);
     let diff = first_parent_diff(repo, commit, &mut DiffOptions::new())?;
-    let patch = patch_text(&diff)?;
+    let patch = patch_text(&diff, secrets)?;
     if !patch.is_empty() {
         text.push('\n');
         if commit.parent_count() > 1 {

@@ -1,63 +1,67 @@
-//! Scrubbing secrets from the environment commands run with.
+//! The environment commands run with: an allowlist, not a denylist.
+//!
+//! Secrets hide under any name (`MYSQL_PWD`, `*_PAT`, `*_DSN`, `npm_config__authToken`, a
+//! proxy URL with a password in it), so no list of bad names is ever complete. Commands get
+//! the variables that tools and toolchains need to find themselves, none of which carry a
+//! credential, and whatever else the user's configuration names.
 
-/// Name endings that mark a credential (`GITHUB_TOKEN`, `AWS_SECRET_ACCESS_KEY`, `PGPASSWORD`
-/// does not end in one but contains `PASSWORD`).
-const SECRET_SUFFIXES: &[&str] = &[
-    "_TOKEN",
-    "_KEY",
-    "_SECRET",
-    "_PASSWORD",
-    "_PASSWD",
-    "_CREDENTIALS",
-    "_AUTH",
+/// Variables passed to commands when the agent's environment has them.
+pub const ALLOWED_VARIABLES: &[&str] = &[
+    // The system and the terminal.
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "TERM",
+    "COLORTERM",
+    "NO_COLOR",
+    "TZ",
+    "CI",
+    // Toolchains: where they live and which version runs.
+    "CARGO_HOME",
+    "RUSTUP_HOME",
+    "RUSTUP_TOOLCHAIN",
+    "CARGO_TARGET_DIR",
+    "RUST_BACKTRACE",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "PYTHONPATH",
+    "PYTHONDONTWRITEBYTECODE",
+    "NODE_PATH",
+    "NVM_DIR",
+    "GOPATH",
+    "GOROOT",
+    "JAVA_HOME",
+    "CC",
+    "CXX",
 ];
 
-/// Name fragments that mark a credential wherever they appear.
-const SECRET_FRAGMENTS: &[&str] = &[
-    "API_KEY",
-    "APIKEY",
-    "SECRET",
-    "PASSWORD",
-    "ACCESS_KEY",
-    "PRIVATE_KEY",
-    "AUTH_TOKEN",
-];
+/// Name prefixes passed as well: the locale categories.
+const ALLOWED_PREFIXES: &[&str] = &["LC_"];
 
-/// Names that carry credentials without saying so: connection strings with passwords in
-/// them, and handles to agents that would let a command sign or push as the user.
-const DENIED_NAMES: &[&str] = &[
-    "DATABASE_URL",
-    "REDIS_URL",
-    "MONGODB_URI",
-    "AMQP_URL",
-    "SSH_AUTH_SOCK",
-    "GPG_AGENT_INFO",
-    "DOCKER_AUTH_CONFIG",
-    "NETRC",
-    "TOKEN",
-    "KUBECONFIG",
-];
+/// The variables that point at the temporary directory; each command gets its own.
+pub(crate) const TEMP_DIR_VARIABLES: &[&str] = &["TMPDIR", "TMP", "TEMP"];
 
-/// Whether an environment variable of this name likely holds a secret (compared without
-/// regard to case).
-pub fn is_secret_variable(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    SECRET_SUFFIXES.iter().any(|suffix| upper.ends_with(suffix))
-        || SECRET_FRAGMENTS
-            .iter()
-            .any(|fragment| upper.contains(fragment))
-        || DENIED_NAMES.contains(&upper.as_str())
+/// Whether commands get a variable of this name by default.
+pub fn is_allowed_variable(name: &str) -> bool {
+    ALLOWED_VARIABLES.contains(&name) || ALLOWED_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
-/// The variables of `vars` that do not look like secrets, in their original order.
+/// The variables of `vars` that commands may see, in their original order: the
+/// [`ALLOWED_VARIABLES`] and locale variables, and those named in `extra` (the user's
+/// configuration).
 ///
 /// A pure function over the variables so it can be tested as such; the caller decides
 /// where they come from (normally the agent's own process environment).
-pub fn scrub_environment(
+pub fn command_environment(
     vars: impl IntoIterator<Item = (String, String)>,
+    extra: &[String],
 ) -> Vec<(String, String)> {
     vars.into_iter()
-        .filter(|(name, _)| !is_secret_variable(name))
+        .filter(|(name, _)| is_allowed_variable(name) || extra.iter().any(|e| e == name))
         .collect()
 }
 
@@ -72,49 +76,52 @@ mod tests {
             .collect()
     }
 
+    fn kept(names: &[&str], extra: &[String]) -> Vec<String> {
+        command_environment(vars(names), extra)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
+
     #[test]
-    fn secrets_are_dropped_and_everything_else_kept_in_order() {
-        let input = vars(&[
+    fn only_allowed_names_pass_in_order() {
+        let names = [
             "PATH",
             "GITHUB_TOKEN",
             "HOME",
-            "OPENAI_API_KEY",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "MY_SECRET",
-            "db_password",
-            "PGPASSWORD",
-            "ANTHROPIC_AUTH_TOKEN",
-            "CLIENT_SECRET_FILE",
-            "DATABASE_URL",
+            "LC_ALL",
+            "MYSQL_PWD",
+            "DEPLOY_PASS",
+            "GITLAB_PAT",
+            "SESSION_JWT",
+            "SENTRY_DSN",
+            "AZURE_CONNECTION_STRING",
+            "npm_config__authToken",
+            "https_proxy",
             "SSH_AUTH_SOCK",
-            "NPM_CONFIG__AUTH",
             "LANG",
             "CARGO_HOME",
             "TERM",
-        ]);
-        let kept: Vec<String> = scrub_environment(input)
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect();
-        assert_eq!(kept, ["PATH", "HOME", "LANG", "CARGO_HOME", "TERM"]);
+        ];
+        assert_eq!(
+            kept(&names, &[]),
+            ["PATH", "HOME", "LC_ALL", "LANG", "CARGO_HOME", "TERM"]
+        );
+    }
+
+    #[test]
+    fn the_user_can_add_names() {
+        let extra = vec!["DATABASE_URL".to_string()];
+        assert_eq!(
+            kept(&["DATABASE_URL", "REDIS_URL"], &extra),
+            ["DATABASE_URL"]
+        );
     }
 
     #[test]
     fn values_are_kept_untouched() {
-        let kept = scrub_environment(vec![("PATH".to_string(), "/usr/bin:/bin".to_string())]);
+        let kept =
+            command_environment(vec![("PATH".to_string(), "/usr/bin:/bin".to_string())], &[]);
         assert_eq!(kept, [("PATH".to_string(), "/usr/bin:/bin".to_string())]);
-    }
-
-    #[test]
-    fn names_that_merely_resemble_secrets_are_kept() {
-        for name in [
-            "KEYBOARD_LAYOUT",
-            "TOKENIZERS_PARALLELISM",
-            "PASS_THROUGH",
-            "KEYS_DIR",
-        ] {
-            assert!(!is_secret_variable(name), "{name}");
-        }
     }
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod env;
 mod process;
+mod sandbox;
 
 use std::fmt;
 use std::time::Duration;
@@ -12,12 +13,18 @@ use serde::Deserialize;
 use crate::args::lenient_usize;
 use crate::output::{cut_line, group_thousands};
 use crate::{OutputLimits, ToolContext, ToolError, ToolOutput, TypedTool};
-use process::{run_script, Ending, HeadTail};
+use process::{run_command, script_command, Ending, HeadTail};
+pub use sandbox::{
+    landlock_abi, SandboxLevel, SandboxPolicy, SandboxUnavailable, CREDENTIAL_PATHS,
+};
 
-/// How the `shell` tool runs commands: the environment they get and how long they may run.
+/// How the `shell` tool runs commands: the environment they get, the sandbox they run in,
+/// and how long they may run.
 #[derive(Clone)]
 pub struct ShellPolicy {
     env: Vec<(String, String)>,
+    /// The OS confinement of every command.
+    pub sandbox: SandboxPolicy,
     /// The timeout when the model gives none.
     pub default_timeout: Duration,
     /// The longest timeout the model may ask for; longer requests are capped to it.
@@ -25,26 +32,43 @@ pub struct ShellPolicy {
 }
 
 impl ShellPolicy {
-    /// A policy whose commands start from `environment` with secrets removed (see
-    /// [`crate::scrub_environment`]); the agent passes its own process environment.
-    pub fn new(environment: impl IntoIterator<Item = (String, String)>) -> Self {
+    /// A policy whose commands get the allowed variables of `environment` and those named
+    /// in `extra` (see [`crate::command_environment`]); the agent passes its own process
+    /// environment and the user's configured names. Commands are sandboxed at
+    /// [`SandboxLevel::WorkspaceWrite`] without network, and the credential files under the
+    /// environment's `HOME` are hidden from them.
+    pub fn new(environment: impl IntoIterator<Item = (String, String)>, extra: &[String]) -> Self {
+        let environment: Vec<(String, String)> = environment.into_iter().collect();
+        let mut sandbox = SandboxPolicy::default();
+        if let Some((_, home)) = environment.iter().find(|(name, _)| name == "HOME") {
+            sandbox = sandbox.hiding_credentials_of(std::path::Path::new(home));
+        }
         ShellPolicy {
-            env: env::scrub_environment(environment),
+            env: env::command_environment(environment, extra),
+            sandbox,
             default_timeout: Duration::from_secs(120),
             max_timeout: Duration::from_secs(600),
         }
     }
 
-    /// The variables commands run with, already scrubbed.
+    /// This policy with commands confined at `level`, with or without network.
+    pub fn with_sandbox(mut self, level: SandboxLevel, network: bool) -> Self {
+        self.sandbox.level = level;
+        self.sandbox.network = network;
+        self
+    }
+
+    /// The variables commands run with (before each gets its own `TMPDIR`).
     pub fn environment(&self) -> &[(String, String)] {
         &self.env
     }
 }
 
 impl Default for ShellPolicy {
-    /// Commands run with an empty environment (the shell's built-in `PATH` applies).
+    /// Commands run with an empty environment (the shell's built-in `PATH` applies), in the
+    /// default sandbox.
     fn default() -> Self {
-        ShellPolicy::new(Vec::new())
+        ShellPolicy::new(Vec::new(), &[])
     }
 }
 
@@ -60,6 +84,7 @@ impl fmt::Debug for ShellPolicy {
                     .map(|(name, _)| name.as_str())
                     .collect::<Vec<_>>(),
             )
+            .field("sandbox", &self.sandbox)
             .field("default_timeout", &self.default_timeout)
             .field("max_timeout", &self.max_timeout)
             .finish()
@@ -122,14 +147,23 @@ impl TypedTool for ShellTool {
             Some(secs) => Duration::from_secs(secs as u64).min(ctx.shell.max_timeout),
             None => ctx.shell.default_timeout,
         };
-        let finished = run_script(
-            &args.command,
-            &ctx.root,
-            &ctx.shell.env,
-            timeout,
-            ctx.limits.max_bytes,
-        )
-        .map_err(|e| ToolError::io(&ctx.root, e))?;
+        // A private temporary directory per command: the only place outside the repository
+        // a confined command may write, gone when the call is over.
+        let tmp = tempfile::Builder::new()
+            .prefix("hearth-command-")
+            .tempdir()
+            .map_err(|e| ToolError::io(std::env::temp_dir(), e))?;
+        let mut env = ctx.shell.env.clone();
+        env.retain(|(name, _)| !env::TEMP_DIR_VARIABLES.contains(&name.as_str()));
+        for name in env::TEMP_DIR_VARIABLES {
+            env.push((name.to_string(), tmp.path().display().to_string()));
+        }
+        let mut command = script_command(&args.command, &ctx.root, &env);
+        ctx.shell
+            .sandbox
+            .confine(&mut command, &ctx.root, tmp.path())?;
+        let finished = run_command(command, timeout, ctx.limits.max_bytes)
+            .map_err(|e| ToolError::io(&ctx.root, e))?;
         let (mut text, truncated) = render_output(&finished.output, ctx.limits);
         if finished.output_abandoned {
             text.push_str("[output capture stopped: a background process kept the output open]\n");

@@ -78,26 +78,31 @@ pub(crate) struct Finished {
     pub(crate) output_abandoned: bool,
 }
 
-/// Runs `script` with `sh -c` in `dir` with exactly `env`, no stdin, stdout and stderr on
-/// one pipe, until it exits or `timeout` passes; then kills whatever is left of its process
-/// group, so background jobs do not outlive the call.
-pub(crate) fn run_script(
-    script: &str,
-    dir: &Path,
-    env: &[(String, String)],
-    timeout: Duration,
-    capture_bytes: usize,
-) -> std::io::Result<Finished> {
-    // std's pipe is close-on-exec, so a command spawned by another thread at the same
-    // moment cannot inherit the write end and keep the pipe open.
-    let (mut reader, writer) = std::io::pipe()?;
+/// The command that runs `script` with `sh -c` in `dir` with exactly `env`; the caller may
+/// confine it further before [`run_command`] runs it.
+pub(crate) fn script_command(script: &str, dir: &Path, env: &[(String, String)]) -> Command {
     let mut command = Command::new("/bin/sh");
     command
         .arg("-c")
         .arg(script)
         .current_dir(dir)
         .env_clear()
-        .envs(env.iter().map(|(name, value)| (name, value)))
+        .envs(env.iter().map(|(name, value)| (name, value)));
+    command
+}
+
+/// Runs `command` with no stdin, stdout and stderr on one pipe, until it exits or `timeout`
+/// passes; then kills whatever is left of its process group, so background jobs do not
+/// outlive the call.
+pub(crate) fn run_command(
+    mut command: Command,
+    timeout: Duration,
+    capture_bytes: usize,
+) -> std::io::Result<Finished> {
+    // std's pipe is close-on-exec, so a command spawned by another thread at the same
+    // moment cannot inherit the write end and keep the pipe open.
+    let (mut reader, writer) = std::io::pipe()?;
+    command
         .stdin(Stdio::null())
         .stdout(Stdio::from(writer.try_clone()?))
         .stderr(Stdio::from(writer));

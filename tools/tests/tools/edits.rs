@@ -270,7 +270,9 @@ fn an_edit_that_changes_nothing_is_refused_as_a_no_op() {
     assert!(matches!(error, ToolError::NoChange { .. }), "{error}");
     assert!(error.is_model_fixable());
     assert!(
-        error.to_string().starts_with("`edit_file` would change nothing:"),
+        error
+            .to_string()
+            .starts_with("`edit_file` would change nothing:"),
         "{error}"
     );
     assert_eq!(repo.read("lib.rs"), "pub fn one() -> u32 {\n    1\n}\n");

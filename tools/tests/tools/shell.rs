@@ -9,10 +9,13 @@ use crate::common::TestRepo;
 
 fn repo_with_path() -> TestRepo {
     let mut repo = TestRepo::plain();
-    repo.ctx.shell = ShellPolicy::new(vec![(
-        "PATH".to_string(),
-        "/usr/local/bin:/usr/bin:/bin".to_string(),
-    )]);
+    repo.ctx.shell = ShellPolicy::new(
+        vec![(
+            "PATH".to_string(),
+            "/usr/local/bin:/usr/bin:/bin".to_string(),
+        )],
+        &[],
+    );
     repo
 }
 
@@ -99,18 +102,34 @@ fn huge_output_keeps_its_first_and_last_lines() {
     assert!(output.text.len() <= repo.ctx.limits.max_bytes + 100);
 }
 
+/// Commands get an allowlist of the agent's variables plus those the user names: a secret
+/// under a name no denylist would catch does not reach them, and each command has its own
+/// temporary directory.
 #[test]
-fn the_environment_is_scrubbed_of_secrets() {
+fn the_environment_is_an_allowlist() {
     let mut repo = repo_with_path();
-    repo.ctx.shell = ShellPolicy::new(vec![
-        ("PATH".to_string(), "/usr/bin:/bin".to_string()),
-        ("GITHUB_TOKEN".to_string(), "ghp_secret".to_string()),
-        ("OPENAI_API_KEY".to_string(), "sk-secret".to_string()),
-        ("VISIBLE_SETTING".to_string(), "yes".to_string()),
-    ]);
+    repo.ctx.shell = ShellPolicy::new(
+        vec![
+            ("PATH".to_string(), "/usr/bin:/bin".to_string()),
+            ("GITHUB_TOKEN".to_string(), "ghp_secret".to_string()),
+            ("MYSQL_PWD".to_string(), "pwd-secret".to_string()),
+            (
+                "SENTRY_DSN".to_string(),
+                "https://key-secret@sentry".to_string(),
+            ),
+            ("VISIBLE_SETTING".to_string(), "yes".to_string()),
+            ("TMPDIR".to_string(), "/shared-tmp".to_string()),
+        ],
+        &["VISIBLE_SETTING".to_string()],
+    );
     let text = repo.text("shell", json!({"command": "env | sort"}));
     assert!(text.contains("VISIBLE_SETTING=yes\n"), "{text}");
     assert!(!text.contains("secret"), "{text}");
+    assert!(!text.contains("/shared-tmp"), "{text}");
+    assert!(
+        text.contains("TMPDIR=") && text.contains("hearth-command-"),
+        "{text}"
+    );
     let debug = format!("{:?}", repo.ctx.shell);
     assert!(
         debug.contains("VISIBLE_SETTING") && !debug.contains("yes"),

@@ -4,11 +4,10 @@
 mod slash;
 
 use std::cell::RefCell;
-use std::collections::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use hearth_agent::protocol::{Event, Op, ToolCall, TurnStop, UserTurn};
+use hearth_agent::protocol::{Event, Op, SessionApproval, ToolCall, TurnStop, UserTurn};
 use hearth_agent::Mode;
 use hearth_engine::api::Usage;
 
@@ -19,6 +18,11 @@ use crate::transcript::{Entry, Folding};
 
 /// The shortest stream a tokens-per-second figure is computed from.
 const MIN_RATE_SECONDS: f32 = 0.05;
+
+/// How long an approval prompt ignores keys after it appears: a key pressed this soon was
+/// meant for what was on the screen before (typed ahead while the turn ran), not an answer
+/// to a question the user has not read yet.
+pub const APPROVAL_ARMING: Duration = Duration::from_millis(250);
 
 /// What the TUI knows before the session starts.
 #[derive(Clone, Debug)]
@@ -53,6 +57,19 @@ pub struct PendingApproval {
     pub call: ToolCall,
     /// While `n` was pressed: the reason being typed.
     pub reason: Option<String>,
+    /// When the prompt appeared; keys before [`APPROVAL_ARMING`] has passed are dropped.
+    pub shown_at: Instant,
+}
+
+impl PendingApproval {
+    /// What `a` approves for the rest of the session, in words: a command exactly, or
+    /// every call of a tool that edits files (the session keeps it as a permission rule).
+    pub fn session_scope(&self) -> String {
+        match self.call.input.get("command").and_then(|c| c.as_str()) {
+            Some(command) if self.call.tool == "shell" => format!("`{}` (exactly)", command.trim()),
+            _ => format!("every `{}` call", self.call.tool),
+        }
+    }
 }
 
 /// The numbers the status line shows.
@@ -105,8 +122,6 @@ pub struct App {
     pub scroll: usize,
     /// Ctrl-C was pressed once on an empty prompt.
     quit_armed: bool,
-    /// Kinds of calls approved for the rest of the session (`a`).
-    always: HashSet<String>,
     /// Ops to send to the session.
     outbox: Vec<Op>,
     /// The user asked to leave.
@@ -115,16 +130,6 @@ pub struct App {
     pub dirty: bool,
     /// Rendered transcript lines kept between frames (rendering's own, hence a cell).
     pub(crate) render_cache: RefCell<RenderCache>,
-}
-
-/// The kind of call `a` approves for the session: the tool, and for the shell the program.
-fn approval_kind(call: &ToolCall) -> String {
-    match call.input.get("command").and_then(|c| c.as_str()) {
-        Some(command) if call.tool == "shell" => {
-            format!("shell {}", command.split_whitespace().next().unwrap_or(""))
-        }
-        _ => call.tool.clone(),
-    }
 }
 
 impl App {
@@ -147,7 +152,6 @@ impl App {
             stats: Stats::default(),
             scroll: 0,
             quit_armed: false,
-            always: HashSet::new(),
             outbox: Vec::new(),
             quit: false,
             dirty: true,
@@ -216,13 +220,13 @@ impl App {
                 self.entries.push(Entry::Tool { call, output: None });
             }
             Event::ApprovalRequested(call) => {
-                if self.always.contains(&approval_kind(&call)) {
-                    self.outbox.push(Op::Approve {
-                        call_id: call.call_id,
-                    });
-                } else {
-                    self.approval = Some(PendingApproval { call, reason: None });
-                }
+                // What was approved for the session the agent's permission rules let
+                // through without asking; a call that reaches here needs an answer.
+                self.approval = Some(PendingApproval {
+                    call,
+                    reason: None,
+                    shown_at: now,
+                });
             }
             Event::ToolOutput(out) => {
                 let found = self.entries.iter_mut().rev().find_map(|e| match e {
@@ -336,8 +340,13 @@ impl App {
         self.dirty = true;
     }
 
-    /// Handles a key.
+    /// Handles a key, pressed now.
     pub fn on_key(&mut self, key: KeyEvent) {
+        self.on_key_at(key, Instant::now());
+    }
+
+    /// Handles a key pressed at `now`.
+    pub fn on_key_at(&mut self, key: KeyEvent, now: Instant) {
         if key.kind == KeyEventKind::Release {
             return;
         }
@@ -346,8 +355,13 @@ impl App {
         if !(ctrl && key.code == KeyCode::Char('c')) {
             self.quit_armed = false;
         }
-        if self.approval.is_some() {
-            self.on_approval_key(key);
+        if let Some(pending) = &self.approval {
+            // Stopping is always safe, so Esc and Ctrl-C act at once; anything else this
+            // soon was typed for the prompt box, and would answer unread.
+            let stops = key.code == KeyCode::Esc || (ctrl && key.code == KeyCode::Char('c'));
+            if stops || now.saturating_duration_since(pending.shown_at) >= APPROVAL_ARMING {
+                self.on_approval_key(key);
+            }
             return;
         }
         match (key.code, ctrl) {
@@ -454,10 +468,12 @@ impl App {
                 self.approval = None;
             }
             KeyCode::Char('a') => {
-                let kind = approval_kind(&pending.call);
-                self.note(format!("approved `{kind}` for the rest of the session"));
-                self.always.insert(kind);
-                self.outbox.push(Op::Approve { call_id });
+                let scope = pending.session_scope();
+                self.note(format!("approved {scope} for the rest of the session"));
+                self.outbox.push(Op::ApproveForSession {
+                    call_id,
+                    scope: SessionApproval::ThisCall,
+                });
                 self.approval = None;
             }
             KeyCode::Char('n') => pending.reason = Some(String::new()),

@@ -1,0 +1,151 @@
+//! The Anthropic Messages API: `POST /v1/messages` (streamed and not) and
+//! `POST /v1/messages/count_tokens`, with errors in its shape.
+//!
+//! A request is checked completely before it is queued (its JSON, its fields, the model,
+//! thinking signatures, the conversation as the chat template renders it, the context
+//! window), so every error a client can cause is an HTTP 4xx, never a 200 stream that
+//! then fails. What can fail only while generating comes as an `error` event after the
+//! stream began, as the Messages API does.
+
+mod request;
+mod stream;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::Json;
+use hearth_engine::api::{Event, MessageAccumulator, Request};
+use serde_json::json;
+
+use crate::app::{read_body, AppState};
+use crate::error::ServeError;
+use crate::worker::JobUpdate;
+use stream::Translator;
+
+/// An error as the Messages API answers it: its status, and
+/// `{"type": "error", "error": {"type": …, "message": …}}`.
+pub fn error_response(error: &ServeError) -> HttpResponse {
+    let body = json!({
+        "type": "error",
+        "error": {"type": error.kind.anthropic_type(), "message": error.message},
+    });
+    let mut response = (error.kind.status(), Json(body)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// `POST /v1/messages` (also `?beta=true`, which changes nothing here).
+pub(crate) async fn messages(State(state): State<Arc<AppState>>, body: Body) -> HttpResponse {
+    let request = match prepare(&state, body, true).await {
+        Ok((request, _)) => request,
+        Err(e) => return error_response(&e),
+    };
+    let stream = request.stream;
+    let updates = match state.queue.submit(request) {
+        Ok(updates) => updates,
+        Err(e) => return error_response(&e),
+    };
+    let translator = Translator::new(state.signer.clone(), state.nonce.clone());
+    if stream {
+        stream::sse_response(updates, translator, state.options.ping_interval)
+    } else {
+        match complete(updates, translator).await {
+            Ok(message) => Json(message).into_response(),
+            Err(e) => error_response(&e),
+        }
+    }
+}
+
+/// `POST /v1/messages/count_tokens`: `{"input_tokens": N}`, the prompt's length as the
+/// model's template renders it (tools and system included).
+pub(crate) async fn count_tokens(State(state): State<Arc<AppState>>, body: Body) -> HttpResponse {
+    match prepare(&state, body, false).await {
+        Ok((_, prompt_tokens)) => Json(json!({"input_tokens": prompt_tokens})).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// Reads, parses and checks a request; returns it with its prompt's length in tokens.
+/// With `generating`, also the rules of a request to generate for: `max_tokens` and the
+/// prompt fit in the context window.
+async fn prepare(
+    state: &Arc<AppState>,
+    body: Body,
+    generating: bool,
+) -> Result<(Request, usize), ServeError> {
+    let bytes = read_body(body, state.options.max_body_bytes).await?;
+    let parsed = request::parse(&bytes, &state.signer, generating)?;
+    state.names.check(&parsed.model)?;
+    let request = parsed.request;
+    let context = state.runner.context_tokens();
+    let max_tokens = request.max_tokens as usize;
+    if generating && max_tokens >= context {
+        return Err(ServeError::invalid(format!(
+            "max_tokens: {max_tokens} is too large: the context window of {} is {context} \
+             tokens, and the prompt needs some of them",
+            state.names.id
+        )));
+    }
+    // Rendering and tokenizing is CPU work (milliseconds for a long prompt): off the
+    // async threads. The engine renders the prompt again when it runs the request; that
+    // repeat is what lets every error a client can cause come before the stream starts.
+    let runner = Arc::clone(&state.runner);
+    let (request, prompt) = tokio::task::spawn_blocking(move || {
+        let prompt = runner.prompt_tokens(&request).map(|p| p.len());
+        (request, prompt)
+    })
+    .await
+    .map_err(|e| ServeError::internal(format!("counting the prompt's tokens failed: {e}")))?;
+    let prompt = prompt?;
+    if generating && prompt >= context {
+        return Err(ServeError::invalid(format!(
+            "prompt is too long: {prompt} tokens, over the context window of {context} tokens"
+        )));
+    }
+    if generating && prompt + max_tokens > context {
+        return Err(ServeError::invalid(format!(
+            "max_tokens: {max_tokens} is too large for this prompt: {prompt} prompt tokens + \
+             {max_tokens} = {} > the context window of {context} tokens; max_tokens can be at \
+             most {}",
+            prompt + max_tokens,
+            context - prompt
+        )));
+    }
+    Ok((request, prompt))
+}
+
+/// A non-streamed answer: the job's events folded by the same rules as a client folds
+/// the stream, so both forms hold the same message.
+async fn complete(
+    mut updates: tokio::sync::mpsc::UnboundedReceiver<JobUpdate>,
+    mut translator: Translator,
+) -> Result<hearth_engine::api::Response, ServeError> {
+    let mut message = MessageAccumulator::new();
+    while let Some(update) = updates.recv().await {
+        match update {
+            JobUpdate::Event(event) => {
+                for wire in translator.translate(event) {
+                    if let Event::Error { error } = wire {
+                        return Err(error.into());
+                    }
+                    message.push(&wire).map_err(ServeError::from)?;
+                }
+            }
+            JobUpdate::Done(Err(e)) => return Err(e.into()),
+            JobUpdate::Done(Ok(_)) => {
+                return message.into_message().ok_or_else(|| {
+                    ServeError::internal("the engine finished without a message_start event")
+                })
+            }
+        }
+    }
+    Err(ServeError::internal(
+        "the engine's worker stopped before the message was complete",
+    ))
+}

@@ -1,0 +1,154 @@
+//! The router and what every handler shares: the queue, the model, its names, the
+//! signing key, the options. Each wire protocol is a sibling module that adds its routes
+//! over the same queue (`anthropic` now; OpenAI's Chat Completions and Responses next).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, Method, Uri};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::error::{ErrorKind, ServeError};
+use crate::models::{self, ModelNames};
+use crate::signature::Signer;
+use crate::worker::{Queue, Runner};
+use crate::{anthropic, ServeOptions};
+
+/// What every request handler reads.
+pub(crate) struct AppState {
+    pub runner: Arc<dyn Runner>,
+    pub queue: Queue,
+    pub names: ModelNames,
+    pub signer: Signer,
+    /// This process's random prefix of message and tool-call ids.
+    pub nonce: String,
+    pub options: ServeOptions,
+    pub started_unix: u64,
+    pub started_rfc3339: String,
+}
+
+/// The router of a server for `runner`: starts the worker thread and makes the signing
+/// key. Fails only when the OS refuses a thread or randomness.
+pub(crate) fn router(runner: Arc<dyn Runner>, options: ServeOptions) -> Result<Router, ServeError> {
+    let queue = Queue::start(Arc::clone(&runner), options.queue_capacity)
+        .map_err(|e| ServeError::internal(format!("starting the engine's worker thread: {e}")))?;
+    let signer = Signer::random()
+        .map_err(|e| ServeError::internal(format!("no randomness for the signing key: {e}")))?;
+    let mut nonce = [0u8; 4];
+    getrandom::fill(&mut nonce)
+        .map_err(|e| ServeError::internal(format!("no randomness for message ids: {e}")))?;
+    let started = SystemTime::now();
+    let started_unix = started
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let names = ModelNames::new(runner.model_id(), &options.model_aliases);
+    let state = Arc::new(AppState {
+        runner,
+        queue,
+        names,
+        signer,
+        nonce: hex::encode(nonce),
+        options,
+        started_unix,
+        started_rfc3339: rfc3339(started_unix),
+    });
+    Ok(Router::new()
+        .route("/", get(root))
+        .route("/health", get(health))
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{id}", get(models::get_one))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .fallback(not_found)
+        // Bodies are read with our own limit, to answer 413 in the API's shape.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state))
+}
+
+/// Reads a whole request body, refusing one over `limit` bytes with a 413.
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ServeError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // to_bytes fails for a body over the limit, or one the client broke off.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        let mut over = false;
+        while let Some(s) = source {
+            over |= s.is::<http_body_util::LengthLimitError>();
+            source = s.source();
+        }
+        if over {
+            ServeError::new(
+                ErrorKind::TooLarge,
+                format!("the request body is over the limit of {limit} bytes"),
+            )
+        } else {
+            ServeError::invalid(format!("reading the request body failed: {e}"))
+        }
+    })
+}
+
+/// `GET /` and `HEAD /` (Claude Code's first request): the server is up.
+async fn root(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({"name": "hearth serve", "model": state.names.id}))
+}
+
+/// `GET /health`: up, the model, and the queue's counters (routers register a worker
+/// from it).
+async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({
+        "status": "ok",
+        "model": state.names.id,
+        "queue": state.queue.stats(),
+    }))
+}
+
+/// Any other path: a 404 in the Messages API's shape, naming it.
+async fn not_found(method: Method, uri: Uri) -> Response {
+    let mut response = anthropic::error_response(&ServeError::new(
+        ErrorKind::NotFoundPath,
+        format!("{method} {}: no such endpoint here", uri.path()),
+    ));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Seconds since the Unix epoch as an RFC 3339 UTC time (`2025-01-31T12:00:00Z`), by the
+/// civil-from-days algorithm (Howard Hinnant's), to name the model's `created_at`.
+fn rfc3339(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_735_689_599), "2024-12-31T23:59:59Z");
+    }
+}

@@ -1,0 +1,102 @@
+//! Errors of the server, independent of the wire protocol: a class, an HTTP status and a
+//! message naming the input. Each protocol module renders them in its own shape (the
+//! Messages API's `{"type":"error","error":{…}}` first; OpenAI's `{"error":{…}}` later).
+
+use axum::http::StatusCode;
+use hearth_engine::api::ApiError;
+
+/// The classes of error a client can tell apart; each has its HTTP status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is wrong: the client must change it (400).
+    InvalidRequest,
+    /// The model asked for is not served here (404).
+    NotFound,
+    /// The path or method is not served here (404).
+    NotFoundPath,
+    /// The body is over the size limit (413).
+    TooLarge,
+    /// The queue is full: try again later (529, as the Messages API).
+    Overloaded,
+    /// The server failed on a valid request (500).
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status a response of this class has.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::NotFound | ErrorKind::NotFoundPath => StatusCode::NOT_FOUND,
+            ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            // 529 is the Messages API's "overloaded"; its SDKs retry it.
+            ErrorKind::Overloaded => {
+                StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+            }
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The Messages API's name of the class (`error.type`).
+    pub fn anthropic_type(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid_request_error",
+            ErrorKind::NotFound | ErrorKind::NotFoundPath => "not_found_error",
+            ErrorKind::TooLarge => "request_too_large",
+            ErrorKind::Overloaded => "overloaded_error",
+            ErrorKind::Internal => "api_error",
+        }
+    }
+}
+
+/// An error answered to a client.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ServeError {
+    /// Its class and status.
+    pub kind: ErrorKind,
+    /// What went wrong, naming the input and what was expected.
+    pub message: String,
+}
+
+impl ServeError {
+    /// An error of class `kind`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ServeError {
+        ServeError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The request is wrong (400).
+    pub fn invalid(message: impl Into<String>) -> ServeError {
+        ServeError::new(ErrorKind::InvalidRequest, message)
+    }
+
+    /// The server failed (500).
+    pub fn internal(message: impl Into<String>) -> ServeError {
+        ServeError::new(ErrorKind::Internal, message)
+    }
+
+    /// The contract's form of this error, for an `error` event.
+    pub fn to_api(&self) -> ApiError {
+        ApiError {
+            kind: self.kind.anthropic_type().to_string(),
+            message: self.message.clone(),
+        }
+    }
+}
+
+impl From<ApiError> for ServeError {
+    /// The engine's errors keep their class: a request the engine refuses is the
+    /// client's to fix (400), anything else is the server's (500).
+    fn from(e: ApiError) -> ServeError {
+        let kind = match e.kind.as_str() {
+            "invalid_request_error" => ErrorKind::InvalidRequest,
+            "not_found_error" => ErrorKind::NotFound,
+            "overloaded_error" => ErrorKind::Overloaded,
+            _ => ErrorKind::Internal,
+        };
+        ServeError::new(kind, e.message)
+    }
+}
