@@ -9,8 +9,9 @@ use hearth_engine::api;
 /// The call is synchronous: it streams the message's events to `on_event` as they happen
 /// and returns the whole message at the end. `on_event` returning `Break` asks the backend to
 /// stop early (an interrupt); it then returns the message so far with the `cancelled` stop
-/// reason. Implementations: [`crate::LocalBackend`] (the engine in this process) and
-/// [`crate::ScriptedBackend`] (fixed outputs, for tests); HTTP endpoints come later.
+/// reason. Implementations: [`crate::LocalBackend`] (the engine in this process),
+/// [`crate::RemoteBackend`] (a server over HTTP: Messages, OpenAI Chat Completions or
+/// Responses) and [`crate::ScriptedBackend`] (fixed outputs, for tests).
 pub trait Backend: Send {
     /// The model's name, for session files and logs.
     fn model_id(&self) -> String;

@@ -10,9 +10,10 @@ use crate::store::StoreError;
 /// Why a session could not start or a turn could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    /// The model request failed.
+    /// The model request failed. Its message is shown here and not again as a source:
+    /// front ends print an error's chain, and the backend's message is the whole story.
     #[error("the model request failed: {0}")]
-    Backend(#[from] ApiError),
+    Backend(ApiError),
     /// A tool failed on our side (I/O, a damaged repository): the model cannot fix it.
     #[error("tool `{tool}` failed: {source}")]
     Tool {
@@ -42,4 +43,10 @@ pub enum AgentError {
         /// Where it was resumed.
         root: PathBuf,
     },
+}
+
+impl From<ApiError> for AgentError {
+    fn from(error: ApiError) -> AgentError {
+        AgentError::Backend(error)
+    }
 }

@@ -21,6 +21,7 @@ mod mentions;
 mod permissions;
 pub mod prompt;
 pub mod protocol;
+mod remote;
 mod repair;
 mod runner;
 mod scripted;
@@ -47,6 +48,7 @@ pub use hearth_tools::{
 pub use local::LocalBackend;
 pub use permissions::{BadRule, CommandRule, Decision, Mode, Permissions, UnknownMode};
 pub use prompt::{PromptPrefix, RequestSettings};
+pub use remote::{Api, RemoteBackend, RemoteOptions, UnknownApi};
 pub use runner::{spawn, AgentHandle};
 pub use scripted::{ScriptError, ScriptedBackend, ScriptedReply};
 pub use session::{Approval, Session, SessionConfig, TurnIo};

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
-use hearth_agent::{BadThinking, Mode, Resume, SandboxLevel, SessionBuilder};
+use hearth_agent::{Api, BadThinking, Mode, Resume, SandboxLevel, SessionBuilder};
 
 use crate::config::Environment;
 use crate::error::CliError;
@@ -68,9 +68,26 @@ pub struct SessionArgs {
     /// `thinking.delta` events).
     #[arg(long, default_value = "off", value_name = "N|off", value_parser = parse_think)]
     pub think: u32,
-    /// Context window in tokens (default: the model's, at most 16384).
+    /// Context window in tokens (default: the model's, at most 16384). With --endpoint the
+    /// server does not say its window, so prompts are budgeted for 16384 unless this says
+    /// otherwise.
     #[arg(long, value_name = "N")]
     pub ctx: Option<usize>,
+    /// Talk to a model server at this URL instead of running the model here: `hearth
+    /// serve`, vLLM, llama.cpp, any server of the --api protocol (e.g.
+    /// http://127.0.0.1:8080, or http://host:8000/v1). --model names the server's model
+    /// (default: the first it lists).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// The protocol the --endpoint speaks: messages (Anthropic Messages, as `hearth serve`),
+    /// openai (Chat Completions) or responses (OpenAI Responses).
+    #[arg(long, default_value = "messages", value_name = "API", requires = "endpoint",
+          value_parser = api_parser())]
+    pub api: Api,
+    /// The environment variable holding the --endpoint's API key (keys are never given as
+    /// flags, which other users can read in the process list). Default: no key.
+    #[arg(long, value_name = "NAME", requires = "endpoint")]
+    pub api_key_env: Option<String>,
     /// Run in this repository (default: the current directory).
     #[arg(long = "cd", short = 'C', value_name = "DIR")]
     pub cd: Option<PathBuf>,
@@ -87,7 +104,7 @@ pub struct SessionArgs {
     pub cache: CacheArgs,
     /// Testing aid: replay model replies from this JSON file instead of running a model
     /// (a JSON array of replies; see `hearth_agent::ScriptedReply`).
-    #[arg(long, hide = true, value_name = "FILE")]
+    #[arg(long, hide = true, value_name = "FILE", conflicts_with = "endpoint")]
     pub backend_script: Option<PathBuf>,
 }
 
@@ -126,6 +143,11 @@ impl SessionArgs {
 fn sandbox_parser() -> impl TypedValueParser<Value = SandboxLevel> {
     PossibleValuesParser::new(SandboxLevel::ALL.map(SandboxLevel::name))
         .try_map(|name| name.parse::<SandboxLevel>())
+}
+
+/// `--api`: one of the wire protocols, by name.
+fn api_parser() -> impl TypedValueParser<Value = Api> {
+    PossibleValuesParser::new(Api::ALL.map(Api::name)).try_map(|name| name.parse::<Api>())
 }
 
 /// `--mode`: one of the permission modes, by name.

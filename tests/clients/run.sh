@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The official client SDKs against `hearth serve` on loopback, on the tiny test model.
+# The official client SDKs (anthropic, openai) against `hearth serve` on loopback, on the
+# tiny test model.
 #
 # usage: tests/clients/run.sh [PATH-TO-hearth]
 # The SDKs live in a venv outside the repository, made on first use
@@ -12,11 +13,11 @@ bin=${1:-${HEARTH_BIN:-$root/target/debug/hearth}}
 venv=${HEARTH_CLIENTS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/hearth/clients-venv}
 model=$root/engine/tests/fixtures/tiny/qwen2.gguf
 
-if ! "$venv/bin/python" -c 'import anthropic' 2>/dev/null; then
-  echo "== installing the anthropic SDK into $venv" >&2
-  python3 -m venv "$venv"
-  if ! timeout 600 "$venv/bin/pip" install --quiet --disable-pip-version-check anthropic; then
-    echo "error: pip could not install the anthropic SDK (is the package index reachable?)" >&2
+if ! "$venv/bin/python" -c 'import anthropic, openai' 2>/dev/null; then
+  echo "== installing the anthropic and openai SDKs into $venv" >&2
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  if ! timeout 600 "$venv/bin/pip" install --quiet --disable-pip-version-check anthropic openai; then
+    echo "error: pip could not install the anthropic and openai SDKs (is the package index reachable?)" >&2
     exit 1
   fi
 fi
@@ -44,7 +45,9 @@ if [ -z "$url" ]; then
 fi
 echo "== hearth serve at $url" >&2
 status=0
+# Both SDKs run even when the first fails, so one run shows every failure.
 timeout 600 "$venv/bin/python" "$here/sdk_anthropic.py" "$url" || status=$?
+timeout 600 "$venv/bin/python" "$here/sdk_openai.py" "$url" || status=$?
 if [ "$status" -ne 0 ]; then
   echo "== hearth serve's stderr:" >&2
   cat "$log" >&2

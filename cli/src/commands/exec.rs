@@ -18,7 +18,7 @@ use hearth_engine::api::Usage;
 use serde_json::{json, Value};
 
 use crate::args::ExecArgs;
-use crate::commands::{load_model, local_engine};
+use crate::commands::{endpoint, load_model, local_engine};
 use crate::config::Environment;
 use crate::error::CliError;
 use terminal_text::strip_controls;
@@ -154,6 +154,9 @@ fn backend(env: &Environment, a: &ExecArgs) -> Result<Box<dyn Backend>, CliError
     if let Some(script) = &a.session.backend_script {
         let scripted = ScriptedBackend::from_file(script).map_err(CliError::usage)?;
         return Ok(Box::new(scripted));
+    }
+    if let Some(options) = endpoint::options(&a.session, &a.model.model)? {
+        return Ok(Box::new(endpoint::connect(options)?));
     }
     let model = load_model(env, &a.model.model)?;
     let context = context_window(a.session.ctx, model.config().context_length);

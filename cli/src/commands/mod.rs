@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_cache;
 pub mod config;
+pub mod endpoint;
 pub mod exec;
 pub mod generate;
 pub mod model;

@@ -10,13 +10,15 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context as _};
 use hearth_agent::{
-    context_window, Backend, BackendFactory, LocalBackend, ScriptedBackend, SessionBuilder,
+    context_window, Backend, BackendFactory, LocalBackend, RemoteBackend, RemoteOptions,
+    ScriptedBackend, SessionBuilder,
 };
 use hearth_engine::model::load::Model;
 use hearth_hub::{self as hub, HubOptions, NoProgress};
 use hearth_tui::{App, Loaded, Settings, Startup};
 
 use crate::args::{CacheArgs, TuiArgs};
+use crate::commands::endpoint::{self, EndpointModels};
 use crate::commands::exec::setup_error;
 use crate::commands::{local_engine, resolve_model};
 use crate::config::Environment;
@@ -37,13 +39,19 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
     let root = plan.root().to_path_buf();
 
     // Resolved here, while stderr is still the user's: a first run fetches the model.
-    let model = match &a.session.backend_script {
-        Some(script) => ModelSource::Script(script.clone()),
-        None => ModelSource::File(resolve_model(env, &a.model.model)?),
+    let remote = endpoint::options(&a.session, &a.model.model)?;
+    let model = match (&a.session.backend_script, &remote) {
+        (Some(script), _) => ModelSource::Script(script.clone()),
+        (None, Some(options)) => ModelSource::Endpoint(options.clone()),
+        (None, None) => ModelSource::File(resolve_model(env, &a.model.model)?),
     };
     let model_name = match &model {
         ModelSource::Script(_) => "scripted".to_string(),
         ModelSource::File(_) => a.model.model.clone(),
+        ModelSource::Endpoint(options) => options
+            .model
+            .clone()
+            .unwrap_or_else(|| options.endpoint.clone()),
     };
     let settings = Settings {
         model: model_name,
@@ -69,7 +77,10 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
         let model_id = backend.model_id();
         let context_window = backend.context_tokens();
         let mut session = plan.open(backend).map_err(|e| e.to_string())?;
-        session.set_backend_factory(Box::new(opener));
+        match remote {
+            Some(options) => session.set_backend_factory(Box::new(EndpointModels { options })),
+            None => session.set_backend_factory(Box::new(opener)),
+        }
         let session_id = session.id().to_string();
         Ok((
             hearth_agent::spawn(session),
@@ -120,6 +131,8 @@ enum ModelSource {
     File(PathBuf),
     /// The hidden testing aid: replies replayed from a script.
     Script(PathBuf),
+    /// A model server (`--endpoint`).
+    Endpoint(RemoteOptions),
 }
 
 impl ModelSource {
@@ -130,6 +143,9 @@ impl ModelSource {
         cache: &CacheArgs,
     ) -> Result<Box<dyn Backend>, String> {
         match self {
+            ModelSource::Endpoint(options) => RemoteBackend::connect(options)
+                .map(|b| Box::new(b) as Box<dyn Backend>)
+                .map_err(|e| e.to_string()),
             ModelSource::Script(path) => ScriptedBackend::from_file(&path)
                 .map(|b| Box::new(b) as Box<dyn Backend>)
                 .map_err(|e| e.to_string()),

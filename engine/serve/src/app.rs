@@ -1,6 +1,6 @@
 //! The router and what every handler shares: the queue, the model, its names, the
 //! signing key, the options. Each wire protocol is a sibling module that adds its routes
-//! over the same queue (`anthropic` now; OpenAI's Chat Completions and Responses next).
+//! over the same queue (`anthropic`, `openai`).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,7 +17,7 @@ use crate::error::{ErrorKind, ServeError};
 use crate::models::{self, ModelNames};
 use crate::signature::Signer;
 use crate::worker::{Queue, Runner};
-use crate::{anthropic, ServeOptions};
+use crate::{anthropic, openai, ServeOptions};
 
 /// What every request handler reads.
 pub(crate) struct AppState {
@@ -64,6 +64,9 @@ pub(crate) fn router(runner: Arc<dyn Runner>, options: ServeOptions) -> Result<R
         .route("/v1/models/{id}", get(models::get_one))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/responses", post(openai::responses))
+        .route("/v1/completions", post(openai::completions))
         .fallback(not_found)
         // Bodies are read with our own limit, to answer 413 in the API's shape.
         .layer(DefaultBodyLimit::disable())

@@ -1,6 +1,6 @@
 //! Errors of the server, independent of the wire protocol: a class, an HTTP status and a
 //! message naming the input. Each protocol module renders them in its own shape (the
-//! Messages API's `{"type":"error","error":{…}}` first; OpenAI's `{"error":{…}}` later).
+//! Messages API's `{"type":"error","error":{…}}`, OpenAI's `{"error":{…}}`).
 
 use axum::http::StatusCode;
 use hearth_engine::api::ApiError;

@@ -3,20 +3,22 @@
 //! One worker thread owns the model and serves requests one at a time from a FIFO queue
 //! ([`worker`]); the HTTP side (axum on tokio) parses each wire protocol onto the
 //! engine's contract (`hearth_engine::api`), queues it, and writes the events back in the
-//! protocol's form. The Anthropic Messages API is served now (`/v1/messages`,
-//! `/v1/messages/count_tokens`), with `/v1/models`, `/health` and `/`; OpenAI's Chat
-//! Completions and Responses are to be sibling modules of [`anthropic`] over the same
-//! queue.
+//! protocol's form: the Anthropic Messages API ([`anthropic`]: `/v1/messages`,
+//! `/v1/messages/count_tokens`) and OpenAI's ([`openai`]: `/v1/chat/completions`,
+//! `/v1/responses`, `/v1/completions`), with `/v1/models`, `/health` and `/`.
 //!
 //! Library code here neither prints nor reads the environment: the binary says where it
 //! listens and decides the options.
 
 #![warn(missing_docs)]
 
+mod admit;
 pub mod anthropic;
 mod app;
 pub mod error;
 pub mod models;
+pub mod openai;
+pub mod raw;
 pub mod signature;
 pub mod worker;
 

@@ -19,6 +19,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::error::{ErrorKind, ServeError};
+use crate::raw::RawRequest;
 
 /// What the server needs of a model: [`Engine`] in production, fakes in tests (a model
 /// that panics, one that is slow).
@@ -39,6 +40,31 @@ pub trait Runner: Send + Sync + 'static {
 
     /// The context window: prompt plus `max_tokens` must fit in it.
     fn context_tokens(&self) -> usize;
+
+    /// Serves a raw-prompt completion (no chat template), reported as one message of one
+    /// text block. Runners that cannot refuse it; the engine can ([`crate::raw`]).
+    fn run_raw(
+        &self,
+        req: &RawRequest,
+        on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
+    ) -> Result<Response, ApiError> {
+        let _ = (req, on_event);
+        Err(no_raw_prompts(self.model_id()))
+    }
+
+    /// A raw prompt's token ids, as [`Runner::run_raw`] would compute them.
+    fn raw_prompt_tokens(&self, prompt: &str) -> Result<Vec<u32>, ApiError> {
+        let _ = prompt;
+        Err(no_raw_prompts(self.model_id()))
+    }
+}
+
+/// The refusal of a runner with no raw-prompt path.
+fn no_raw_prompts(model: &str) -> ApiError {
+    ApiError::invalid_request(format!(
+        "prompt: {model} is served here for chat only; raw prompts are not supported, use \
+         /v1/chat/completions"
+    ))
 }
 
 impl Runner for Engine {
@@ -61,6 +87,18 @@ impl Runner for Engine {
     fn context_tokens(&self) -> usize {
         self.options().context_tokens
     }
+
+    fn run_raw(
+        &self,
+        req: &RawRequest,
+        on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
+    ) -> Result<Response, ApiError> {
+        crate::raw::run(self, req, on_event)
+    }
+
+    fn raw_prompt_tokens(&self, prompt: &str) -> Result<Vec<u32>, ApiError> {
+        crate::raw::prompt_tokens(self, prompt)
+    }
 }
 
 /// What a job reports back, in order: its events, then its end.
@@ -73,8 +111,17 @@ pub enum JobUpdate {
     Done(Result<Response, ApiError>),
 }
 
+/// What a job asks of the model.
+#[derive(Debug)]
+pub enum Work {
+    /// A conversation through the chat template (every chat API).
+    Chat(Request),
+    /// A raw prompt, continued as it is (`/v1/completions`).
+    Raw(RawRequest),
+}
+
 struct Job {
-    request: Request,
+    work: Work,
     reply: mpsc::UnboundedSender<JobUpdate>,
 }
 
@@ -137,10 +184,19 @@ impl Queue {
         &self,
         request: Request,
     ) -> Result<mpsc::UnboundedReceiver<JobUpdate>, ServeError> {
+        self.submit_work(Work::Chat(request))
+    }
+
+    /// Puts `work` (a chat request or a raw prompt) at the end of the queue, as
+    /// [`Queue::submit`].
+    pub fn submit_work(
+        &self,
+        work: Work,
+    ) -> Result<mpsc::UnboundedReceiver<JobUpdate>, ServeError> {
         let (reply, updates) = mpsc::unbounded_channel();
         // Counted before sending, so the worker never takes a job it has not counted.
         self.counters.queued.fetch_add(1, Ordering::SeqCst);
-        match self.jobs.try_send(Job { request, reply }) {
+        match self.jobs.try_send(Job { work, reply }) {
             Ok(()) => Ok(updates),
             Err(e) => {
                 self.counters.queued.fetch_sub(1, Ordering::SeqCst);
@@ -218,18 +274,21 @@ fn serve(runner: &dyn Runner, job: &Job) -> Result<Response, ApiError> {
             ControlFlow::Continue(())
         }
     };
-    panic::catch_unwind(AssertUnwindSafe(|| runner.run(&job.request, &mut on_event)))
-        .unwrap_or_else(|payload| {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "no message".to_string());
-            Err(ApiError::internal(format!(
-                "{PANIC_PREFIX} while serving this request ({what}); \
+    panic::catch_unwind(AssertUnwindSafe(|| match &job.work {
+        Work::Chat(request) => runner.run(request, &mut on_event),
+        Work::Raw(request) => runner.run_raw(request, &mut on_event),
+    }))
+    .unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_string());
+        Err(ApiError::internal(format!(
+            "{PANIC_PREFIX} while serving this request ({what}); \
                  the server goes on with the next request"
-            )))
-        })
+        )))
+    })
 }
 
 #[cfg(test)]

@@ -239,3 +239,49 @@ fn project_test_commands_run_inside_the_sandbox() {
     let text = shell(&repo, "npm test 2>&1 | tail -2");
     assert!(text.contains("js ok"), "{text}");
 }
+
+/// An allow rule for `cargo test` runs whatever `build.rs` the model wrote: that code is
+/// confined like any command, so it cannot write outside the repository or read secrets.
+#[test]
+fn a_build_script_is_confined_like_the_command_that_runs_it() {
+    let home = home();
+    let outside = tempfile::tempdir().unwrap();
+    // The toolchain stays the real one (rustup finds it through these), while HOME is the
+    // planted one with the key in it.
+    let real_home = std::env::var("HOME").unwrap();
+    let toolchain = |name: &str, default: &str| {
+        std::env::var(name).unwrap_or_else(|_| format!("{real_home}/{default}"))
+    };
+    let environment = vec![
+        ("PATH".to_string(), std::env::var("PATH").unwrap()),
+        ("CARGO_HOME".to_string(), toolchain("CARGO_HOME", ".cargo")),
+        (
+            "RUSTUP_HOME".to_string(),
+            toolchain("RUSTUP_HOME", ".rustup"),
+        ),
+        ("HOME".to_string(), home.path().display().to_string()),
+    ];
+    let mut repo = TestRepo::new();
+    repo.ctx.shell = ShellPolicy::new(environment, &[]);
+    repo.write(
+        "Cargo.toml",
+        "[package]\nname = \"calc\"\nversion = \"0.1.0\"\nedition = \"2021\"\nbuild = \"build.rs\"\n",
+    );
+    repo.write("src/lib.rs", "pub fn one() -> u32 { 1 }\n");
+    repo.write(
+        "build.rs",
+        format!(
+            "fn main() {{\n    let w = std::fs::write(\"{}/escaped\", \"x\");\n    \
+             let r = std::fs::read_to_string(\"{}/.ssh/id_ed25519\");\n    \
+             println!(\"cargo:warning=write={{}} read={{}}\", w.is_ok(), r.is_ok());\n}}\n",
+            outside.path().display(),
+            home.path().display()
+        ),
+    );
+    let text = repo.text(
+        "shell",
+        json!({"command": "cargo build 2>&1 | grep -o 'write=[a-z]* read=[a-z]*'", "timeout_secs": 300}),
+    );
+    assert!(text.contains("write=false read=false"), "{text}");
+    assert!(!outside.path().join("escaped").exists());
+}

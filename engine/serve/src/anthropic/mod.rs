@@ -7,8 +7,8 @@
 //! then fails. What can fail only while generating comes as an `error` event after the
 //! stream began, as the Messages API does.
 
-mod request;
-mod stream;
+pub(crate) mod request;
+pub(crate) mod stream;
 
 use std::sync::Arc;
 
@@ -20,6 +20,7 @@ use axum::Json;
 use hearth_engine::api::{Event, MessageAccumulator, Request};
 use serde_json::json;
 
+use crate::admit::{admit, OutputLimit};
 use crate::app::{read_body, AppState};
 use crate::error::ServeError;
 use crate::worker::JobUpdate;
@@ -82,42 +83,11 @@ async fn prepare(
     let bytes = read_body(body, state.options.max_body_bytes).await?;
     let parsed = request::parse(&bytes, &state.signer, generating)?;
     state.names.check(&parsed.model)?;
-    let request = parsed.request;
-    let context = state.runner.context_tokens();
-    let max_tokens = request.max_tokens as usize;
-    if generating && max_tokens >= context {
-        return Err(ServeError::invalid(format!(
-            "max_tokens: {max_tokens} is too large: the context window of {} is {context} \
-             tokens, and the prompt needs some of them",
-            state.names.id
-        )));
-    }
-    // Rendering and tokenizing is CPU work (milliseconds for a long prompt): off the
-    // async threads. The engine renders the prompt again when it runs the request; that
-    // repeat is what lets every error a client can cause come before the stream starts.
-    let runner = Arc::clone(&state.runner);
-    let (request, prompt) = tokio::task::spawn_blocking(move || {
-        let prompt = runner.prompt_tokens(&request).map(|p| p.len());
-        (request, prompt)
-    })
-    .await
-    .map_err(|e| ServeError::internal(format!("counting the prompt's tokens failed: {e}")))?;
-    let prompt = prompt?;
-    if generating && prompt >= context {
-        return Err(ServeError::invalid(format!(
-            "prompt is too long: {prompt} tokens, over the context window of {context} tokens"
-        )));
-    }
-    if generating && prompt + max_tokens > context {
-        return Err(ServeError::invalid(format!(
-            "max_tokens: {max_tokens} is too large for this prompt: {prompt} prompt tokens + \
-             {max_tokens} = {} > the context window of {context} tokens; max_tokens can be at \
-             most {}",
-            prompt + max_tokens,
-            context - prompt
-        )));
-    }
-    Ok((request, prompt))
+    let limit = OutputLimit {
+        field: "max_tokens",
+        given: true,
+    };
+    admit(state, parsed.request, limit, generating).await
 }
 
 /// A non-streamed answer: the job's events folded by the same rules as a client folds

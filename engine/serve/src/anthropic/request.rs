@@ -18,6 +18,19 @@ use crate::signature::Signer;
 /// the default, since the model decides for itself how much of it to use.
 const ADAPTIVE_MEDIUM_BUDGET: u32 = 4096;
 
+/// The thinking budget of an effort level (`low`, `medium`, `high`, `max`), shared by
+/// the Messages API's adaptive thinking and OpenAI's `reasoning_effort`, so one effort
+/// buys the same thinking whichever protocol asks; `None` for an unknown level.
+pub(crate) fn effort_budget(effort: &str) -> Option<u32> {
+    match effort {
+        "low" => Some(ADAPTIVE_MEDIUM_BUDGET / 4),
+        "medium" => Some(ADAPTIVE_MEDIUM_BUDGET),
+        "high" => Some(ADAPTIVE_MEDIUM_BUDGET * 4),
+        "max" => Some(ADAPTIVE_MEDIUM_BUDGET * 8),
+        _ => None,
+    }
+}
+
 /// A parsed request: the engine's form and what the wire says beside it.
 #[derive(Debug)]
 pub(crate) struct Parsed {
@@ -204,17 +217,11 @@ fn adaptive_thinking(fields: &mut Map<String, Value>) -> Result<(), ServeError> 
                 .and_then(|c| c.get("effort"))
                 .and_then(Value::as_str)
                 .unwrap_or("medium");
-            let budget = match effort {
-                "low" => ADAPTIVE_MEDIUM_BUDGET / 4,
-                "medium" => ADAPTIVE_MEDIUM_BUDGET,
-                "high" => ADAPTIVE_MEDIUM_BUDGET * 4,
-                "max" => ADAPTIVE_MEDIUM_BUDGET * 8,
-                other => {
-                    return Err(ServeError::invalid(format!(
-                        "output_config.effort: expected \"low\", \"medium\", \"high\" or \
-                         \"max\", got {other:?}"
-                    )))
-                }
+            let Some(budget) = effort_budget(effort) else {
+                return Err(ServeError::invalid(format!(
+                    "output_config.effort: expected \"low\", \"medium\", \"high\" or \
+                     \"max\", got {effort:?}"
+                )));
             };
             let max_tokens = fields
                 .get("max_tokens")

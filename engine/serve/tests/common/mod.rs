@@ -214,3 +214,74 @@ pub async fn get(base: &str, path: &str) -> Value {
         .await
         .unwrap()
 }
+
+/// A streamed POST to `path`: the response, headers read, body not yet; it must be a 200
+/// event stream.
+pub async fn post_stream_to(base: &str, path: &str, body: &Value) -> reqwest::Response {
+    let response = client()
+        .post(format!("{base}{path}"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    response
+}
+
+/// The frames of an OpenAI stream read to its end, as (event name or "", data text):
+/// comment lines (`: ping`) come as ("comment", the comment).
+pub async fn read_frames(response: reqwest::Response) -> Vec<(String, String)> {
+    let text = response.text().await.unwrap();
+    text.split("\n\n")
+        .filter(|frame| !frame.trim().is_empty())
+        .map(|frame| {
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in frame.lines() {
+                if let Some(c) = line.strip_prefix(": ") {
+                    return ("comment".to_string(), c.to_string());
+                } else if let Some(n) = line.strip_prefix("event: ") {
+                    name = n.to_string();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push_str(d);
+                }
+            }
+            (name, data)
+        })
+        .collect()
+}
+
+/// The JSON data of frames, leaving out comments and `[DONE]`.
+pub fn frame_data(frames: &[(String, String)]) -> Vec<Value> {
+    frames
+        .iter()
+        .filter(|(name, data)| name != "comment" && data != "[DONE]")
+        .map(|(_, data)| serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {data}")))
+        .collect()
+}
+
+/// Asserts an OpenAI-shaped error: its status, `error.type`, `error.param` (when given)
+/// and words its message must hold.
+pub fn assert_openai_error(
+    status: u16,
+    body: &Value,
+    want_status: u16,
+    param: Option<&str>,
+    mentions: &[&str],
+) {
+    assert_eq!(status, want_status, "{body}");
+    let error = &body["error"];
+    assert!(error["type"].is_string(), "{body}");
+    assert!(error.get("code").is_some(), "{body}");
+    if let Some(param) = param {
+        assert_eq!(error["param"], param, "{body}");
+    }
+    let message = error["message"].as_str().unwrap();
+    for m in mentions {
+        assert!(message.contains(m), "{message:?} should mention {m:?}");
+    }
+}

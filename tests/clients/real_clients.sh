@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Claude Code and Codex CLI, the real clients, against `hearth serve` on the default model,
+# on loopback. Not part of `cargo test`: it needs the default model (1.1 GB, `hearth model
+# pull`) and minutes of CPU (Codex CLI's first request alone is about 10,000 tokens).
+#
+# usage: tests/clients/real_clients.sh [PATH-TO-hearth]   (default: target/release/hearth)
+#
+# The clients come from npm, installed once outside the repository:
+#   npm install --prefix ~/.cache/hearth/npm-clients @anthropic-ai/claude-code @openai/codex
+# They are looked up in $HEARTH_NPM_CLIENTS/node_modules/.bin (default that prefix), then on
+# PATH; a missing one fails the run with that command.
+#
+# - Claude Code, headless (`claude --bare -p … --output-format json`) in a new git
+#   repository holding calc.py, is asked to read it with its Read tool and name the function
+#   that adds: it passes when the run succeeds, took a tool call (num_turns >= 2, and a
+#   request carried a tool_result back), and the answer names `add`.
+# - Codex CLI (`codex exec`, a `[model_providers]` entry with wire_api = "responses", a
+#   CODEX_HOME of its own, read-only sandbox) is asked to say hello in one word: it passes
+#   when it exits 0 with a non-empty last message.
+#
+# Between each client and the server runs tests/clients/record_proxy.py, which logs every
+# request (size, status, seconds, and the body of any error answer): the table counts them,
+# and on a failure the log and the server's stderr are printed.
+#
+# Environment: HEARTH_SERVE_CTX (default 32768: Codex CLI sends no output limit, so the
+# rest of the window is its limit), CLIENT_TIMEOUT (seconds per client, default 1200),
+# HEARTH_LOG (passed to the server; debug shows the engine's view of each prompt),
+# KEEP=1 keeps the work directory.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin=${1:-${HEARTH_BIN:-$root/target/release/hearth}}
+npm_prefix=${HEARTH_NPM_CLIENTS:-${XDG_CACHE_HOME:-$HOME/.cache}/hearth/npm-clients}
+ctx=${HEARTH_SERVE_CTX:-32768}
+client_timeout=${CLIENT_TIMEOUT:-1200}
+install="npm install --prefix $npm_prefix @anthropic-ai/claude-code @openai/codex"
+
+[ -x "$bin" ] || { echo "error: no hearth binary at $bin (cargo build --release -p hearth)" >&2; exit 1; }
+if ! "$bin" serve --help 2>/dev/null | grep -q -- '--alias'; then
+  echo "error: $bin has no \`serve\` with the OpenAI routes; rebuild it (cargo build --release -p hearth)" >&2
+  exit 1
+fi
+command -v python3 >/dev/null || { echo "error: python3 is needed for the recording proxy" >&2; exit 1; }
+
+find_client() { # NAME: the path of the client NAME, or a failure saying how to install it
+  if [ -x "$npm_prefix/node_modules/.bin/$1" ]; then
+    echo "$npm_prefix/node_modules/.bin/$1"
+  elif command -v "$1" >/dev/null; then
+    command -v "$1"
+  else
+    echo "error: \`$1\` is not installed (looked in $npm_prefix/node_modules/.bin and on PATH); install it with:" >&2
+    echo "  $install" >&2
+    return 1
+  fi
+}
+claude=$(find_client claude)
+codex=$(find_client codex)
+claude_version=$(timeout 60 "$claude" --version 2>&1 | head -1)
+codex_version=$(timeout 60 "$codex" --version 2>&1 | head -1)
+
+# Codex CLI refuses to put its helper binaries under /tmp, so the work lives in the cache.
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/hearth
+mkdir -p "$cache"
+work=$(mktemp -d "$cache/real-clients.XXXXXX")
+server_pid=
+proxy_pid=
+cleanup() {
+  [ -n "$proxy_pid" ] && { kill "$proxy_pid" 2>/dev/null || true; wait "$proxy_pid" 2>/dev/null || true; }
+  [ -n "$server_pid" ] && { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
+  if [ "${KEEP:-0}" = 1 ]; then echo "== kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+wait_listening() { # LOG PID WHAT SECONDS: the URL the process printed, or a failure
+  local url=
+  for _ in $(seq 1 $(( $4 * 10 ))); do
+    url=$(grep -o 'listening on http://[0-9.:]*' "$1" | head -1 | sed 's/^listening on //' || true)
+    [ -n "$url" ] && { echo "$url"; return 0; }
+    if ! kill -0 "$2" 2>/dev/null; then
+      echo "error: $3 exited before listening:" >&2; cat "$1" >&2; return 1
+    fi
+    sleep 0.1
+  done
+  echo "error: $3 did not listen within $4 s:" >&2; cat "$1" >&2; return 1
+}
+
+# Port 0: the OS picks a free port, and the server says which on stderr.
+HF_HUB_OFFLINE=1 "$bin" serve --listen 127.0.0.1:0 --ctx "$ctx" 2>"$work/server.log" &
+server_pid=$!
+server=$(wait_listening "$work/server.log" "$server_pid" "hearth serve" 300)
+# The served model's id (the file's stem), as the clients must name it.
+model=$(curl -sf --max-time 10 "$server/v1/models" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])') ||
+  { echo "error: GET $server/v1/models did not name the served model" >&2; exit 1; }
+python3 "$here/record_proxy.py" "$server" "$work/requests.log" >"$work/proxy.out" 2>&1 &
+proxy_pid=$!
+url=$(wait_listening "$work/proxy.out" "$proxy_pid" "the recording proxy" 30)
+echo "== hearth serve at $server ($model, --ctx $ctx), clients through $url" >&2
+echo "== $claude_version; codex: $codex_version" >&2
+
+requests() { # the number of requests logged so far
+  if [ -f "$work/requests.log" ]; then wc -l <"$work/requests.log"; else echo 0; fi
+}
+status=0
+row() { # CLIENT REQUESTS SECONDS RESULT: one line of the table
+  printf '%-28s | %8s | %7s | %s\n' "$1" "$2" "$3" "$(printf '%s' "$4" | tr -s '[:space:]' ' ')" >>"$work/table"
+}
+row client requests seconds result
+
+# --- Claude Code -----------------------------------------------------------------------
+repo=$work/claude-repo
+mkdir -p "$repo" "$work/claude-config"
+git -C "$repo" init -q
+printf 'def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n' >"$repo/calc.py"
+git -C "$repo" add calc.py
+git -C "$repo" -c user.name=t -c user.email=t@t commit -qm calc
+before=$(requests)
+start=$(date +%s)
+rc=0
+(cd "$repo" && CLAUDE_CONFIG_DIR="$work/claude-config" ANTHROPIC_BASE_URL="$url" \
+  ANTHROPIC_AUTH_TOKEN=unused ANTHROPIC_MODEL="$model" ANTHROPIC_SMALL_FAST_MODEL="$model" \
+  CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 CLAUDE_CODE_MAX_OUTPUT_TOKENS=2048 \
+  API_TIMEOUT_MS=$(( client_timeout * 1000 )) \
+  timeout "$client_timeout" "$claude" --bare --output-format json \
+  -p "Read calc.py with the Read tool and tell me which function adds two numbers." \
+  </dev/null >"$work/claude.json" 2>"$work/claude.err") || rc=$?
+seconds=$(( $(date +%s) - start ))
+n=$(( $(requests) - before ))
+verdict=$(python3 - "$work/claude.json" "$work/requests.log" "$rc" <<'EOF'
+import json, sys
+path, log, rc = sys.argv[1], sys.argv[2], int(sys.argv[3])
+try:
+    out = json.load(open(path))
+except ValueError:
+    print(f"FAIL: exit {rc}, no JSON result"); sys.exit()
+result = str(out.get("result", ""))
+turns = out.get("num_turns", 0)
+bad = []
+if rc != 0 or out.get("is_error") or out.get("subtype") != "success":
+    bad.append(f"exit {rc}, subtype {out.get('subtype')}, is_error {out.get('is_error')}")
+if not isinstance(turns, int) or turns < 2:
+    bad.append(f"no tool call (num_turns {turns})")
+if "add" not in result:
+    bad.append("the answer does not name add")
+short = " ".join(result.split())[:160]
+print(("FAIL: " + "; ".join(bad) if bad else "pass") + f" (turns {turns}): {short}")
+EOF
+)
+row "claude $claude_version" "$n" "$seconds" "$verdict"
+case $verdict in pass*) ;; *) status=1 ;; esac
+
+# --- Codex CLI ---------------------------------------------------------------------------
+codex_home=$work/codex-home
+mkdir -p "$codex_home" "$work/codex-work"
+cat >"$codex_home/config.toml" <<EOF
+model = "$model"
+model_provider = "hearth"
+
+[model_providers.hearth]
+name = "hearth serve"
+base_url = "$url/v1"
+wire_api = "responses"
+env_key = "HEARTH_KEY"
+stream_idle_timeout_ms = $(( client_timeout * 1000 ))
+EOF
+before=$(requests)
+start=$(date +%s)
+rc=0
+(cd "$work/codex-work" && CODEX_HOME="$codex_home" HEARTH_KEY=unused \
+  timeout "$client_timeout" "$codex" exec --skip-git-repo-check --ephemeral -s read-only \
+  -o "$work/codex-last.txt" "Say hello in one word." \
+  </dev/null >"$work/codex.out" 2>"$work/codex.err") || rc=$?
+seconds=$(( $(date +%s) - start ))
+n=$(( $(requests) - before ))
+answer=$(tr -s '[:space:]' ' ' <"$work/codex-last.txt" 2>/dev/null | cut -c1-160 || true)
+if [ "$rc" -eq 0 ] && [ -n "${answer// /}" ]; then
+  verdict="pass: $answer"
+else
+  verdict="FAIL: exit $rc, last message: ${answer:-(none)}"
+  status=1
+fi
+row "$codex_version" "$n" "$seconds" "$verdict"
+
+# --- the table -----------------------------------------------------------------------------
+cat "$work/table"
+if [ "$status" -ne 0 ]; then
+  echo "== requests (through the recording proxy):" >&2; cat "$work/requests.log" >&2 || true
+  echo "== claude's stdout and stderr:" >&2; cat "$work/claude.json" "$work/claude.err" >&2 || true
+  echo "== codex's stdout and stderr (last 60 lines):" >&2
+  tail -n 60 "$work/codex.out" "$work/codex.err" >&2 || true
+  echo "== hearth serve's stderr (last 60 lines):" >&2; tail -n 60 "$work/server.log" >&2
+fi
+exit "$status"
