@@ -1,12 +1,12 @@
 //! One tool call from proposal to result: the permission check, the dry run shown for
 //! approval, the run, and what the model sees back (including for a call that did not parse).
 
-use hearth_tools::{FileChange, ToolError};
+use hearth_tools::{FileChange, SandboxLevel, ToolError};
 use serde_json::Value;
 
 use crate::checkpoint::Checkpoint;
 use crate::error::AgentError;
-use crate::permissions::Decision;
+use crate::permissions::{Decision, SHELL_TOOL};
 use crate::protocol::{Event, ToolCall, ToolOutput};
 use crate::session::{Approval, Session, TurnIo};
 use crate::store::Record;
@@ -90,6 +90,15 @@ impl Session {
             .decide(name, tool.mutates(), &call.input);
         if let Decision::Deny(reason) = decision {
             return Ok(Err(CallResult::error(format!("refused: {reason}"))));
+        }
+        // The file tools hold to the sandbox the commands run in: at read-only nothing
+        // changes a file, whatever the mode allows. (A command's writes are stopped by the
+        // kernel; these run in this process, so they are stopped here.)
+        if self.config.sandbox == SandboxLevel::ReadOnly && tool.mutates() && name != SHELL_TOOL {
+            return Ok(Err(CallResult::error(format!(
+                "refused: `{name}` changes files, and the read-only sandbox allows no changes \
+                 (--sandbox read-only); answer without editing"
+            ))));
         }
         let planned = match self.tools.dry_run(name, &self.ctx, &call.input) {
             Ok(change) => change,

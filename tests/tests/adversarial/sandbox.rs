@@ -319,3 +319,28 @@ fn an_allow_rule_does_not_cover_chains_and_stays_confined() {
     assert!(!leak.exists(), "{outputs:?}");
     assert_eq!(snapshot(&p.repo), before);
 }
+
+/// At `--sandbox read-only` the file tools change nothing either, whatever the mode allows:
+/// they run in hearth's own process, so the agent refuses them with the same policy.
+#[test]
+fn the_read_only_sandbox_holds_for_the_file_tools_too() {
+    let p = planted();
+    let before = snapshot(&p.repo);
+    let out = exec(
+        &p,
+        json!([
+            {"content": [{"type": "tool_use", "id": "e1", "name": "edit_file",
+                          "input": {"path": "app.py", "old": "hello", "new": "bye"}}]},
+            {"content": [{"type": "tool_use", "id": "w1", "name": "write_file",
+                          "input": {"path": "new.py", "content": "x = 1\n"}}]},
+            shell("c1", "echo changed > app.py"),
+            "done"
+        ]),
+        &["--sandbox", "read-only"],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let outputs = outputs(&out);
+    assert!(outputs[0].contains("read-only sandbox"), "{}", outputs[0]);
+    assert!(outputs[1].contains("read-only sandbox"), "{}", outputs[1]);
+    assert_eq!(snapshot(&p.repo), before, "{outputs:?}");
+}
