@@ -3,15 +3,18 @@
 
 usage: record_proxy.py UPSTREAM_URL LOG_FILE   (prints `listening on http://127.0.0.1:PORT`)
 
-Each request is passed through unchanged (streamed answers stream on, chunk by chunk) and
-one line is appended to LOG_FILE when it ends: method, path, request bytes, status,
-seconds, and for a JSON body its model, max_tokens, message/input count, tool count and
-thinking; an answer that is not a 2xx has its body (trimmed) logged too, so a client that
-gives up says exactly what the server refused. Standard library only.
+Each request is passed through unchanged (streamed answers stream on, chunk by chunk).
+LOG_FILE gets a line `> #N METHOD PATH BYTES | …` when request N arrives (for a JSON body:
+its model, max_tokens, message/input and tool counts, thinking) and a line `< #N STATUS
+BYTES SECONDS …` when its answer ends; an answer that is not a 2xx has its body (trimmed)
+logged too, so a client that gives up says exactly what the server refused. With
+RECORD_BODIES=DIR set, each request's body and its whole answer are kept there too
+(N.request.json, N.answer). Standard library only.
 """
 
 import http.client
 import json
+import os
 import sys
 import threading
 import time
@@ -19,8 +22,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 UPSTREAM = urlsplit(sys.argv[1])
+BODIES = os.environ.get("RECORD_BODIES")
 LOG = sys.argv[2]
 LOCK = threading.Lock()
+COUNT = [0]
 HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host",
        "accept-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 
@@ -62,13 +67,23 @@ class Proxy(BaseHTTPRequestHandler):
         started = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        with LOCK:
+            COUNT[0] += 1
+            n = COUNT[0]
+        line = f"> #{n} {self.command} {self.path} {len(body)}B"
+        if body:
+            line += " | " + summary(body)
+        record(line)
+        if BODIES and body:
+            with open(os.path.join(BODIES, f"{n}.request.json"), "wb") as f:
+                f.write(body)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
         upstream = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=1800)
         try:
             upstream.request(self.command, self.path, body=body or None, headers=headers)
             answer = upstream.getresponse()
         except OSError as e:
-            record(f"{self.command} {self.path} {len(body)}B -> upstream failed: {e}")
+            record(f"< #{n} upstream failed: {e}")
             self.send_error(502, f"upstream failed: {e}")
             return
         self.send_response(answer.status)
@@ -89,6 +104,9 @@ class Proxy(BaseHTTPRequestHandler):
                 bytes_out += len(data)
                 if answer.status >= 300 and len(kept) < 4000:
                     kept += data
+                if BODIES:
+                    with open(os.path.join(BODIES, f"{n}.answer"), "ab") as f:
+                        f.write(data)
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 self.wfile.flush()
             if chunked:
@@ -99,10 +117,7 @@ class Proxy(BaseHTTPRequestHandler):
             ended = f"client went away ({e.__class__.__name__})"
         finally:
             upstream.close()
-        line = (f"{self.command} {self.path} {len(body)}B -> {answer.status} "
-                f"{bytes_out}B {time.monotonic() - started:.1f}s {ended}")
-        if body:
-            line += " | " + summary(body)
+        line = f"< #{n} {answer.status} {bytes_out}B {time.monotonic() - started:.1f}s {ended}"
         if answer.status >= 300:
             line += " | answer: " + kept[:2000].decode("utf-8", "replace")
         record(line)
