@@ -290,7 +290,8 @@ impl Engine {
                 && req.tool_choice != Some(ToolChoice::None),
             ..f
         });
-        let mut parser = ToolCallParser::new(format);
+        let mut parser = ToolCallParser::new(format)
+            .with_tool_names(req.tools.iter().map(|t| t.name.clone()).collect());
         if let Err(error) = self.prefill(&prompt, &mut kv, &mut writer) {
             writer.send(Event::Error {
                 error: error.clone(),

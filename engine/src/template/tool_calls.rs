@@ -28,7 +28,10 @@ pub struct ToolCallFormat {
     /// Also accept a call written as a fenced JSON block
     /// (```` ```json\n{"name": …, "arguments": {…}}\n``` ````), as small
     /// Qwen2.5-Coder models often do (llama.cpp's Hermes parser accepts it
-    /// too). A fenced block that is not such a call stays text.
+    /// too), and a reply that is nothing but such a call without tags: bare,
+    /// in the chat template's own doubled-brace spelling (`{{"name": …}}`,
+    /// which the model copies from the template's instructions), or inside
+    /// `<answer>`/`<response>` tags. Anything that is not such a call stays text.
     pub fenced_json: bool,
 }
 
@@ -98,6 +101,12 @@ enum Mode {
         /// The text from the fence to the JSON's opening brace.
         opening: String,
     },
+    /// A reply that opened with a bare call's JSON: everything is held until
+    /// the end, then read as one call or given back as text.
+    Bare {
+        /// The text before the JSON's opening brace (a wrapping tag).
+        opening: String,
+    },
 }
 
 /// What the text at some position starts with.
@@ -111,6 +120,8 @@ enum Opening {
     Tag(usize),
     /// A fenced call whose JSON starts this many bytes on.
     Fence(usize),
+    /// A bare call whose JSON starts this many bytes on.
+    Bare(usize),
 }
 
 /// Splits generated text into text and tool calls as it arrives.
@@ -130,6 +141,10 @@ pub struct ToolCallParser {
     /// Whitespace at the end of the current text block, not yet released.
     held_whitespace: String,
     text_block_open: bool,
+    /// Nothing has come out yet, so the reply may still be a bare call.
+    at_start: bool,
+    /// The tools a bare call may name; `None`: any name.
+    tool_names: Option<Vec<String>>,
 }
 
 impl ToolCallParser {
@@ -141,7 +156,17 @@ impl ToolCallParser {
             buffer: String::new(),
             held_whitespace: String::new(),
             text_block_open: false,
+            at_start: true,
+            tool_names: None,
         }
+    }
+
+    /// This parser, reading a bare call (see [`ToolCallFormat::fenced_json`])
+    /// only when it names one of `names`: without tags, a reply that merely
+    /// looks like a call must not become one.
+    pub fn with_tool_names(mut self, names: Vec<String>) -> ToolCallParser {
+        self.tool_names = Some(names);
+        self
     }
 
     /// Adds a piece of generated text; returns what it completes.
@@ -155,6 +180,17 @@ impl ToolCallParser {
         };
         loop {
             match self.mode.clone() {
+                Mode::Text if self.at_start && format.fenced_json => {
+                    match bare_opening(&self.buffer) {
+                        Opening::Partial => return out,
+                        Opening::Bare(len) => {
+                            let opening = self.buffer.drain(..len).collect();
+                            self.mode = Mode::Bare { opening };
+                        }
+                        _ => self.at_start = false,
+                    }
+                }
+                Mode::Bare { .. } => return out,
                 Mode::Text => {
                     let found = self.buffer.char_indices().find_map(|(at, _)| {
                         match opening_at(&self.buffer[at..], format) {
@@ -241,10 +277,47 @@ impl ToolCallParser {
                     self.fenced_block(&opening, &rest, false, &mut out);
                 }
             }
+            (Mode::Bare { opening }, _) => {
+                if complete {
+                    match self.bare_call(&rest) {
+                        Some(call) => self.emit_call(call, &mut out),
+                        None => self.emit_text(&format!("{opening}{rest}"), &mut out),
+                    }
+                }
+            }
             _ => self.emit_text(&rest, &mut out),
         }
         self.held_whitespace.clear();
         out
+    }
+
+    /// The call a whole reply spells without tags, if it is one: JSON shaped
+    /// like a call once a closing `</answer>`/`</response>` and the doubled
+    /// outer braces of the template's spelling are taken off, naming a tool of
+    /// the request.
+    fn bare_call(&self, body: &str) -> Option<ParsedToolCall> {
+        let mut text = body.trim();
+        for tag in ["</answer>", "</response>"] {
+            text = text.strip_suffix(tag).unwrap_or(text).trim_end();
+        }
+        let mut candidate = text.strip_prefix("{{").map_or(text, |_| &text[1..]);
+        // The doubled spelling leaves one or two closing braces too many.
+        for _ in 0..3 {
+            let value = serde_json::from_str::<Value>(candidate).ok();
+            let name = value.as_ref().and_then(|v| {
+                let named = v.get("name").and_then(Value::as_str)?;
+                (v.get("arguments").is_some() || v.get("parameters").is_some()).then_some(named)
+            });
+            if let Some(name) = name {
+                let known = self
+                    .tool_names
+                    .as_ref()
+                    .is_none_or(|names| names.iter().any(|n| n == name));
+                return known.then(|| parse_call(candidate, None));
+            }
+            candidate = candidate.strip_suffix('}')?.trim_end();
+        }
+        None
     }
 
     fn emit_text(&mut self, text: &str, out: &mut Vec<ParsedEvent>) {
@@ -269,6 +342,7 @@ impl ToolCallParser {
     }
 
     fn emit_call(&mut self, call: ParsedToolCall, out: &mut Vec<ParsedEvent>) {
+        self.at_start = false;
         self.held_whitespace.clear();
         self.text_block_open = false;
         out.push(ParsedEvent::ToolCall(call));
@@ -301,16 +375,6 @@ fn opening_at(text: &str, format: ToolCallFormat) -> Opening {
 /// Matches ```` ``` ````, an optional `json`, blank space, `{`, blank space
 /// and `"name"`: the start of a fenced call, as far as `text` goes.
 fn fenced_opening(text: &str) -> Opening {
-    /// Consumes `lit` from the front of `rest`; `Err` says how it failed.
-    fn literal<'t>(rest: &'t str, lit: &str) -> Result<&'t str, Opening> {
-        if let Some(after) = rest.strip_prefix(lit) {
-            Ok(after)
-        } else if lit.starts_with(rest) {
-            Err(Opening::Partial)
-        } else {
-            Err(Opening::No)
-        }
-    }
     let steps = || -> Result<Opening, Opening> {
         let rest = literal(text, FENCE)?;
         let rest = match literal(rest, "json") {
@@ -327,6 +391,46 @@ fn fenced_opening(text: &str) -> Opening {
     };
     match steps() {
         Ok(found) | Err(found) => found,
+    }
+}
+
+/// Whether a reply starting with `text` opens with a bare call's JSON
+/// (`{"name"` or `{{"name"`, maybe inside `<answer>` or `<response>`).
+fn bare_opening(text: &str) -> Opening {
+    let steps = || -> Result<Opening, Opening> {
+        let mut rest = text.trim_start();
+        if rest.is_empty() {
+            return Err(Opening::Partial);
+        }
+        for tag in ["<answer>", "<response>"] {
+            match literal(rest, tag) {
+                Ok(after) => {
+                    rest = after.trim_start();
+                    break;
+                }
+                Err(Opening::Partial) => return Err(Opening::Partial),
+                Err(_) => {}
+            }
+        }
+        let brace = text.len() - rest.len();
+        let rest = literal(rest, "{")?;
+        let rest = rest.strip_prefix('{').unwrap_or(rest).trim_start();
+        literal(rest, "\"name\"")?;
+        Ok(Opening::Bare(brace))
+    };
+    match steps() {
+        Ok(found) | Err(found) => found,
+    }
+}
+
+/// Consumes `lit` from the front of `rest`; `Err` says how it failed.
+fn literal<'t>(rest: &'t str, lit: &str) -> Result<&'t str, Opening> {
+    if let Some(after) = rest.strip_prefix(lit) {
+        Ok(after)
+    } else if lit.starts_with(rest) {
+        Err(Opening::Partial)
+    } else {
+        Err(Opening::No)
     }
 }
 

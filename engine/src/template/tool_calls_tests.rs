@@ -301,3 +301,58 @@ fn fenced_calls_can_be_turned_off() {
     out.extend(p.finish(true));
     assert_eq!(out, vec![ParsedEvent::Text(answer.into())]);
 }
+
+/// A reply that is nothing but a call without tags is read as the call: bare, in the
+/// template's doubled-brace spelling (with the closing braces the model gets wrong), or
+/// inside `<answer>`/`<response>`; however the text was cut.
+#[test]
+fn a_whole_reply_spelled_as_a_bare_call_is_the_call() {
+    let read = Block::Call("Read".into(), json!({"file_path": "calc.py"}));
+    for text in [
+        r#"{"name": "Read", "arguments": {"file_path": "calc.py"}}"#,
+        r#"  {{"name": "Read", "arguments": {"file_path": "calc.py"}}}}"#,
+        r#"{{"name": "Read", "arguments": {"file_path": "calc.py"}}}"#,
+        r#"<answer>{"name": "Read", "arguments": {"file_path": "calc.py"}}</answer>"#,
+        "<response>\n{{\"name\": \"Read\", \"arguments\": {\"file_path\": \"calc.py\"}}}}\n</response>",
+    ] {
+        assert_eq!(parse(text), vec![read.clone()], "{text}");
+    }
+}
+
+/// What merely resembles a bare call stays the text it was: JSON of another shape, a call
+/// after some prose, a call followed by prose, and (with the request's tools known) a name
+/// that is not one of them.
+#[test]
+fn what_only_looks_like_a_bare_call_stays_text() {
+    for text in [
+        r#"{"name": "Ada", "age": 36}"#,
+        r#"Here it is: {"name": "Read", "arguments": {}}"#,
+        r#"{"name": "Read", "arguments": {}} and then I will answer"#,
+        "<answer>add</answer>",
+        "{ not json",
+    ] {
+        assert_eq!(
+            parse(text),
+            vec![Block::Text(text.trim().to_string())],
+            "{text}"
+        );
+    }
+    let mut p =
+        ToolCallParser::new(Some(ToolCallFormat::HERMES)).with_tool_names(vec!["Read".to_string()]);
+    let text = r#"{"name": "Write", "arguments": {"path": "x"}}"#;
+    let (mut blocks, mut last_was_text) = (Vec::new(), false);
+    fold(p.push(text), &mut blocks, &mut last_was_text);
+    fold(p.finish(true), &mut blocks, &mut last_was_text);
+    assert_eq!(blocks, vec![Block::Text(text.to_string())]);
+    // Without tools offered (fenced_json off) a bare call is text too.
+    let format = ToolCallFormat {
+        fenced_json: false,
+        ..ToolCallFormat::HERMES
+    };
+    let mut p = ToolCallParser::new(Some(format));
+    let text = r#"{"name": "Read", "arguments": {}}"#;
+    let (mut blocks, mut last_was_text) = (Vec::new(), false);
+    fold(p.push(text), &mut blocks, &mut last_was_text);
+    fold(p.finish(true), &mut blocks, &mut last_was_text);
+    assert_eq!(blocks, vec![Block::Text(text.to_string())]);
+}
