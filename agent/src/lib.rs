@@ -26,6 +26,7 @@ mod repair;
 mod runner;
 mod scripted;
 mod session;
+mod session_config;
 mod store;
 mod task_kind;
 mod tool_call;

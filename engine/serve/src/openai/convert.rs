@@ -4,7 +4,8 @@
 //! `tool_choice`.
 
 use hearth_engine::api::{
-    ContentBlock, Message, Role, ThinkingConfig, ToolChoice, ToolDefinition, ToolResultContent,
+    ContentBlock, Message, Role, SystemPrompt, TextBlock, ThinkingConfig, ToolChoice,
+    ToolDefinition, ToolResultContent,
 };
 use serde_json::{json, Value};
 
@@ -65,6 +66,19 @@ pub(crate) struct Conversation {
 }
 
 impl Conversation {
+    /// The system text as the contract's system prompt, one block per source.
+    pub fn system_prompt(&mut self) -> SystemPrompt {
+        SystemPrompt(
+            std::mem::take(&mut self.system)
+                .into_iter()
+                .map(|text| TextBlock {
+                    kind: "text".into(),
+                    text,
+                })
+                .collect(),
+        )
+    }
+
     /// A user message of text.
     pub fn user(&mut self, text: String) {
         self.messages.push(Message {

@@ -4,7 +4,7 @@
 //! cannot be served (`n` > 1, log-probabilities, non-text parts, JSON modes) is refused
 //! naming the field, rather than answered differently from what was asked.
 
-use hearth_engine::api::{Request, SystemPrompt, TextBlock, ToolChoice};
+use hearth_engine::api::{Request, ToolChoice};
 use serde_json::{json, Value};
 
 use crate::admit::OutputLimit;
@@ -69,7 +69,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<ChatRequest, ServeError> {
             "{limit_field}: must be at least 1, got 0"
         )));
     }
-    let conversation = conversation(&body)?;
+    let mut conversation = conversation(&body)?;
     let tools = tools(&body)?;
     let tool_choice = check_tool_choice(tool_choice(&body)?, &tools, "tool_choice")?;
     let thinking = match fields::string(&body, "reasoning_effort", "")? {
@@ -78,16 +78,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<ChatRequest, ServeError> {
     };
     let request = Request {
         model: None,
-        system: SystemPrompt(
-            conversation
-                .system
-                .into_iter()
-                .map(|text| TextBlock {
-                    kind: "text".into(),
-                    text,
-                })
-                .collect(),
-        ),
+        system: conversation.system_prompt(),
         messages: conversation.messages,
         tools,
         tool_choice,

@@ -6,7 +6,7 @@
 //! `previous_response_id` is refused: the client must send the whole conversation, as
 //! Codex CLI does with `store: false`.
 
-use hearth_engine::api::{Request, SystemPrompt, TextBlock, ToolChoice, ToolDefinition};
+use hearth_engine::api::{Request, ToolChoice, ToolDefinition};
 use serde_json::{json, Map, Value};
 
 use crate::admit::OutputLimit;
@@ -78,16 +78,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<ResponsesRequest, ServeError> {
     };
     let request = Request {
         model: None,
-        system: SystemPrompt(
-            conversation
-                .system
-                .into_iter()
-                .map(|text| TextBlock {
-                    kind: "text".into(),
-                    text,
-                })
-                .collect(),
-        ),
+        system: conversation.system_prompt(),
         messages: conversation.messages,
         tools,
         tool_choice,
