@@ -175,7 +175,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Show the policy in force: the sandbox, command rules, what commands see.
     Config(ConfigArgs),
-    /// Serve the model over HTTP on this machine (the Anthropic Messages API).
+    /// Serve the model over HTTP on this machine: the Anthropic Messages API and OpenAI's
+    /// Chat Completions, Responses and Completions APIs.
     Serve(ServeArgs),
 }
 

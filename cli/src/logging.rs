@@ -54,9 +54,9 @@ pub fn redirect_to(path: &Path) -> std::io::Result<()> {
 
 /// Sends log lines at `level` (e.g. `debug`) and above to stderr; warnings and errors
 /// when `level` is absent. An unknown level is an error that names it.
-pub fn init(level: Option<&str>) -> Result<(), String> {
+pub fn init(level: Option<&str>, default: LevelFilter) -> Result<(), String> {
     let filter = match level {
-        None => LevelFilter::Warn,
+        None => default,
         Some(name) => name.parse::<LevelFilter>().map_err(|_| {
             format!("HEARTH_LOG={name:?}: expected off, error, warn, info, debug or trace")
         })?,

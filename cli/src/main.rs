@@ -36,7 +36,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), CliError> {
     let env = config::Environment::from_process();
-    logging::init(env.log_level.as_deref()).map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
+    // A server logs each request it answers unless told otherwise, as llama.cpp's and
+    // vLLM's do; every other command writes warnings only.
+    let default_level = match cli.command {
+        Some(Command::Serve(_)) => log::LevelFilter::Info,
+        _ => log::LevelFilter::Warn,
+    };
+    logging::init(env.log_level.as_deref(), default_level)
+        .map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
     if let Some(n) = cli.threads {
         hearth_engine::cpu::set_threads(n).map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
     }

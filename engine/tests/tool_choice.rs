@@ -16,11 +16,11 @@ use hearth_engine::api::{
 use hearth_engine::engine::{Engine, EngineOptions};
 use hearth_engine::generation::constraint::{CallGrammars, CallPolicy, TagGuard, ToolConstraint};
 use hearth_engine::generation::generate::{generate_constrained, GenerateOptions};
-use hearth_engine::generation::grammar::{call_grammar, GrammarEnv};
+use hearth_engine::generation::grammar::{call_grammar, untagged_call_grammar, GrammarEnv};
 use hearth_engine::generation::sampler::SamplingParams;
 use hearth_engine::kv::KvCache;
 use hearth_engine::model::load::Model;
-use hearth_engine::template::tool_calls::ToolCallFormat;
+use hearth_engine::template::tool_calls::{ParsedEvent, ToolCallFormat, ToolCallParser};
 use serde_json::{json, Value};
 
 mod common;
@@ -326,6 +326,7 @@ fn constrained_decode_costs_under_five_percent() {
             let grammars = CallGrammars {
                 first: Some(call_grammar(&format, &[&write], true)),
                 after_tag: call_grammar(&format, &[&write], false),
+                untagged: None,
             };
             ToolConstraint::new(
                 env.clone(),
@@ -405,6 +406,7 @@ fn adversary(policy: CallPolicy) -> (String, bool) {
     let grammars = CallGrammars {
         first: None,
         after_tag: call_grammar(&format, &tools.iter().collect::<Vec<_>>(), false),
+        untagged: None,
     };
     let mut constraint =
         ToolConstraint::new(env, guard, tokenizer.clone(), policy, grammars).unwrap();
@@ -447,4 +449,134 @@ fn a_model_bent_on_calling_cannot_write_the_tag_under_none() {
     let (text, in_call) = adversary(CallPolicy::Allowed);
     assert!(in_call, "{text:?}");
     assert!(text.ends_with("<tool_call>"), "{text:?}");
+}
+
+/// Plays a model that means to write `wanted` and writes, at each step, the allowed
+/// token that goes furthest along it (a closing quote, or else the lowest allowed id,
+/// once it cannot follow it),
+/// under an `auto` constraint; returns the text written up to the end of sequence.
+fn wandering_writer(wanted: &str, tools: &[ToolDefinition]) -> String {
+    let engine = tiny_engine();
+    let tokenizer = engine.model().tokenizer().clone();
+    let env = Arc::new(GrammarEnv::new(&tokenizer).unwrap());
+    let format = ToolCallFormat::HERMES;
+    let guard = Arc::new(TagGuard::new(format.open, &tokenizer));
+    let callable: Vec<&ToolDefinition> = tools.iter().collect();
+    let grammars = CallGrammars {
+        first: None,
+        after_tag: call_grammar(&format, &callable, false),
+        untagged: Some((untagged_call_grammar(&callable), format)),
+    };
+    let mut constraint =
+        ToolConstraint::new(env, guard, tokenizer.clone(), CallPolicy::Allowed, grammars).unwrap();
+    let eos = tokenizer.eos().unwrap();
+    let vocab = engine.model().config().vocab_size;
+    let mut text: Vec<u8> = Vec::new();
+    for _ in 0..200 {
+        let rest = wanted.as_bytes().get(text.len()..).unwrap_or_default();
+        // Once the text has left `wanted` (the mask took it elsewhere) nothing follows
+        // it; the writer's second choice is always to close a string.
+        let on_track = wanted.as_bytes().starts_with(&text);
+        let follows = |bytes: &[u8]| {
+            if on_track && !bytes.is_empty() && rest.starts_with(bytes) {
+                bytes.len() as f32
+            } else if bytes == b"\"" {
+                0.5
+            } else {
+                0.0
+            }
+        };
+        let mut logits: Vec<f32> = (0..vocab as u32)
+            .map(|id| {
+                let score = if id == eos && on_track && rest.is_empty() {
+                    100.0
+                } else {
+                    follows(tokenizer.token_bytes(id))
+                };
+                score - id as f32 * 1e-6
+            })
+            .collect();
+        constraint.apply(&mut logits);
+        let next = hearth_engine::generation::sampler::argmax(&logits);
+        if next == eos {
+            break;
+        }
+        constraint.commit(next);
+        text.extend_from_slice(tokenizer.token_bytes(next));
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+fn parsed(text: &str, tools: &[ToolDefinition]) -> Vec<ParsedEvent> {
+    let names = tools.iter().map(|t| t.name.clone()).collect();
+    let mut parser = ToolCallParser::new(Some(ToolCallFormat::HERMES)).with_tool_names(names);
+    let mut events = parser.push(text);
+    events.extend(parser.finish(true));
+    events
+}
+
+/// A small model that forgets the tag and invents a tool (`<answer>{"name": "Add", …`,
+/// as the default model did under Claude Code) still writes a valid call of a real
+/// tool, which the parser reads, and nothing after it.
+#[test]
+fn a_call_without_its_tag_is_held_to_a_real_tool() {
+    for wanted in [
+        r#"<answer>{"name":"Add","arguments":{"a":1,"b":2}}</answer> and more"#,
+        "```json\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"b.txt\"}}\n```",
+        r#"{{"name": "run_tests", "arguments": {"verbose": true}}}"#,
+        r#"<tools> {"name": "read_file", "arguments": {"path": "a.txt", "line": 70}} </tools>"#,
+    ] {
+        let text = wandering_writer(wanted, &tools());
+        let events = parsed(&text, &tools());
+        let [ParsedEvent::ToolCall(call)] = events.as_slice() else {
+            panic!("{wanted:?} became {text:?}: {events:?}");
+        };
+        assert!(valid_input(&call.name, &call.input), "{text:?}: {call:?}");
+        assert!(
+            text.trim_end().ends_with('}'),
+            "text after the call: {text:?}"
+        );
+    }
+}
+
+/// Text stays free: a reply that only looks like JSON at first, or that starts as
+/// prose, is written as the model means it.
+#[test]
+fn text_that_is_not_an_untagged_call_stays_free() {
+    for wanted in [
+        "The answer is {\"name\": 1}.",
+        r#"{"result": "done"}"#,
+        "<answer>42</answer>",
+    ] {
+        let text = wandering_writer(wanted, &tools());
+        assert_eq!(text, wanted);
+    }
+}
+
+/// A call that falls into a loop inside a string (`"1-1000000…`, as the default model
+/// wrote under Claude Code until its token limit) is steered out and ends.
+#[test]
+fn a_looping_call_is_steered_out_of_its_loop() {
+    let note = ToolDefinition {
+        name: "note".into(),
+        description: "Keep a note.".into(),
+        input_schema: json!({"type": "object", "properties": {"text": {"type": "string"}},
+                             "required": ["text"], "additionalProperties": false}),
+    };
+    let wanted = format!(
+        "<tool_call>\n{{\"name\": \"note\", \"arguments\": {{\"text\": \"1-1{}",
+        "0".repeat(400)
+    );
+    let text = wandering_writer(&wanted, std::slice::from_ref(&note));
+    let events = parsed(&text, &[note]);
+    // (What the writer does after the call, free again, is beside the point.)
+    let Some(ParsedEvent::ToolCall(call)) = events.first() else {
+        panic!("{text:?}: {events:?}");
+    };
+    assert_eq!(call.name, "note");
+    let written = call.input["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{text:?}: {call:?}"));
+    assert!(written.starts_with("1-10000"), "{written:?}");
+    assert!(written.len() < 300, "the loop went on: {written:?}");
 }

@@ -6,15 +6,19 @@
 #
 # usage: tests/clients/real_clients.sh [PATH-TO-hearth]   (default: target/release/hearth)
 #
-# The clients come from npm, installed once outside the repository:
-#   npm install --prefix ~/.cache/hearth/npm-clients @anthropic-ai/claude-code @openai/codex
-# They are looked up in $HEARTH_NPM_CLIENTS/node_modules/.bin (default that prefix), then on
-# PATH; a missing one fails the run with that command.
+# The clients come from npm, into a prefix outside the repository ($HEARTH_NPM_CLIENTS,
+# default ~/.cache/hearth/npm-clients), installed there on first use at the versions this
+# was last checked with (CLAUDE_CODE_VERSION, CODEX_VERSION); a client already in that
+# prefix, or else on PATH, is used as it is. If npm cannot install them this fails: a run
+# that cannot reach the registry has tested nothing.
 #
 # - Claude Code, headless (`claude --bare --tools Read -p … --output-format json`) in a new
 #   git repository holding calc.py, is asked to read it with its Read tool and name the
 #   function that adds: a run passes when it succeeds, took a tool call (num_turns >= 2) and
-#   the answer names `add`. Up to CLAUDE_TRIES runs (default 3), one table row each.
+#   the answer names `add` without reporting an error. The default model gets there in about
+#   one run of three (it fills Read's PDF-only `pages` argument with junk, writes the tool's
+#   definition back instead of calling it, or answers beside the point), so up to
+#   CLAUDE_TRIES runs (default 5), one table row each, until one passes.
 # - Codex CLI (`codex exec`, a `[model_providers]` entry with wire_api = "responses", a
 #   CODEX_HOME of its own, read-only sandbox) is asked to say hello in one word: it passes
 #   when it exits 0 with a non-empty last message.
@@ -23,11 +27,13 @@
 # request (size, status, seconds, and the body of any error answer): the table counts them,
 # and on a failure the log and the server's stderr are printed.
 #
-# Environment: HEARTH_SERVE_CTX (default 32768: Codex CLI sends no output limit, so the
-# rest of the window is its limit), CLIENT_TIMEOUT (seconds per client, default 1200),
-# CLAUDE_TRIES (default 3), HEARTH_LOG (passed to the server; debug shows the engine's
-# view of each prompt), RECORD_BODIES=DIR (the proxy keeps every request and answer there),
-# KEEP=1 keeps the work directories.
+# Environment: HEARTH_SERVE_MODEL (a GGUF path for `serve --model`; default: the default
+# model from the cache), HEARTH_SERVE_CTX (default 32768: Codex CLI sends no output limit,
+# so the rest of the window is its limit), CLIENT_TIMEOUT (seconds per client, default
+# 1200), CLAUDE_TRIES (default 5), CLIENTS (which to run, default "claude codex"),
+# HEARTH_LOG (passed to the server; debug shows the engine's view of each prompt),
+# RECORD_BODIES=DIR (the proxy keeps every request and answer there), KEEP=1 keeps the
+# work directories.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -35,7 +41,9 @@ bin=${1:-${HEARTH_BIN:-$root/target/release/hearth}}
 npm_prefix=${HEARTH_NPM_CLIENTS:-${XDG_CACHE_HOME:-$HOME/.cache}/hearth/npm-clients}
 ctx=${HEARTH_SERVE_CTX:-32768}
 client_timeout=${CLIENT_TIMEOUT:-1200}
-install="npm install --prefix $npm_prefix @anthropic-ai/claude-code @openai/codex"
+claude_code_version=${CLAUDE_CODE_VERSION:-2.1.197}
+codex_version_wanted=${CODEX_VERSION:-0.171.0}
+packages="@anthropic-ai/claude-code@$claude_code_version @openai/codex@$codex_version_wanted"
 
 [ -x "$bin" ] || { echo "error: no hearth binary at $bin (cargo build --release -p hearth)" >&2; exit 1; }
 if ! "$bin" serve --help 2>/dev/null | grep -q -- '--alias'; then
@@ -44,21 +52,35 @@ if ! "$bin" serve --help 2>/dev/null | grep -q -- '--alias'; then
 fi
 command -v python3 >/dev/null || { echo "error: python3 is needed for the recording proxy" >&2; exit 1; }
 
-find_client() { # NAME: the path of the client NAME, or a failure saying how to install it
-  if [ -x "$npm_prefix/node_modules/.bin/$1" ]; then
-    echo "$npm_prefix/node_modules/.bin/$1"
-  elif command -v "$1" >/dev/null; then
+find_client() { # NAME: the path of the client NAME, installed into the prefix if missing
+  if [ ! -x "$npm_prefix/node_modules/.bin/$1" ] && command -v "$1" >/dev/null; then
     command -v "$1"
-  else
-    echo "error: \`$1\` is not installed (looked in $npm_prefix/node_modules/.bin and on PATH); install it with:" >&2
-    echo "  $install" >&2
-    return 1
+    return
   fi
+  if [ ! -x "$npm_prefix/node_modules/.bin/$1" ]; then
+    echo "== installing $packages into $npm_prefix" >&2
+    command -v npm >/dev/null || { echo "error: npm is needed to install \`$1\`" >&2; return 1; }
+    mkdir -p "$npm_prefix"
+    # shellcheck disable=SC2086 # the package list is split on purpose
+    if ! timeout 600 npm install --prefix "$npm_prefix" --no-audit --no-fund $packages >&2; then
+      echo "error: npm could not install $packages (is the registry reachable?)" >&2
+      return 1
+    fi
+  fi
+  [ -x "$npm_prefix/node_modules/.bin/$1" ] ||
+    { echo "error: npm installed no \`$1\` in $npm_prefix/node_modules/.bin" >&2; return 1; }
+  echo "$npm_prefix/node_modules/.bin/$1"
 }
-claude=$(find_client claude)
-codex=$(find_client codex)
-claude_version=$(timeout 60 "$claude" --version 2>&1 | head -1)
-codex_version=$(timeout 60 "$codex" --version 2>&1 | head -1)
+wanted() { [[ " ${CLIENTS:-claude codex} " == *" $1 "* ]]; }
+claude= codex= claude_version=- codex_version=-
+if wanted claude; then
+  claude=$(find_client claude)
+  claude_version=$(timeout 60 "$claude" --version 2>&1 | head -1)
+fi
+if wanted codex; then
+  codex=$(find_client codex)
+  codex_version=$(timeout 60 "$codex" --version 2>&1 | head -1)
+fi
 
 # Codex CLI refuses to put its helper binaries under /tmp, so the work lives in the cache.
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/hearth
@@ -88,7 +110,8 @@ wait_listening() { # LOG PID WHAT SECONDS: the URL the process printed, or a fai
 }
 
 # Port 0: the OS picks a free port, and the server says which on stderr.
-HF_HUB_OFFLINE=1 "$bin" serve --listen 127.0.0.1:0 --ctx "$ctx" 2>"$work/server.log" &
+HF_HUB_OFFLINE=1 "$bin" serve ${HEARTH_SERVE_MODEL:+--model "$HEARTH_SERVE_MODEL"} \
+  --listen 127.0.0.1:0 --ctx "$ctx" 2>"$work/server.log" &
 server_pid=$!
 server=$(wait_listening "$work/server.log" "$server_pid" "hearth serve" 300)
 # The served model's id (the file's stem), as the clients must name it.
@@ -115,6 +138,7 @@ row() { # CLIENT REQUESTS SECONDS RESULT: one line of the table
 row client requests seconds result
 
 # --- Claude Code -----------------------------------------------------------------------
+if wanted claude; then
 # A short path: the model copies the working directory from Claude Code's system prompt
 # into the call, and a 1.5B model garbles long ones.
 repo=$(mktemp -d /tmp/hearth-claude.XXXXXX)
@@ -123,17 +147,20 @@ git -C "$repo" init -q
 printf 'def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n' >"$repo/calc.py"
 git -C "$repo" add calc.py
 git -C "$repo" -c user.name=t -c user.email=t@t commit -qm calc
-# A 1.5B model does not always write its call in the template's <tool_call> tags (it
-# often copies the template's example `{{"name": …}}` bare, which is then text): up to
-# CLAUDE_TRIES runs (default 3), one row each; Claude Code passes if one of them does.
+# Up to CLAUDE_TRIES runs, one row each; Claude Code passes if one of them does.
+# MAX_THINKING_TOKENS=0 turns Claude Code's thinking off (it asks for adaptive thinking,
+# which hearth serve honours with a thinking segment): a 1.5B model with no reasoning
+# training answers the tool's result better without one (replaying one recorded request
+# eight times: 6 of 8 answers named the function without thinking, 3 of 6 with it).
 claude_pass=0
-for try in $(seq 1 "${CLAUDE_TRIES:-3}"); do
+for try in $(seq 1 "${CLAUDE_TRIES:-5}"); do
   before=$(requests)
   start=$(date +%s)
   rc=0
   (cd "$repo" && CLAUDE_CONFIG_DIR="$work/claude-config" ANTHROPIC_BASE_URL="$url" \
     ANTHROPIC_AUTH_TOKEN=unused ANTHROPIC_MODEL="$model" ANTHROPIC_SMALL_FAST_MODEL="$model" \
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 CLAUDE_CODE_MAX_OUTPUT_TOKENS=2048 \
+    MAX_THINKING_TOKENS=0 \
     API_TIMEOUT_MS=$(( client_timeout * 1000 )) \
     timeout "$client_timeout" "$claude" --bare --tools Read --output-format json \
     -p "Read calc.py with the Read tool and tell me which function adds two numbers." \
@@ -147,6 +174,7 @@ try:
     out = json.load(open(path))
 except ValueError:
     print(f"FAIL: exit {rc}, no JSON result"); sys.exit()
+import re
 result = str(out.get("result", ""))
 turns = out.get("num_turns", 0)
 bad = []
@@ -154,8 +182,12 @@ if rc != 0 or out.get("is_error") or out.get("subtype") != "success":
     bad.append(f"exit {rc}, subtype {out.get('subtype')}, is_error {out.get('is_error')}")
 if not isinstance(turns, int) or turns < 2:
     bad.append("no tool call")
-if "add" not in result:
+if not re.search(r"\badd\b", result):
     bad.append("the answer does not name add")
+# An answer that only echoes a tool error ("No such tool available: add") names add
+# without having answered.
+if re.search(r"(?i)error|no such tool", result):
+    bad.append("the answer reports an error")
 short = " ".join(result.split())[:160]
 print(("FAIL: " + "; ".join(bad) if bad else "pass") + f" (turns {turns}): {short}")
 EOF
@@ -164,8 +196,10 @@ EOF
   case $verdict in pass*) claude_pass=1; break ;; esac
 done
 [ "$claude_pass" = 1 ] || status=1
+fi
 
 # --- Codex CLI ---------------------------------------------------------------------------
+if wanted codex; then
 codex_home=$work/codex-home
 mkdir -p "$codex_home" "$work/codex-work"
 cat >"$codex_home/config.toml" <<EOF
@@ -196,6 +230,7 @@ else
   status=1
 fi
 row "$codex_version" "$n" "$seconds" "$verdict"
+fi
 
 # --- the table -----------------------------------------------------------------------------
 # A client may exit on its last event before the proxy has seen the stream end.

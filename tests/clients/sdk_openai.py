@@ -17,6 +17,9 @@ import openai
 BASE = sys.argv[1]
 client = openai.OpenAI(base_url=f"{BASE}/v1", api_key="not-checked", max_retries=0, timeout=120)
 MODEL = client.models.list().data[0].id
+# Compared answers (streamed against not) are sampled at one seed: hearth serve samples a
+# request without one afresh each time, as any API does.
+SEED = 7
 CHAT_TOOLS = [{
     "type": "function",
     "function": {
@@ -51,12 +54,14 @@ def check_chat_not_streamed():
 def check_chat_streamed():
     chunks = list(client.chat.completions.create(
         model=MODEL, max_completion_tokens=12, messages=user("hello"), stream=True,
-        stream_options={"include_usage": True}))
+        stream_options={"include_usage": True}, seed=SEED))
     assert chunks[0].choices[0].delta.role == "assistant", chunks[0]
     assert chunks[-2].choices[0].finish_reason == "length", chunks[-2]
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 12, chunks[-1]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    whole = client.chat.completions.create(model=MODEL, max_tokens=12, messages=user("hello"))
+    # The same seed: a request without one is sampled afresh each time.
+    whole = client.chat.completions.create(model=MODEL, max_tokens=12, messages=user("hello"),
+                                           seed=SEED)
     assert whole.choices[0].message.content == text, (whole, text)
 
 
@@ -134,22 +139,25 @@ def check_chat_errors():
 
 
 def check_completions():
-    c = client.completions.create(model=MODEL, prompt="fn main() {", max_tokens=8)
+    c = client.completions.create(model=MODEL, prompt="fn main() {", max_tokens=8, seed=SEED)
     assert c.object == "text_completion" and c.choices[0].finish_reason in ("length", "stop"), c
     text = "".join(chunk.choices[0].text for chunk in client.completions.create(
-        model=MODEL, prompt="fn main() {", max_tokens=8, stream=True) if chunk.choices)
+        model=MODEL, prompt="fn main() {", max_tokens=8, stream=True, seed=SEED)
+        if chunk.choices)
     assert text == c.choices[0].text, (text, c)
 
 
 def check_responses():
+    # The Responses API has no seed field; hearth serve reads one from the body.
     r = client.responses.create(model=MODEL, input="hello", instructions="Be brief.",
-                                max_output_tokens=12, store=False)
+                                max_output_tokens=12, store=False, extra_body={"seed": SEED})
     assert r.object == "response" and r.status == "incomplete", r
     assert r.output[0].type == "message" and isinstance(r.output_text, str), r
     assert r.usage.output_tokens == 12, r.usage
     assert isinstance(r.usage.input_tokens_details.cached_tokens, int), r.usage
     events = list(client.responses.create(model=MODEL, input="hello", instructions="Be brief.",
-                                          max_output_tokens=12, store=False, stream=True))
+                                          max_output_tokens=12, store=False, stream=True,
+                                          extra_body={"seed": SEED}))
     kinds = [e.type for e in events]
     assert kinds[:2] == ["response.created", "response.in_progress"], kinds
     assert kinds[-1] == "response.incomplete", kinds

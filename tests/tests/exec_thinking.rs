@@ -51,11 +51,20 @@ fn exec_thinks_within_each_budget_then_answers() {
             !thinking.is_empty(),
             "budget {budget}: no thinking: {kinds:?}"
         );
-        // Thinking first, then the answer.
+        // Thinking first, then the answer, in each request: a request's thinking ends
+        // with its usage, and what it answered (text, a call) comes after that. A turn of
+        // several requests (a call, then the answer) thinks again in each one.
+        for pair in kinds.windows(2) {
+            assert!(
+                pair[0] != "thinking.delta" || matches!(pair[1], "thinking.delta" | "usage"),
+                "budget {budget}: {} inside a request's thinking: {kinds:?}",
+                pair[1]
+            );
+        }
         let last_thinking = kinds.iter().rposition(|k| *k == "thinking.delta").unwrap();
-        let first_text = kinds.iter().position(|k| *k == "text.delta");
+        let last_text = kinds.iter().rposition(|k| *k == "text.delta");
         assert!(
-            first_text.is_some_and(|t| t > last_thinking),
+            last_text.is_some_and(|t| t > last_thinking),
             "budget {budget}: {kinds:?}"
         );
         let done = events.last().unwrap();

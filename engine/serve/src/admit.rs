@@ -31,6 +31,9 @@ pub(crate) async fn admit(
     generating: bool,
 ) -> Result<(Request, usize), ServeError> {
     let field = limit.field;
+    if generating {
+        request.seed = Some(seed_or_fresh(request.seed)?);
+    }
     let context = state.runner.context_tokens();
     let max_tokens = request.max_tokens as usize;
     if !limit.given {
@@ -66,6 +69,19 @@ pub(crate) async fn admit(
         )));
     }
     Ok((request, prompt))
+}
+
+/// `seed`, or a fresh random one: a request that names no seed is sampled differently
+/// each time, as the APIs it speaks do (llama.cpp's and vLLM's servers too), so a client
+/// that retries a bad answer gets a new one instead of the same one again.
+pub(crate) fn seed_or_fresh(seed: Option<u64>) -> Result<u64, ServeError> {
+    if let Some(seed) = seed {
+        return Ok(seed);
+    }
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ServeError::internal(format!("no randomness for a sampling seed: {e}")))?;
+    Ok(u64::from_le_bytes(bytes))
 }
 
 /// Renders and tokenizes `request`'s prompt: CPU work (milliseconds for a long prompt),

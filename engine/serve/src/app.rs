@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
+use axum::extract::Request;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, Method, Uri};
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -68,8 +70,10 @@ pub(crate) fn router(runner: Arc<dyn Runner>, options: ServeOptions) -> Result<R
         .route("/v1/responses", post(openai::responses))
         .route("/v1/completions", post(openai::completions))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         // Bodies are read with our own limit, to answer 413 in the API's shape.
         .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(log_request))
         .with_state(state))
 }
 
@@ -111,13 +115,34 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
 
 /// Any other path: a 404 in the Messages API's shape, naming it.
 async fn not_found(method: Method, uri: Uri) -> Response {
-    let mut response = anthropic::error_response(&ServeError::new(
+    anthropic::error_response(&ServeError::new(
         ErrorKind::NotFoundPath,
         format!("{method} {}: no such endpoint here", uri.path()),
-    ));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
+    ))
+}
+
+/// A known path with the wrong method (`GET /v1/messages`): a 405 in the Messages API's
+/// shape, naming what was asked. axum keeps the `Allow` header it computed.
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let mut response = anthropic::error_response(&ServeError::invalid(format!(
+        "{method} {}: this endpoint does not take {method}",
+        uri.path()
+    )));
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+}
+
+/// One line per request at `info`: method, path, status, and the time to the response's
+/// head (a stream's body goes on after it; the engine's own log says when it ends).
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    log::info!(
+        "{method} {path} -> {} in {} ms",
+        response.status().as_u16(),
+        started.elapsed().as_millis()
     );
     response
 }

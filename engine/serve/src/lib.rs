@@ -19,6 +19,7 @@ pub mod error;
 pub mod models;
 pub mod openai;
 pub mod raw;
+mod respond;
 pub mod signature;
 pub mod worker;
 

@@ -156,3 +156,57 @@ async fn a_tool_call_round_trip() {
     let (status, answer) = post(&server.base, "/v1/messages", &follow).await;
     assert_eq!(status, 200, "{answer}");
 }
+
+/// A request that names no seed is sampled afresh each time (a client that retries gets a
+/// new answer, as from any API server); one that names a seed gets the same answer again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unseeded_requests_are_sampled_afresh_and_seeded_ones_repeat() {
+    let server = start(Arc::new(tiny_engine(2048))).await;
+    let text = |seed: Option<u64>| {
+        let base = server.base.clone();
+        async move {
+            let mut body = request("tell me a story", 24, false);
+            body["temperature"] = json!(1.0);
+            if let Some(seed) = seed {
+                body["seed"] = json!(seed);
+            }
+            let (status, message) = post(&base, "/v1/messages", &body).await;
+            assert_eq!(status, 200, "{message}");
+            message["content"][0]["text"].as_str().unwrap().to_string()
+        }
+    };
+    let mut unseeded = Vec::new();
+    for _ in 0..3 {
+        unseeded.push(text(None).await);
+    }
+    unseeded.dedup();
+    assert!(
+        unseeded.len() > 1,
+        "three unseeded answers were one: {unseeded:?}"
+    );
+    assert_eq!(text(Some(5)).await, text(Some(5)).await);
+
+    let completion = |seed: Option<u64>| {
+        let base = server.base.clone();
+        async move {
+            let mut body = json!({"model": "tiny-qwen2", "prompt": "Once upon a time",
+                                  "max_tokens": 24, "temperature": 1.0});
+            if let Some(seed) = seed {
+                body["seed"] = json!(seed);
+            }
+            let (status, answer) = post(&base, "/v1/completions", &body).await;
+            assert_eq!(status, 200, "{answer}");
+            answer["choices"][0]["text"].as_str().unwrap().to_string()
+        }
+    };
+    let mut raw = Vec::new();
+    for _ in 0..3 {
+        raw.push(completion(None).await);
+    }
+    raw.dedup();
+    assert!(
+        raw.len() > 1,
+        "three unseeded completions were one: {raw:?}"
+    );
+    assert_eq!(completion(Some(5)).await, completion(Some(5)).await);
+}

@@ -258,6 +258,21 @@ async fn client_errors_have_their_status_and_shape() {
     let (s, b) = post(base, "/v1/completely/else", &json!({})).await;
     assert_error(s, &b, 404, "not_found_error", &["/v1/completely/else"]);
 
+    // A known path with the wrong method: 405 in the same shape, with the methods it takes.
+    let wrong = reqwest::Client::new()
+        .get(format!("{base}/v1/messages"))
+        .send()
+        .await
+        .unwrap();
+    let allow = wrong
+        .headers()
+        .get("allow")
+        .map(|v| v.to_str().unwrap().to_string());
+    let s = wrong.status().as_u16();
+    let b: Value = wrong.json().await.unwrap();
+    assert_error(s, &b, 405, "invalid_request_error", &["GET /v1/messages"]);
+    assert_eq!(allow.as_deref(), Some("POST"));
+
     // The server is still serving after all of that.
     let (s, b) = post(base, "/v1/messages", &request("hi", 4, false)).await;
     assert_eq!(s, 200, "{b}");

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::api::{ApiError, Request, ToolChoice, ToolDefinition};
 use crate::generation::constraint::{CallGrammars, CallPolicy, TagGuard, ToolConstraint};
-use crate::generation::grammar::{call_grammar, GrammarEnv};
+use crate::generation::grammar::{call_grammar, untagged_call_grammar, GrammarEnv};
 use crate::template::tool_calls::ToolCallFormat;
 use crate::tokenizer::Tokenizer;
 
@@ -90,9 +90,14 @@ pub(super) fn constraint_for(
         ToolChoice::AnyOf { .. } => first_tools.clone(),
         _ => req.tools.iter().collect(),
     };
+    // A reply that opens with a call but forgets the tag is held to a valid call too,
+    // where the parser reads such replies as calls.
+    let untagged =
+        (!required && format.fenced_json).then(|| (untagged_call_grammar(&callable), *format));
     let grammars = CallGrammars {
         first: required.then(|| call_grammar(format, &first_tools, true)),
         after_tag: call_grammar(format, &callable, false),
+        untagged,
     };
     let policy = match choice {
         ToolChoice::None => CallPolicy::Forbidden,

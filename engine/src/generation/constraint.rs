@@ -6,7 +6,10 @@
 //! token may complete it, and with calls allowed a token may complete it only at its
 //! own end, so that the call's grammar starts exactly after the tag. Once the tag is
 //! written (or from the first answer token, when a call is required) an llguidance
-//! matcher masks every token until the call's closing tag. The matcher's next mask is
+//! matcher masks every token until the call's closing tag. A reply that opens with a
+//! call written without tags (`{"name": …`, bare or wrapped, as small models do when
+//! they forget the tag) is held to a valid call the same way from its opening brace,
+//! and then ends: the parser reads such a call only as the whole reply. The matcher's next mask is
 //! computed on another thread while the forward pass runs ([`ToolConstraint::overlap`]),
 //! so the mask costs decode time only when it takes longer than the pass.
 
@@ -16,7 +19,9 @@ use std::time::{Duration, Instant};
 use llguidance::Matcher;
 use toktrie::SimpleVob;
 
+use crate::generation::generate::loop_period;
 use crate::generation::grammar::GrammarEnv;
+use crate::template::tool_calls::{untagged_start, ToolCallFormat, UntaggedStart};
 use crate::tokenizer::Tokenizer;
 
 /// The tokens that would complete the opening tag, given how the text ends.
@@ -87,6 +92,25 @@ fn compile(env: &GrammarEnv, lark: &str) -> Result<Matcher, String> {
     }
 }
 
+/// The token that would take a looping call (`"pages": "1-1000000000…` until the token
+/// limit, as a small model writes under the mask) round its loop once more.
+fn loop_token(written: &[u32]) -> Option<u32> {
+    let period = loop_period(written)?;
+    written.get(written.len() - period).copied()
+}
+
+/// Steers a looping call out of its loop: `again` is masked, where the grammar allows
+/// anything else (closing the string, say).
+fn break_loop(again: u32, logits: &mut [f32]) {
+    let others = logits
+        .iter()
+        .enumerate()
+        .any(|(id, l)| id != again as usize && l.is_finite());
+    if let (true, Some(l)) = (others, logits.get_mut(again as usize)) {
+        *l = f32::NEG_INFINITY;
+    }
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -108,11 +132,32 @@ pub struct CallGrammars {
     pub first: Option<String>,
     /// The grammar of a call after its opening tag (all of the request's tools).
     pub after_tag: String,
+    /// The grammar of a call without tags from its opening brace, and the format whose
+    /// parser reads one; `None` where such a call is not read (or not allowed).
+    pub untagged: Option<(String, ToolCallFormat)>,
 }
 
 enum State {
     Free,
-    Call(Box<Matcher>),
+    /// Writing a call; with `ends_answer` nothing but the end may follow it.
+    Call {
+        matcher: Box<Matcher>,
+        ends_answer: bool,
+        /// The call's tokens so far, watched for a loop.
+        written: Vec<u32>,
+        /// Tokens that went round a loop of this call: masked for the rest of it, so the
+        /// model cannot fall back into the same loop a token later.
+        banned: Vec<u32>,
+    },
+}
+
+/// Watching the start of the answer for a call written without tags.
+struct UntaggedWatch {
+    /// The untagged call's matcher at its start (before the opening brace).
+    start: Matcher,
+    format: ToolCallFormat,
+    /// The answer so far.
+    text: Vec<u8>,
 }
 
 /// The constraint on one request's answer; see the module docs.
@@ -123,6 +168,8 @@ pub struct ToolConstraint {
     /// The call grammar's matcher at its start, cloned for each call: compiled once, so
     /// that the token that writes the tag does not wait for a compilation.
     after_tag: Option<Matcher>,
+    /// Present while the answer may still open with a call without tags.
+    untagged: Option<UntaggedWatch>,
     state: State,
     /// The end of the answer's bytes, as long as a proper prefix of the tag can be.
     tail: Vec<u8>,
@@ -152,7 +199,7 @@ impl std::fmt::Debug for ToolConstraint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ToolConstraint")
             .field("policy", &self.policy)
-            .field("in_call", &matches!(self.state, State::Call(_)))
+            .field("in_call", &matches!(self.state, State::Call { .. }))
             .finish_non_exhaustive()
     }
 }
@@ -172,14 +219,28 @@ impl ToolConstraint {
             CallPolicy::Forbidden => None,
         };
         let state = match &grammars.first {
-            Some(first) => State::Call(Box::new(compile(&env, first)?)),
+            Some(first) => State::Call {
+                matcher: Box::new(compile(&env, first)?),
+                ends_answer: false,
+                written: Vec::new(),
+                banned: Vec::new(),
+            },
             None => State::Free,
+        };
+        let untagged = match (&grammars.untagged, policy, &state) {
+            (Some((lark, format)), CallPolicy::Allowed, State::Free) => Some(UntaggedWatch {
+                start: compile(&env, lark)?,
+                format: *format,
+                text: Vec::new(),
+            }),
+            _ => None,
         };
         Ok(ToolConstraint {
             env,
             guard,
             policy,
             after_tag,
+            untagged,
             state,
             tail: Vec::new(),
             pending: None,
@@ -190,12 +251,12 @@ impl ToolConstraint {
 
     /// Whether a call is being written (the matcher decides every token).
     pub fn in_call(&self) -> bool {
-        matches!(self.state, State::Call(_))
+        matches!(self.state, State::Call { .. })
     }
 
     /// Runs `forward` (the forward pass) while the next mask is computed.
     pub fn overlap<T>(&mut self, forward: impl FnOnce() -> T) -> T {
-        let State::Call(matcher) = &mut self.state else {
+        let State::Call { matcher, .. } = &mut self.state else {
             return forward();
         };
         if self.pending.is_some() {
@@ -206,7 +267,7 @@ impl ToolConstraint {
         let (out, mask, compute, waited) = std::thread::scope(|s| {
             let worker = s.spawn(|| {
                 let started = Instant::now();
-                let mask = matcher.compute_mask().map_err(|e| e.to_string());
+                let mask = matcher.compute_mask_or_eos().map_err(|e| e.to_string());
                 (mask, started.elapsed())
             });
             let forwarding = Instant::now();
@@ -237,12 +298,23 @@ impl ToolConstraint {
             State::Free => self
                 .guard
                 .mask(&self.tail, self.policy == CallPolicy::Allowed, logits),
-            State::Call(matcher) => {
+            State::Call {
+                matcher,
+                written,
+                banned,
+                ..
+            } => {
+                if let Some(again) = loop_token(written) {
+                    if !banned.contains(&again) {
+                        banned.push(again);
+                    }
+                }
+                let banned = banned.clone();
                 let mask = match self.pending.take() {
                     Some(mask) => mask,
                     None => {
                         let started = Instant::now();
-                        let mask = matcher.compute_mask().map_err(|e| e.to_string());
+                        let mask = matcher.compute_mask_or_eos().map_err(|e| e.to_string());
                         let took = started.elapsed();
                         self.count(took, took);
                         mask
@@ -254,6 +326,9 @@ impl ToolConstraint {
                             if id >= self.env.vocab_size() || !mask.is_allowed(id as u32) {
                                 *l = f32::NEG_INFINITY;
                             }
+                        }
+                        for &again in &banned {
+                            break_loop(again, logits);
                         }
                     }
                     Err(e) => self.give_up(&e),
@@ -278,25 +353,78 @@ impl ToolConstraint {
                 if let Some(start) = &self.after_tag {
                     if self.tail.ends_with(&self.guard.tag) {
                         self.tail.clear();
-                        self.state = State::Call(Box::new(start.deep_clone()));
+                        self.untagged = None;
+                        self.state = State::Call {
+                            matcher: Box::new(start.deep_clone()),
+                            ends_answer: false,
+                            written: Vec::new(),
+                            banned: Vec::new(),
+                        };
                         return;
                     }
                 }
+                self.watch_untagged(token);
                 let keep = self.guard.tag.len().saturating_sub(1);
                 if self.tail.len() > keep {
                     self.tail.drain(..self.tail.len() - keep);
                 }
             }
-            State::Call(matcher) => {
+            State::Call {
+                matcher,
+                ends_answer,
+                written,
+                ..
+            } => {
+                written.push(token);
                 if let Err(e) = matcher.consume_token(token) {
                     let e = e.to_string();
                     self.give_up(&e);
-                } else if matcher.is_stopped() {
+                } else if matcher.is_stopped() && !*ends_answer {
                     // The closing tag is written: free text (or another call) follows.
                     self.state = State::Free;
                     self.tail.clear();
                 }
             }
+        }
+    }
+
+    /// Follows the start of the answer: once it opens a call without tags, the call's
+    /// matcher takes over from the opening brace, which it is given with what followed.
+    fn watch_untagged(&mut self, token: u32) {
+        let Some(watch) = &mut self.untagged else {
+            return;
+        };
+        watch
+            .text
+            .extend_from_slice(self.tokenizer.token_bytes(token));
+        let text = String::from_utf8_lossy(&watch.text);
+        let brace = match untagged_start(&text, &watch.format) {
+            UntaggedStart::Undecided => return,
+            UntaggedStart::No => {
+                self.untagged = None;
+                return;
+            }
+            UntaggedStart::Brace(at) => at,
+        };
+        let opened = text.get(brace..).unwrap_or_default().as_bytes().to_vec();
+        let mut matcher = watch.start.deep_clone();
+        self.untagged = None;
+        let fed = match matcher.tok_env() {
+            Ok(env) => matcher.consume_tokens(&env.tokenize_bytes(&opened)),
+            Err(e) => Err(e),
+        };
+        match fed {
+            Ok(()) => {
+                self.state = State::Call {
+                    matcher: Box::new(matcher),
+                    ends_answer: true,
+                    written: Vec::new(),
+                    banned: Vec::new(),
+                };
+            }
+            // The model's own text before the mask already left the grammar (a tool it
+            // does not name, say): the parser gives such a reply back as text.
+            Err(e) => log::debug!("untagged call left unconstrained: {e}"),
         }
     }
 

@@ -42,7 +42,13 @@ const MIN_LOOP_REPEATS: usize = 4;
 /// tokens. Greedy decoding of a small model falls into such loops (a list that names one
 /// file forever) and never leaves them; what follows is the same run until the token limit.
 pub fn is_looping(tokens: &[u32]) -> bool {
-    (1..=MAX_LOOP_PERIOD).any(|period| {
+    loop_period(tokens).is_some()
+}
+
+/// The length of the run that `tokens` end by repeating, when they end in a loop (see
+/// [`is_looping`]): the shortest such run.
+pub fn loop_period(tokens: &[u32]) -> Option<usize> {
+    (1..=MAX_LOOP_PERIOD).find(|&period| {
         let span = (period * MIN_LOOP_REPEATS).max(MIN_LOOP_TOKENS.div_ceil(period) * period);
         span <= tokens.len() && {
             let tail = &tokens[tokens.len() - span..];

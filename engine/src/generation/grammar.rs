@@ -156,6 +156,32 @@ pub fn call_grammar(
     lark
 }
 
+/// The Lark grammar of a call written without tags (see
+/// [`ToolCallFormat::fenced_json`]), from its opening brace to its closing one: the
+/// same object as [`call_grammar`]'s, in the single or the doubled braces of the
+/// template's spelling, with a little blank space allowed up to the name (the model's
+/// own text, written before the constraint saw a call). Nothing may follow it but the end.
+pub fn untagged_call_grammar(tools: &[&ToolDefinition]) -> String {
+    let mut lark = String::from(
+        "start: \"{\" object \"}\" | \"{{\" object \"}}\"\n\
+         BLANK: /[ \\t\\n]{1,4}/\n\
+         object: BLANK? \"\\\"name\\\"\" BLANK? \":\" BLANK? named\n",
+    );
+    let alternatives: Vec<String> = (0..tools.len()).map(|i| format!("named_{i}")).collect();
+    lark.push_str(&format!("named: {}\n", alternatives.join(" | ")));
+    for (i, tool) in tools.iter().enumerate() {
+        lark.push_str(&format!(
+            "named_{i}: {} \", \\\"arguments\\\": \" args_{i}\n",
+            quoted(&Value::String(tool.name.clone()).to_string()),
+        ));
+        lark.push_str(&format!(
+            "args_{i}: %json {}\n",
+            arguments_schema(&tool.input_schema)
+        ));
+    }
+    lark
+}
+
 /// A tool's input schema as llguidance compiles it: an object (Anthropic tools take
 /// objects), in the compact spelling of `json.dumps`, ignoring keywords it does not
 /// enforce instead of refusing the whole grammar.

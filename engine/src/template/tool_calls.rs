@@ -31,7 +31,8 @@ pub struct ToolCallFormat {
     /// too), and a reply that is nothing but such a call without tags: bare,
     /// in the chat template's own doubled-brace spelling (`{{"name": …}}`,
     /// which the model copies from the template's instructions), or inside
-    /// `<answer>`/`<response>` tags. Anything that is not such a call stays text.
+    /// one wrapping tag (`<answer>`, `<response>`, `<tools>`, …). Anything that
+    /// is not such a call stays text.
     pub fenced_json: bool,
 }
 
@@ -181,7 +182,7 @@ impl ToolCallParser {
         loop {
             match self.mode.clone() {
                 Mode::Text if self.at_start && format.fenced_json => {
-                    match bare_opening(&self.buffer) {
+                    match bare_opening(&self.buffer, &format) {
                         Opening::Partial => return out,
                         Opening::Bare(len) => {
                             let opening = self.buffer.drain(..len).collect();
@@ -292,13 +293,21 @@ impl ToolCallParser {
     }
 
     /// The call a whole reply spells without tags, if it is one: JSON shaped
-    /// like a call once a closing `</answer>`/`</response>` and the doubled
+    /// like a call once the wrapping tag's closing tag (`</answer>`) and the doubled
     /// outer braces of the template's spelling are taken off, naming a tool of
     /// the request.
     fn bare_call(&self, body: &str) -> Option<ParsedToolCall> {
         let mut text = body.trim();
-        for tag in ["</answer>", "</response>"] {
-            text = text.strip_suffix(tag).unwrap_or(text).trim_end();
+        // The wrapping tag's closing tag (`</answer>`), whichever it was.
+        if let Some(open) = text.rfind("</") {
+            let closing = text[open + 2..].strip_suffix('>');
+            if closing.is_some_and(|name| is_tag_prefix(&format!("<{name}")) && !name.is_empty()) {
+                text = text[..open].trim_end();
+            }
+        }
+        // The end of a tag the model never finished (`<{{"name": …}}>`).
+        if text.ends_with("}>") {
+            text = text[..text.len() - 1].trim_end();
         }
         let mut candidate = text.strip_prefix("{{").map_or(text, |_| &text[1..]);
         // The doubled spelling leaves one or two closing braces too many.
@@ -358,6 +367,42 @@ fn push_text(out: &mut Vec<ParsedEvent>, piece: String) {
     }
 }
 
+/// How a reply's text so far stands toward opening with a call written without
+/// the format's tags (bare, or in a JSON fence), as [`ToolCallParser`] reads one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UntaggedStart {
+    /// It cannot: the text already says otherwise.
+    No,
+    /// It may: the text ends before it can tell.
+    Undecided,
+    /// It does: the call's JSON starts this many bytes on, at its `{`.
+    Brace(usize),
+}
+
+/// Whether a reply that starts with `text` opens with a call without tags, by the
+/// same rules the parser reads the reply with (so the decoding constraint, which
+/// forces such a call to be valid, and the parser agree on where one starts).
+pub(crate) fn untagged_start(text: &str, format: &ToolCallFormat) -> UntaggedStart {
+    if !format.fenced_json {
+        return UntaggedStart::No;
+    }
+    let trimmed = text.trim_start();
+    let lead = text.len() - trimmed.len();
+    let opened = [bare_opening(text, format), fenced_opening(trimmed)];
+    if let Some(brace) = opened.iter().find_map(|o| match o {
+        Opening::Bare(at) => Some(*at),
+        Opening::Fence(at) => Some(lead + at),
+        _ => None,
+    }) {
+        return UntaggedStart::Brace(brace);
+    }
+    if opened.contains(&Opening::Partial) {
+        UntaggedStart::Undecided
+    } else {
+        UntaggedStart::No
+    }
+}
+
 /// Whether `text` starts with a call's opening in `format`.
 fn opening_at(text: &str, format: ToolCallFormat) -> Opening {
     if text.starts_with(format.open) {
@@ -395,21 +440,25 @@ fn fenced_opening(text: &str) -> Opening {
 }
 
 /// Whether a reply starting with `text` opens with a bare call's JSON
-/// (`{"name"` or `{{"name"`, maybe inside `<answer>` or `<response>`).
-fn bare_opening(text: &str) -> Opening {
+/// (`{"name"` or `{{"name"`, maybe inside one wrapping tag such as `<answer>`,
+/// `<response>` or `<tools>`, but not the format's own opening tag).
+fn bare_opening(text: &str, format: &ToolCallFormat) -> Opening {
     let steps = || -> Result<Opening, Opening> {
         let mut rest = text.trim_start();
         if rest.is_empty() {
             return Err(Opening::Partial);
         }
-        for tag in ["<answer>", "<response>"] {
-            match literal(rest, tag) {
-                Ok(after) => {
-                    rest = after.trim_start();
-                    break;
+        if let Some(after) = rest.strip_prefix("<{") {
+            // A tag the model never finished (`<{{"name": …}}>`).
+            rest = &rest[rest.len() - after.len() - 1..];
+        } else if rest.starts_with('<') {
+            match wrapping_tag(rest) {
+                Some(tag) if tag == format.open => return Err(Opening::No),
+                Some(tag) => rest = rest[tag.len()..].trim_start(),
+                None if rest.len() < MAX_WRAPPING_TAG && is_tag_prefix(rest) => {
+                    return Err(Opening::Partial)
                 }
-                Err(Opening::Partial) => return Err(Opening::Partial),
-                Err(_) => {}
+                None => return Err(Opening::No),
             }
         }
         let brace = text.len() - rest.len();
@@ -421,6 +470,24 @@ fn bare_opening(text: &str) -> Opening {
     match steps() {
         Ok(found) | Err(found) => found,
     }
+}
+
+/// The longest wrapping tag a bare call is looked for in, `<` and `>` included.
+const MAX_WRAPPING_TAG: usize = 24;
+
+/// The tag `text` starts with (`<word>`: letters, digits, `_` and `-`), if it does.
+fn wrapping_tag(text: &str) -> Option<&str> {
+    let end = text.find('>')?;
+    let tag = &text[..=end];
+    ((2..MAX_WRAPPING_TAG).contains(&end) && is_tag_prefix(&tag[..end])).then_some(tag)
+}
+
+/// Whether `text` may still become a wrapping tag: `<` then word characters.
+fn is_tag_prefix(text: &str) -> bool {
+    text.strip_prefix('<').is_some_and(|name| {
+        name.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    })
 }
 
 /// Consumes `lit` from the front of `rest`; `Err` says how it failed.

@@ -304,7 +304,7 @@ fn fenced_calls_can_be_turned_off() {
 
 /// A reply that is nothing but a call without tags is read as the call: bare, in the
 /// template's doubled-brace spelling (with the closing braces the model gets wrong), or
-/// inside `<answer>`/`<response>`; however the text was cut.
+/// inside one wrapping tag (`<answer>`, `<response>`, `<tools>`); however the text was cut.
 #[test]
 fn a_whole_reply_spelled_as_a_bare_call_is_the_call() {
     let read = Block::Call("Read".into(), json!({"file_path": "calc.py"}));
@@ -314,6 +314,9 @@ fn a_whole_reply_spelled_as_a_bare_call_is_the_call() {
         r#"{{"name": "Read", "arguments": {"file_path": "calc.py"}}}"#,
         r#"<answer>{"name": "Read", "arguments": {"file_path": "calc.py"}}</answer>"#,
         "<response>\n{{\"name\": \"Read\", \"arguments\": {\"file_path\": \"calc.py\"}}}}\n</response>",
+        "<tools>\n{\"name\": \"Read\", \"arguments\": {\"file_path\": \"calc.py\"}}\n</tools>",
+        r#"<function_call>{"name": "Read", "arguments": {"file_path": "calc.py"}}"#,
+        r#"<{{"name": "Read", "arguments": {"file_path": "calc.py"}}}>"#,
     ] {
         assert_eq!(parse(text), vec![read.clone()], "{text}");
     }
@@ -329,6 +332,8 @@ fn what_only_looks_like_a_bare_call_stays_text() {
         r#"Here it is: {"name": "Read", "arguments": {}}"#,
         r#"{"name": "Read", "arguments": {}} and then I will answer"#,
         "<answer>add</answer>",
+        "<b>bold</b> {\"name\": \"Read\", \"arguments\": {}}",
+        "<a very long tag name that is not a tag>{\"name\": \"Read\", \"arguments\": {}}",
         "{ not json",
     ] {
         assert_eq!(

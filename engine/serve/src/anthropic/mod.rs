@@ -17,14 +17,15 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::Json;
-use hearth_engine::api::{Event, MessageAccumulator, Request};
+use hearth_engine::api::Request;
 use serde_json::json;
 
 use crate::admit::{admit, OutputLimit};
 use crate::app::{read_body, AppState};
 use crate::error::ServeError;
-use crate::worker::JobUpdate;
-use stream::Translator;
+use crate::respond::run_job;
+use crate::worker::Work;
+use stream::MessagesEncoder;
 
 /// An error as the Messages API answers it: its status, and
 /// `{"type": "error", "error": {"type": …, "message": …}}`.
@@ -48,18 +49,9 @@ pub(crate) async fn messages(State(state): State<Arc<AppState>>, body: Body) -> 
         Err(e) => return error_response(&e),
     };
     let stream = request.stream;
-    let updates = match state.queue.submit(request) {
-        Ok(updates) => updates,
-        Err(e) => return error_response(&e),
-    };
-    let translator = Translator::new(state.signer.clone(), state.nonce.clone());
-    if stream {
-        stream::sse_response(updates, translator, state.options.ping_interval)
-    } else {
-        match complete(updates, translator).await {
-            Ok(message) => Json(message).into_response(),
-            Err(e) => error_response(&e),
-        }
+    match run_job(&state, Work::Chat(request), MessagesEncoder::new(), stream).await {
+        Ok(response) => response,
+        Err(e) => error_response(&e),
     }
 }
 
@@ -88,34 +80,4 @@ async fn prepare(
         given: true,
     };
     admit(state, parsed.request, limit, generating).await
-}
-
-/// A non-streamed answer: the job's events folded by the same rules as a client folds
-/// the stream, so both forms hold the same message.
-async fn complete(
-    mut updates: tokio::sync::mpsc::UnboundedReceiver<JobUpdate>,
-    mut translator: Translator,
-) -> Result<hearth_engine::api::Response, ServeError> {
-    let mut message = MessageAccumulator::new();
-    while let Some(update) = updates.recv().await {
-        match update {
-            JobUpdate::Event(event) => {
-                for wire in translator.translate(event) {
-                    if let Event::Error { error } = wire {
-                        return Err(error.into());
-                    }
-                    message.push(&wire).map_err(ServeError::from)?;
-                }
-            }
-            JobUpdate::Done(Err(e)) => return Err(e.into()),
-            JobUpdate::Done(Ok(_)) => {
-                return message.into_message().ok_or_else(|| {
-                    ServeError::internal("the engine finished without a message_start event")
-                })
-            }
-        }
-    }
-    Err(ServeError::internal(
-        "the engine's worker stopped before the message was complete",
-    ))
 }

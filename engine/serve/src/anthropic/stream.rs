@@ -5,17 +5,14 @@
 //! numbers calls from 1 in each message, and clients key tool results by id).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::http::header;
-use axum::response::Response as HttpResponse;
-use hearth_engine::api::{ContentBlock, Delta, Event};
-use tokio::sync::mpsc::UnboundedReceiver;
+use axum::body::Bytes;
+use hearth_engine::api::{ContentBlock, Delta, Event, MessageAccumulator};
+use serde_json::Value;
 
 use crate::error::ServeError;
+use crate::respond::Encoder;
 use crate::signature::Signer;
-use crate::worker::JobUpdate;
 
 /// Rewrites one message's engine events into wire events.
 pub(crate) struct Translator {
@@ -121,92 +118,70 @@ pub(crate) fn sse(event: &Event) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
 }
 
-/// The state of one streamed response.
-struct Pump {
-    updates: UnboundedReceiver<JobUpdate>,
-    translator: Translator,
-    ping_interval: Duration,
-    pending: std::collections::VecDeque<Bytes>,
-    /// The stream has ended (message_stop or an error was queued last).
-    finished: bool,
+/// The Messages API's [`Encoder`]: each wire event is one frame named by its type, a
+/// silent stream gets `ping` events until the message has stopped, and a failure the
+/// events did not report ends the stream with an `error` event. The non-streamed body is
+/// the events folded by the same rules as a client folds the stream.
+pub(crate) struct MessagesEncoder {
+    message: MessageAccumulator,
+    /// The first event the accumulator refused, reported by the non-streamed body.
+    refused: Option<ServeError>,
+    /// `message_stop` or an `error` went out: nothing may follow.
+    ended: bool,
 }
 
-impl Pump {
-    /// The next chunk of the body, or `None` at its end. A ping goes out whenever the
-    /// job has been silent for `ping_interval` (waiting in the queue, a long prefill).
-    async fn next(&mut self) -> Option<Bytes> {
-        loop {
-            if let Some(chunk) = self.pending.pop_front() {
-                return Some(chunk);
-            }
-            if self.finished {
-                return None;
-            }
-            match tokio::time::timeout(self.ping_interval, self.updates.recv()).await {
-                Err(_) => return Some(sse(&Event::Ping)),
-                Ok(Some(JobUpdate::Event(event))) => {
-                    for wire in self.translator.translate(event) {
-                        if matches!(wire, Event::MessageStop | Event::Error { .. }) {
-                            self.finished = true;
-                        }
-                        self.pending.push_back(sse(&wire));
-                        if self.finished {
-                            break;
-                        }
-                    }
-                }
-                Ok(Some(JobUpdate::Done(result))) => {
-                    // A failure before any event (or one the engine did not stream) still
-                    // ends the stream with an error event, never silently.
-                    self.finished = true;
-                    if let Err(e) = result {
-                        let error = ServeError::from(e).to_api();
-                        self.pending.push_back(sse(&Event::Error { error }));
-                    }
-                }
-                Ok(None) => {
-                    self.finished = true;
-                    let error = ServeError::internal(
-                        "the engine's worker stopped before the message was complete",
-                    )
-                    .to_api();
-                    self.pending.push_back(sse(&Event::Error { error }));
-                }
-            }
+impl MessagesEncoder {
+    /// An encoder for one message.
+    pub(crate) fn new() -> MessagesEncoder {
+        MessagesEncoder {
+            message: MessageAccumulator::new(),
+            refused: None,
+            ended: false,
         }
     }
 }
 
-/// The streamed response of a job: `text/event-stream`, pings while the job is silent,
-/// the message's events, and an `error` event if it fails. Dropping the body (the client
-/// left) drops the job's receiver, which cancels the job at its next token.
-pub(crate) fn sse_response(
-    updates: UnboundedReceiver<JobUpdate>,
-    translator: Translator,
-    ping_interval: Duration,
-) -> HttpResponse {
-    let pump = Pump {
-        updates,
-        translator,
-        ping_interval,
-        pending: Default::default(),
-        finished: false,
-    };
-    let stream = futures_util::stream::unfold(pump, |mut pump| async move {
-        let chunk = pump.next().await?;
-        Some((Ok::<_, std::convert::Infallible>(chunk), pump))
-    });
-    let mut response = HttpResponse::new(Body::from_stream(stream));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-cache"),
-    );
-    response
+impl Encoder for MessagesEncoder {
+    fn ping(&self) -> Option<Bytes> {
+        (!self.ended).then(|| sse(&Event::Ping))
+    }
+
+    fn event(&mut self, event: &Event, out: &mut Vec<Bytes>) {
+        if self.ended {
+            return;
+        }
+        if matches!(event, Event::MessageStop | Event::Error { .. }) {
+            self.ended = true;
+        }
+        if self.refused.is_none() && !matches!(event, Event::Error { .. }) {
+            if let Err(e) = self.message.push(event) {
+                self.refused = Some(e.into());
+            }
+        }
+        out.push(sse(event));
+    }
+
+    fn finish(&mut self, error: Option<&ServeError>, out: &mut Vec<Bytes>) {
+        // A failure before any event (or one the engine did not stream) still ends the
+        // stream with an error event, never silently.
+        if let (Some(error), false) = (error, self.ended) {
+            self.ended = true;
+            out.push(sse(&Event::Error {
+                error: error.to_api(),
+            }));
+        }
+    }
+
+    fn body(self) -> Result<Value, ServeError> {
+        if let Some(e) = self.refused {
+            return Err(e);
+        }
+        let message = self.message.into_message().ok_or_else(|| {
+            ServeError::internal("the engine finished without a message_start event")
+        })?;
+        serde_json::to_value(message)
+            .map_err(|e| ServeError::internal(format!("the message could not be serialized: {e}")))
+    }
 }
 
 #[cfg(test)]

@@ -10,13 +10,14 @@ use axum::response::Response as HttpResponse;
 use hearth_engine::api::{Delta, Event, StopReason, Usage};
 use serde_json::{json, Value};
 
-use crate::admit::admit_raw;
+use crate::admit::{admit_raw, seed_or_fresh};
 use crate::app::{read_body, AppState};
 use crate::error::ServeError;
 use crate::openai::fields::{self, get, wrong};
-use crate::openai::sse::{data, done, run_job, Encoder};
+use crate::openai::sse::{data, done};
 use crate::openai::{error_body, error_response, finish_reason, id_suffix, now_unix};
 use crate::raw::RawRequest;
+use crate::respond::{run_job, Encoder};
 use crate::worker::Work;
 
 /// OpenAI's default `max_tokens` for this endpoint.
@@ -89,7 +90,7 @@ async fn serve(state: &Arc<AppState>, body: Body) -> Result<HttpResponse, ServeE
         max_tokens,
         temperature: fields::number(&body, "temperature", 0.0, 2.0)?,
         top_p: fields::top_p(&body)?,
-        seed: fields::seed(&body)?,
+        seed: Some(seed_or_fresh(fields::seed(&body)?)?),
         stop: fields::stop(&body)?,
     };
     admit_raw(state, &request.prompt, max_tokens).await?;
@@ -190,9 +191,9 @@ impl Encoder for TextEncoder {
         }
     }
 
-    fn body(self) -> Value {
+    fn body(self) -> Result<Value, ServeError> {
         let mut body = self.object(&self.text, Some(finish_reason(self.stop)));
         body["usage"] = self.usage();
-        body
+        Ok(body)
     }
 }

@@ -5,7 +5,7 @@
 //! Each protocol parses its body onto the engine's contract, passes the same checks as a
 //! Messages request ([`crate::admit`]) and is queued; the contract's events, with ids
 //! made unique by the Messages translator, are re-encoded by the protocol's
-//! [`sse::Encoder`]. The non-streamed answer is the same encoder's fold of the same
+//! [`crate::respond::Encoder`]. The non-streamed answer is the same encoder's fold of the same
 //! events, so both forms of an answer hold the same content.
 
 mod chat;

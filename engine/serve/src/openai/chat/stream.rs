@@ -11,8 +11,9 @@ use hearth_engine::api::{ContentBlock, Delta, Event, StopReason, Usage};
 use serde_json::{json, Value};
 
 use crate::error::ServeError;
-use crate::openai::sse::{data, done, Encoder};
+use crate::openai::sse::{data, done};
 use crate::openai::{call_id, chat_usage, error_body, finish_reason, id_suffix, now_unix};
+use crate::respond::Encoder;
 
 /// One tool call as it grows.
 #[derive(Debug, Default)]
@@ -166,7 +167,7 @@ impl Encoder for ChatEncoder {
         }
     }
 
-    fn body(self) -> Value {
+    fn body(self) -> Result<Value, ServeError> {
         let mut message = json!({
             "role": "assistant",
             // Content is null when the answer is only tool calls, as OpenAI writes it.
@@ -196,7 +197,7 @@ impl Encoder for ChatEncoder {
                 })
                 .collect();
         }
-        json!({
+        Ok(json!({
             "id": self.id,
             "object": "chat.completion",
             "created": self.created,
@@ -205,6 +206,6 @@ impl Encoder for ChatEncoder {
             "choices": [{"index": 0, "message": message, "logprobs": null,
                          "finish_reason": finish_reason(self.stop)}],
             "usage": chat_usage(&self.usage),
-        })
+        }))
     }
 }

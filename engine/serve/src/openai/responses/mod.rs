@@ -15,7 +15,7 @@ use crate::admit::admit;
 use crate::app::{read_body, AppState};
 use crate::error::ServeError;
 use crate::openai::error_response;
-use crate::openai::sse::run_job;
+use crate::respond::run_job;
 use crate::worker::Work;
 use stream::ResponsesEncoder;
 

@@ -16,8 +16,9 @@ use hearth_engine::api::{ContentBlock, Delta, Event, StopReason, Usage};
 use serde_json::{json, Map, Value};
 
 use crate::error::{ErrorKind, ServeError};
-use crate::openai::sse::{named, Encoder};
+use crate::openai::sse::named;
 use crate::openai::{call_id, id_suffix, now_unix};
+use crate::respond::Encoder;
 
 /// What kind of output item a contract block became.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -332,7 +333,7 @@ impl Encoder for ResponsesEncoder {
         }
     }
 
-    fn body(self) -> Value {
-        self.response()
+    fn body(self) -> Result<Value, ServeError> {
+        Ok(self.response())
     }
 }
