@@ -93,7 +93,7 @@ fn answer_text(input: &Value) -> String {
             .get("_raw")
             .and_then(Value::as_str)
             .and_then(partial_text)
-            .map(|text| without_loop(&text))
+            .map(|text| cut_cleanly(&text))
             .unwrap_or_else(|| input.to_string()),
     }
 }
@@ -124,6 +124,28 @@ fn without_loop(text: &str) -> String {
         return format!("{} …", kept.trim_end().trim_end_matches([',', ';']));
     }
     text.to_string()
+}
+
+/// A cut answer's `text` ended where a reader can tell: after its loop's first round
+/// (`without_loop`), else after its last whole sentence or paragraph, else marked as cut.
+/// An answer cut at the token limit mid-word ("by hand: `tests/") reads as broken.
+fn cut_cleanly(text: &str) -> String {
+    let unlooped = without_loop(text);
+    if unlooped != text {
+        return unlooped;
+    }
+    let mut ends = text.char_indices().rev().filter_map(|(i, c)| {
+        let after = text[i + c.len_utf8()..].chars().next();
+        let sentence = matches!(c, '.' | '!' | '?') && after.is_none_or(char::is_whitespace);
+        let paragraph = c == '\n' && after == Some('\n');
+        (sentence || paragraph).then_some(i + c.len_utf8())
+    });
+    // Cutting back to the last sentence must not throw away most of what was written.
+    match ends.next() {
+        Some(end) if end == text.len() => text.to_string(),
+        Some(end) if end * 3 >= text.len() => text[..end].trim_end().to_string(),
+        _ => format!("{} …", text.trim_end()),
+    }
 }
 
 /// The decoded `text` string of a call's JSON cut off inside that string.
@@ -215,7 +237,23 @@ mod tests {
         )]);
         assert_eq!(
             delivered.answer.as_deref(),
-            Some("It parses \"GGUF\" files\n and")
+            Some("It parses \"GGUF\" files\n and …")
+        );
+    }
+
+    #[test]
+    fn a_cut_answer_ends_after_its_last_whole_sentence() {
+        let text = "It is a coding assistant. It runs `hearth exec` and serves models.\n\n\
+                    **What exists:** the engine, the agent (by hand: `tests/";
+        assert_eq!(
+            cut_cleanly(text),
+            "It is a coding assistant. It runs `hearth exec` and serves models."
+        );
+        // A sentence that ended where the cut fell is whole; one long sentence is marked.
+        assert_eq!(cut_cleanly("Done."), "Done.");
+        assert_eq!(
+            cut_cleanly("One. A long sentence that goes on and on and is cut"),
+            "One. A long sentence that goes on and on and is cut …"
         );
     }
 

@@ -132,6 +132,10 @@ impl Session {
                 ));
                 return Ok(None);
             }
+            io.log(&format!(
+                "the answer from the code shown is asked for again: {}",
+                note.trim_start_matches(ANSWER_CHECKED).trim()
+            ));
             // Once more, told what was wrong: the function named is often right and only
             // the file made up, or the question was only repeated.
             history.push(Message::assistant(answer));

@@ -415,3 +415,53 @@ fn default_model_calls_read_file() {
         "{input}"
     );
 }
+
+/// A raw prompt is continued as it is, through the same path as a conversation: the text
+/// `generate` produces from the prompt's tokens, whitespace and all, and a second run of
+/// the same prompt is read from the prefix cache. A raw request with messages is refused.
+#[test]
+fn raw_prompts_continue_verbatim_and_share_the_prefix_cache() {
+    let engine = tiny_engine(512);
+    let prompt = "fn total(price: u32, quantity: u32) -> u32 {\n".repeat(6);
+    let req = Request {
+        max_tokens: 16,
+        temperature: Some(0.0),
+        ..Request::default()
+    };
+    let mut events = Vec::new();
+    let response = engine
+        .run_raw(&prompt, &req, &mut |e| {
+            events.push(e.clone());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_well_formed(&events, &response);
+    let tokens = engine.raw_prompt_tokens(&prompt).unwrap();
+    assert_eq!(response.usage.prompt_tokens() as usize, tokens.len());
+    let model = engine.model();
+    let mut kv = KvCache::new(model.transformer().kv_shape(), 512);
+    let opts = GenerateOptions {
+        max_tokens: 16,
+        sampling: SamplingParams::greedy(),
+        stop: vec![],
+        stop_on_loop: false,
+    };
+    let plain = generate(model, &mut kv, &tokens, &opts, &mut |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(text_of(&response), plain.text);
+
+    let again = engine
+        .run_raw(&prompt, &req, &mut |_| ControlFlow::Continue(()))
+        .unwrap();
+    assert!(again.usage.cache_read_input_tokens > 0, "{:?}", again.usage);
+    assert_eq!(again.content, response.content);
+
+    let with_messages = request("hi", 4);
+    let error = engine
+        .run_raw(&prompt, &with_messages, &mut |_| ControlFlow::Continue(()))
+        .unwrap_err();
+    assert!(error.to_string().contains("messages"), "{error}");
+    assert!(engine.raw_prompt_tokens("").is_err());
+}

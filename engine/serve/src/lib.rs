@@ -18,7 +18,6 @@ mod app;
 pub mod error;
 pub mod models;
 pub mod openai;
-pub mod raw;
 mod respond;
 pub mod signature;
 pub mod worker;

@@ -19,7 +19,6 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::error::{ErrorKind, ServeError};
-use crate::raw::RawRequest;
 
 /// What the server needs of a model: [`Engine`] in production, fakes in tests (a model
 /// that panics, one that is slow).
@@ -41,14 +40,16 @@ pub trait Runner: Send + Sync + 'static {
     /// The context window: prompt plus `max_tokens` must fit in it.
     fn context_tokens(&self) -> usize;
 
-    /// Serves a raw-prompt completion (no chat template), reported as one message of one
-    /// text block. Runners that cannot refuse it; the engine can ([`crate::raw`]).
+    /// Continues a raw `prompt` (no chat template) with `req`'s limits and sampling,
+    /// reported as one message of one text block, as [`Engine::run_raw`]. Runners that
+    /// cannot refuse it.
     fn run_raw(
         &self,
-        req: &RawRequest,
+        prompt: &str,
+        req: &Request,
         on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
     ) -> Result<Response, ApiError> {
-        let _ = (req, on_event);
+        let _ = (prompt, req, on_event);
         Err(no_raw_prompts(self.model_id()))
     }
 
@@ -90,14 +91,15 @@ impl Runner for Engine {
 
     fn run_raw(
         &self,
-        req: &RawRequest,
+        prompt: &str,
+        req: &Request,
         on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
     ) -> Result<Response, ApiError> {
-        crate::raw::run(self, req, on_event)
+        Engine::run_raw(self, prompt, req, on_event)
     }
 
     fn raw_prompt_tokens(&self, prompt: &str) -> Result<Vec<u32>, ApiError> {
-        crate::raw::prompt_tokens(self, prompt)
+        Engine::raw_prompt_tokens(self, prompt)
     }
 }
 
@@ -116,8 +118,14 @@ pub enum JobUpdate {
 pub enum Work {
     /// A conversation through the chat template (every chat API).
     Chat(Request),
-    /// A raw prompt, continued as it is (`/v1/completions`).
-    Raw(RawRequest),
+    /// A raw prompt, continued as it is (`/v1/completions`), with the request's limits,
+    /// sampling and stop sequences (it has no messages).
+    Raw {
+        /// The text to continue.
+        prompt: String,
+        /// Its limits, sampling and stop sequences.
+        request: Request,
+    },
 }
 
 struct Job {
@@ -276,7 +284,7 @@ fn serve(runner: &dyn Runner, job: &Job) -> Result<Response, ApiError> {
     };
     panic::catch_unwind(AssertUnwindSafe(|| match &job.work {
         Work::Chat(request) => runner.run(request, &mut on_event),
-        Work::Raw(request) => runner.run_raw(request, &mut on_event),
+        Work::Raw { prompt, request } => runner.run_raw(prompt, request, &mut on_event),
     }))
     .unwrap_or_else(|payload| {
         let what = payload

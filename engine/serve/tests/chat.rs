@@ -260,6 +260,25 @@ async fn legacy_completions_continue_the_raw_prompt() {
         .filter_map(|c| c["choices"][0]["text"].as_str().map(String::from))
         .collect();
     assert_eq!(c["choices"][0]["text"], text.as_str());
+    // A prompt of a few cache blocks, sent again, is read from the prefix cache: all its
+    // whole blocks short of the token that gives the first logits.
+    let long = json!({
+        "model": "tiny-qwen2",
+        "prompt": "let total = price * quantity;\n".repeat(12),
+        "max_tokens": 4,
+    });
+    let (status, first) = post(&server.base, "/v1/completions", &long).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+    let prompt = first["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert!(prompt > 64, "{first}");
+    let (status, again) = post(&server.base, "/v1/completions", &long).await;
+    assert_eq!(status, 200, "{again}");
+    let cached = again["usage"]["prompt_tokens_details"]["cached_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!(cached >= 64 && cached < prompt, "{again}");
+    assert_eq!(again["usage"]["prompt_tokens"], prompt);
     let (s, b) = post(
         &server.base,
         "/v1/completions",

@@ -11,6 +11,7 @@
 
 mod message;
 pub mod prompt_cache;
+mod raw;
 mod tool_choice;
 
 use std::ops::ControlFlow;
@@ -235,6 +236,18 @@ impl Engine {
         on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
     ) -> Result<Response, ApiError> {
         let prompt = self.prompt_tokens(req)?;
+        self.serve_prompt(prompt, req, true, on_event)
+    }
+
+    /// Serves `req` from its rendered `prompt`, as [`Engine::run`] describes; the reply is
+    /// read for tool calls only with `read_calls` (a raw prompt's continuation is text).
+    fn serve_prompt(
+        &self,
+        prompt: Vec<u32>,
+        req: &Request,
+        read_calls: bool,
+        on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
+    ) -> Result<Response, ApiError> {
         let max_tokens = req.max_tokens as usize;
         let context = self.options.context_tokens;
         if prompt.len() + max_tokens > context {
@@ -290,8 +303,12 @@ impl Engine {
                 && req.tool_choice != Some(ToolChoice::None),
             ..f
         });
-        let mut parser = ToolCallParser::new(format)
-            .with_tool_names(req.tools.iter().map(|t| t.name.clone()).collect());
+        let mut parser = if read_calls {
+            ToolCallParser::new(format)
+                .with_tool_names(req.tools.iter().map(|t| t.name.clone()).collect())
+        } else {
+            ToolCallParser::verbatim()
+        };
         if let Err(error) = self.prefill(&prompt, &mut kv, &mut writer) {
             writer.send(Event::Error {
                 error: error.clone(),

@@ -146,6 +146,8 @@ pub struct ToolCallParser {
     at_start: bool,
     /// The tools a bare call may name; `None`: any name.
     tool_names: Option<Vec<String>>,
+    /// Every character is text, whitespace included ([`ToolCallParser::verbatim`]).
+    verbatim: bool,
 }
 
 impl ToolCallParser {
@@ -159,6 +161,16 @@ impl ToolCallParser {
             text_block_open: false,
             at_start: true,
             tool_names: None,
+            verbatim: false,
+        }
+    }
+
+    /// A parser that reads no calls and trims nothing: the continuation of a raw prompt,
+    /// whose leading newline or indentation is part of the text.
+    pub fn verbatim() -> ToolCallParser {
+        ToolCallParser {
+            verbatim: true,
+            ..ToolCallParser::new(None)
         }
     }
 
@@ -330,6 +342,13 @@ impl ToolCallParser {
     }
 
     fn emit_text(&mut self, text: &str, out: &mut Vec<ParsedEvent>) {
+        if self.verbatim {
+            if !text.is_empty() {
+                self.text_block_open = true;
+                push_text(out, text.to_string());
+            }
+            return;
+        }
         let text = if self.text_block_open {
             text
         } else {

@@ -51,24 +51,52 @@ pub fn missing_citations(root: &Path, answer: &str, task: &str) -> Vec<String> {
         .iter()
         .filter_map(|f| f.file_name()?.to_str())
         .collect();
-    let mut known_words: HashSet<String> = HashSet::new();
+    let mut unresolved: Vec<(&str, Citation)> = cited
+        .into_iter()
+        // A bare name may be a folder's or a file's (`tests`, `Makefile`).
+        .filter(|(_, Citation::Path(path) | Citation::Name(path))| {
+            !path_exists(path, &paths, &file_names)
+        })
+        .collect();
+    // A path some file holds word for word is the repository's own (a README's
+    // `HF_ENDPOINT/HF_TOKEN`, a script a doc mentions), not a guess; a name counts only
+    // as a whole identifier (`load` is no proof of `load_items`).
     for file in &files {
-        if let Some(text) = read_source(file, MAX_SOURCE_BYTES) {
-            known_words.extend(identifiers(&text).map(str::to_string));
+        if unresolved.is_empty() {
+            break;
         }
+        let Some(text) = read_source(file, MAX_SOURCE_BYTES) else {
+            continue;
+        };
+        let known: HashSet<&str> = identifiers(&text).collect();
+        unresolved.retain(|(span, citation)| match citation {
+            Citation::Name(name) => !known.contains(name),
+            Citation::Path(_) => !text.contains(span.trim()),
+        });
     }
     let mut missing: Vec<String> = Vec::new();
-    for (span, citation) in cited {
-        let found = match citation {
-            Citation::Path(path) if path.contains('/') => paths.contains(path),
-            Citation::Path(name) => file_names.contains(name),
-            Citation::Name(name) => known_words.contains(name),
-        };
-        if !found && !missing.iter().any(|m| m == span) {
+    for (span, _) in unresolved {
+        if !missing.iter().any(|m| m == span) {
             missing.push(span.to_string());
         }
     }
     missing
+}
+
+/// Whether `path` (as an answer cites it) names one of the repository's files (`paths`,
+/// from the root) or folders: by its path from the root, by a path from a folder inside
+/// it (`src/lib.rs` of a workspace member), or, without a `/`, by its file name.
+fn path_exists(path: &str, paths: &HashSet<String>, file_names: &HashSet<&str>) -> bool {
+    let path = path.trim_end_matches('/');
+    if !path.contains('/') && file_names.contains(path) {
+        return true;
+    }
+    let inner = format!("/{path}");
+    let folder = format!("{path}/");
+    let inner_folder = format!("/{path}/");
+    paths.iter().any(|p| {
+        p == path || p.ends_with(&inner) || p.starts_with(&folder) || p.contains(&inner_folder)
+    })
 }
 
 /// The spans between pairs of single backticks.
@@ -169,6 +197,24 @@ mod tests {
             vec!["join_slash".to_string(), "lib/path.sh".to_string()]
         );
         assert!(missing_citations(dir.path(), "It is `join_path`.", "").is_empty());
+        // Folders, paths from a folder inside the tree, and paths a file mentions exist.
+        let cited = "`lib/`, `tests`, `paths.sh`, `run.sh`, `lib/paths.sh:2` and `bin/x.sh`";
+        assert_eq!(
+            missing_citations(dir.path(), cited, ""),
+            vec!["bin/x.sh".to_string()]
+        );
+        let mentioned = repo(&[
+            (
+                "README.md",
+                "Set `HF_ENDPOINT/HF_TOKEN`; tests are in `tests/run.sh`.\n",
+            ),
+            ("engine/src/lib.rs", "pub fn load_items() {}\n"),
+        ]);
+        let answer = "`HF_ENDPOINT/HF_TOKEN`, `tests/run.sh`, `src/lib.rs`, `engine/`, `load`";
+        assert_eq!(
+            missing_citations(mentioned.path(), answer, ""),
+            vec!["load".to_string()]
+        );
         assert!(missing_citations(dir.path(), "no quotes at all", "").is_empty());
     }
 }

@@ -1,5 +1,5 @@
 //! `POST /v1/completions`: the legacy text completion. The prompt is continued as it is,
-//! with no chat template ([`crate::raw`]), streamed as `text_completion` chunks or
+//! with no chat template (`Engine::run_raw`), streamed as `text_completion` chunks or
 //! answered as one `text_completion`.
 
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::Response as HttpResponse;
-use hearth_engine::api::{Delta, Event, StopReason, Usage};
+use hearth_engine::api::{Delta, Event, Request, StopReason, Usage};
 use serde_json::{json, Value};
 
 use crate::admit::{admit_raw, seed_or_fresh};
@@ -16,7 +16,6 @@ use crate::error::ServeError;
 use crate::openai::fields::{self, get, wrong};
 use crate::openai::sse::{data, done};
 use crate::openai::{error_body, error_response, finish_reason, id_suffix, now_unix};
-use crate::raw::RawRequest;
 use crate::respond::{run_job, Encoder};
 use crate::worker::Work;
 
@@ -85,15 +84,15 @@ async fn serve(state: &Arc<AppState>, body: Body) -> Result<HttpResponse, ServeE
         .and_then(|o| o.get("include_usage"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let request = RawRequest {
-        prompt,
+    let request = Request {
         max_tokens,
         temperature: fields::number(&body, "temperature", 0.0, 2.0)?,
         top_p: fields::top_p(&body)?,
         seed: Some(seed_or_fresh(fields::seed(&body)?)?),
-        stop: fields::stop(&body)?,
+        stop_sequences: fields::stop(&body)?,
+        ..Request::default()
     };
-    admit_raw(state, &request.prompt, max_tokens).await?;
+    admit_raw(state, &prompt, max_tokens).await?;
     let encoder = TextEncoder {
         id: String::new(),
         created: now_unix(),
@@ -104,7 +103,7 @@ async fn serve(state: &Arc<AppState>, body: Body) -> Result<HttpResponse, ServeE
         usage: Usage::default(),
         failed: false,
     };
-    run_job(state, Work::Raw(request), encoder, stream).await
+    run_job(state, Work::Raw { prompt, request }, encoder, stream).await
 }
 
 /// Encodes a raw completion as `text_completion` objects.
@@ -138,6 +137,8 @@ impl TextEncoder {
             "prompt_tokens": prompt,
             "completion_tokens": self.usage.output_tokens,
             "total_tokens": prompt + self.usage.output_tokens,
+            // The prefix cache serves raw prompts too: a repeated prompt is read from it.
+            "prompt_tokens_details": {"cached_tokens": self.usage.cache_read_input_tokens},
         })
     }
 }
