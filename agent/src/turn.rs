@@ -76,9 +76,13 @@ impl Session {
         // (acting.rs), and whether the next request must be a call.
         let mut made_to_act = false;
         let mut must_call = false;
-        // The previous reply's calls: a model that repeats them exactly is stuck in a loop
-        // (a small model does, once it has done the work), and the next step must answer.
-        let mut previous_calls: Vec<(String, Value)> = Vec::new();
+        // The calls made since files last changed: a reply whose calls all repeat some of
+        // them is stuck in a loop (a small model is, once it has done the work, or when it
+        // alternates two calls: an edit that fails, then a read of the same file), and the
+        // next step must change something or answer. After a change, reading again is new.
+        let mut made_calls: Vec<(String, Value)> = Vec::new();
+        // Whether a call of this turn changed a file (an edit that failed changed nothing).
+        let mut edited = false;
         let mut must_answer = repaired;
         let mut answer_checked = repaired;
         // Whether the next request must be an edit, and whether this turn already asked.
@@ -232,8 +236,8 @@ impl Session {
                 .iter()
                 .map(|(_, name, input)| (name.clone(), input.clone()))
                 .collect();
-            if these_calls == previous_calls {
-                if asks_for_a_change(&check.task) && !check.mutated && !made_to_edit {
+            if these_calls.iter().all(|call| made_calls.contains(call)) {
+                if asks_for_a_change(&check.task) && !edited && !made_to_edit {
                     // Looking again will not make the change: the next step is an edit.
                     io.log("the model repeated its last calls on a change task: its next step must be an edit");
                     made_to_edit = true;
@@ -243,13 +247,15 @@ impl Session {
                     must_answer = true;
                 }
             }
-            previous_calls = these_calls;
             check.note_calls(&self.tools, calls.iter().map(|(_, name, _)| name.as_str()));
             let mut results = Vec::with_capacity(calls.len());
             let change_task = asks_for_a_change(&check.task);
+            let mut changed_files = false;
             for (id, name, input) in calls {
                 let result = self.run_call(&id, &name, &input, io)?;
-                just_edited |= change_task && !result.is_error && self.edits_files(&name);
+                let changed = !result.is_error && self.edits_files(&name);
+                changed_files |= changed;
+                just_edited |= change_task && changed;
                 results.push(ContentBlock::ToolResult {
                     tool_use_id: id,
                     content: vec![ToolResultContent::Text { text: result.text }],
@@ -260,6 +266,12 @@ impl Session {
                 role: Role::User,
                 content: results,
             })?;
+            // The same change made again right after is still a repeat.
+            if changed_files {
+                made_calls.clear();
+                edited = true;
+            }
+            made_calls.extend(these_calls);
             if io.interrupted() {
                 return self.end_without_answer(TurnStop::Interrupted, request_number);
             }

@@ -138,6 +138,73 @@ fn a_model_that_repeats_its_calls_is_made_to_answer() {
     assert!(io.log.iter().any(|l| l.contains("repeated its last calls")));
 }
 
+/// Two calls in turn (an edit that fails, then a read of the file) are a loop as much as
+/// one call twice: the third reply repeats a call already made while nothing changed.
+#[test]
+fn a_model_that_alternates_two_calls_is_stopped_at_the_first_repeat() {
+    let read = json!({"path": "hello.py"});
+    let miss = json!({"path": "hello.py", "old": "a - b", "new": "b - a"});
+    let edit = json!({"path": "hello.py", "old": "a + b", "new": "b + a"});
+    let (dir, mut session, backend) = session(vec![
+        call("c1", "edit_file", miss.clone()),
+        call("c2", "read_file", read.clone()),
+        call("c3", "edit_file", miss),
+        call("c4", "edit_file", edit),
+        call("c5", ANSWER_TOOL, json!({"text": "swapped"})),
+    ]);
+    let mut io = Recorder::default();
+    let finished = session.run_turn("Make add return b + a.", &mut io).unwrap();
+    assert_eq!(finished.answer, "swapped");
+    let choices: Vec<Option<ToolChoice>> = backend
+        .requests()
+        .iter()
+        .map(|r| r.tool_choice.clone())
+        .collect();
+    let tool = |name: &str| Some(ToolChoice::Tool { name: name.into() });
+    assert_eq!(
+        choices,
+        [
+            Some(ToolChoice::Any),
+            Some(ToolChoice::Any),
+            Some(ToolChoice::Any),
+            tool("edit_file"),
+            tool(ANSWER_TOOL),
+        ]
+    );
+    assert!(io.log.iter().any(|l| l.contains("must be an edit")));
+    let text = std::fs::read_to_string(dir.path().join("hello.py")).unwrap();
+    assert!(text.contains("b + a"), "{text}");
+}
+
+/// After a change, the same read is new: the file is not what it was.
+#[test]
+fn reading_a_file_again_after_changing_it_is_no_loop() {
+    let read = json!({"path": "hello.py"});
+    let edit = json!({"path": "hello.py", "old": "a + b", "new": "b + a"});
+    let (_dir, mut session, backend) = session(vec![
+        call("c1", "read_file", read.clone()),
+        call("c2", "edit_file", edit),
+        call("c3", "read_file", read),
+        call("c4", ANSWER_TOOL, json!({"text": "swapped"})),
+    ]);
+    let mut io = Recorder::default();
+    let finished = session.run_turn("Who wrote add?", &mut io).unwrap();
+    assert_eq!(finished.answer, "swapped");
+    assert!(
+        backend
+            .requests()
+            .iter()
+            .all(|r| r.tool_choice == Some(ToolChoice::Any)),
+        "{:?}",
+        io.log
+    );
+    assert!(
+        !io.log.iter().any(|l| l.contains("repeated")),
+        "{:?}",
+        io.log
+    );
+}
+
 #[test]
 fn a_model_that_repeats_its_calls_on_a_change_task_is_made_to_edit_then_to_answer() {
     let read = json!({"path": "hello.py"});

@@ -6,9 +6,12 @@ mod loose;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::fs::{read_utf8_file, Planned};
+use std::path::Path;
+
+use crate::fs::{read_source, read_utf8_file, Planned};
 use crate::output::BoundedText;
-use crate::paths::{resolve_path, Access};
+use crate::paths::{display_path, resolve_path, Access};
+use crate::walk::walk_files_with;
 use crate::{FileChange, ToolContext, ToolError, ToolOutput, TypedTool};
 
 use loose::Loose;
@@ -33,6 +36,16 @@ const NAME: &str = "edit_file";
 
 /// How many occurrence lines a "not unique" error lists.
 const LISTED_OCCURRENCES: usize = 10;
+
+/// Snippets shorter than this are not looked for in other files: too common to point
+/// anywhere.
+const MIN_ELSEWHERE_CHARS: usize = 8;
+
+/// Past this many files, other files are not searched for a snippet that was not found.
+const MAX_ELSEWHERE_FILES: usize = 2_000;
+
+/// How many other files holding a snippet the error names.
+const LISTED_ELSEWHERE: usize = 3;
 
 impl TypedTool for EditFileTool {
     type Args = Args;
@@ -103,10 +116,14 @@ fn plan_edit(ctx: &ToolContext, args: Args) -> Result<(Planned, usize, bool), To
             } => (start, end, replacement, true),
             Loose::Many(lines) => return Err(not_unique(&args.path, &lines)),
             Loose::None => {
+                let hint = match found_elsewhere(ctx, &path, &old) {
+                    Some(elsewhere) => elsewhere,
+                    None => closest::hint(&before, &args.old),
+                };
                 return Err(ToolError::NotFoundInFile {
                     path: args.path.clone(),
-                    hint: closest::hint(&before, &args.old),
-                })
+                    hint,
+                });
             }
         },
         _ => {
@@ -124,6 +141,51 @@ fn plan_edit(ctx: &ToolContext, args: Args) -> Result<(Planned, usize, bool), To
         line,
         loosely,
     ))
+}
+
+/// The hint for an `old` snippet that is not in the file named but is, word for word, in
+/// other files of the repository: which, and on what line. A small model that edits the
+/// file that imports a function instead of the one that defines it otherwise reads the
+/// wrong file again and repeats the same edit until its turn ends.
+fn found_elsewhere(ctx: &ToolContext, named: &Path, old: &str) -> Option<String> {
+    if old.trim().len() < MIN_ELSEWHERE_CHARS {
+        return None;
+    }
+    let files = walk_files_with(&ctx.root, &ctx.root, &ctx.secret_files);
+    if files.len() > MAX_ELSEWHERE_FILES {
+        return None;
+    }
+    let places: Vec<String> = files
+        .iter()
+        .filter(|file| file.as_path() != named)
+        .filter_map(|file| {
+            let text = read_source(file, ctx.limits.max_file_bytes)?;
+            let at = text.find(old)?;
+            let path = display_path(&ctx.root, file);
+            Some(format!("`{path}` (line {})", line_of_offset(&text, at)))
+        })
+        .take(LISTED_ELSEWHERE + 1)
+        .collect();
+    match places.as_slice() {
+        [] => None,
+        [one] => Some(format!("; it is in {one}: edit that file instead")),
+        many => {
+            let more = if many.len() > LISTED_ELSEWHERE {
+                ", …"
+            } else {
+                ""
+            };
+            let listed: Vec<&str> = many
+                .iter()
+                .take(LISTED_ELSEWHERE)
+                .map(String::as_str)
+                .collect();
+            Some(format!(
+                "; it is in {}{more}: edit the file that holds the code to change",
+                listed.join(", ")
+            ))
+        }
+    }
 }
 
 /// The error for a snippet that matches at more than one place, starting on `lines`.

@@ -257,6 +257,38 @@ fn a_miss_shows_the_closest_lines_to_copy() {
     );
 }
 
+/// A snippet that is not in the file named but is in another file of the repository (the
+/// function edited where it is imported rather than where it is defined): the error names
+/// the file and line that hold it, and nothing is written.
+#[test]
+fn a_miss_names_the_other_file_that_holds_the_snippet() {
+    let repo = TestRepo::plain();
+    repo.write("inventory/models.py", "class Item:\n    price: float\n");
+    repo.write(
+        "inventory/pricing.py",
+        "TAX = 0.2\n\n\ndef fmt_money(amount):\n    return \"$\" + format(amount, \".2f\")\n",
+    );
+    let error = repo.error(
+        "edit_file",
+        json!({"path": "inventory/models.py", "old": "return \"$\" + format(amount", "new": "return \"€\" + format(amount"}),
+    );
+    let message = error.to_string();
+    assert!(
+        message.ends_with("; it is in `inventory/pricing.py` (line 5): edit that file instead"),
+        "{message}"
+    );
+    assert_eq!(
+        repo.read("inventory/models.py"),
+        "class Item:\n    price: float\n"
+    );
+    // Short snippets point nowhere: the closest lines of the file named are shown instead.
+    let error = repo.error(
+        "edit_file",
+        json!({"path": "inventory/models.py", "old": "TAX", "new": "RATE"}),
+    );
+    assert!(!error.to_string().contains("pricing.py"), "{error}");
+}
+
 /// An edit whose `new` equals its `old` is well formed but would do nothing: the model is
 /// told so (a fixable error, not a malformed call) and the file is left as it was.
 #[test]
