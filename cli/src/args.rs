@@ -178,6 +178,33 @@ pub enum Command {
     /// Serve the model over HTTP on this machine: the Anthropic Messages API and OpenAI's
     /// Chat Completions, Responses and Completions APIs.
     Serve(ServeArgs),
+    /// Manage the API keys of `hearth serve --api-keys`.
+    Keys(KeysArgs),
+}
+
+/// `hearth keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: KeysAction,
+}
+
+/// The keys subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Make a key for NAME, append its hash to the keys file (created if missing) and
+    /// print the key once on stdout: it is not stored, only its SHA-256.
+    Add {
+        /// Who holds the key (what the usage ledger and logs call it).
+        name: String,
+        /// The keys file (TOML, one `[[key]]` table per key).
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// Keys of one cache group share their prefix cache.
+        #[arg(long, value_name = "GROUP")]
+        cache_group: Option<String>,
+    },
 }
 
 /// `hearth serve`.
@@ -185,9 +212,13 @@ pub enum Command {
 pub struct ServeArgs {
     #[command(flatten)]
     pub model: ModelChoice,
-    /// Where to listen: a loopback HOST:PORT (no API keys yet, so nothing else is allowed).
+    /// Where to listen: HOST:PORT; without --api-keys only a loopback address is allowed.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
     pub listen: String,
+    /// The keys file (`hearth keys add`): every API request must then present one of its
+    /// keys, and --listen may be any address.
+    #[arg(long, value_name = "FILE")]
+    pub api_keys: Option<PathBuf>,
     /// Context window in tokens (default: the model's).
     #[arg(long, value_name = "N")]
     pub ctx: Option<usize>,

@@ -56,5 +56,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Bench(a)) => commands::bench::run(&env, a),
         Some(Command::Config(a)) => commands::config::run(&env, a),
         Some(Command::Serve(a)) => commands::serve::run(&env, a),
+        Some(Command::Keys(a)) => commands::keys::run(a),
     }
 }

@@ -37,6 +37,11 @@ impl Drop for Serve {
 
 /// Starts `hearth serve` on the tiny model on a free loopback port.
 fn serve() -> Serve {
+    serve_with(&[])
+}
+
+/// [`serve`] with more arguments.
+fn serve_with(extra: &[&str]) -> Serve {
     // This package's own directory (cli/), as compiled into this test.
     let model =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/tiny/qwen2.gguf");
@@ -52,6 +57,7 @@ fn serve() -> Serve {
             "--kv-cache-disk",
             "0",
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -193,6 +199,60 @@ fn exec_through_hearth_serve_chat_completions() {
 #[test]
 fn exec_through_hearth_serve_responses() {
     question_through("responses", "");
+}
+
+/// `hearth keys add` prints a key that `hearth serve --api-keys` accepts from the agent
+/// (`--api-key-env`); a key the file lacks is refused, and the agent's error quotes the
+/// server's 401.
+#[test]
+fn a_server_with_keys_serves_the_agent_that_presents_one() {
+    let repo = Repo::new();
+    let keys = repo.dir.path().join("keys.toml");
+    let add = |name: &str| {
+        let out = hearth!()
+            .command()
+            .args(["keys", "add", name, "--file"])
+            .arg(&keys)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        stdout_of(&out).trim().to_string()
+    };
+    let key = add("alice");
+    add("bob");
+    assert!(key.starts_with("hearth-"), "{key}");
+    assert!(!std::fs::read_to_string(&keys).unwrap().contains(&key));
+    let server = serve_with(&["--api-keys", keys.to_str().unwrap()]);
+    let ask = |api: &str, key: &str| {
+        repo.exec(
+            &[
+                "--endpoint",
+                &server.url,
+                "--api",
+                api,
+                "--api-key-env",
+                "HEARTH_TEST_KEY",
+                "--json",
+                "--max-turns",
+                "1",
+                "which function adds two numbers?",
+            ],
+            &[("HEARTH_TEST_KEY", key)],
+        )
+    };
+    for api in ["messages", "openai"] {
+        let out = ask(api, &key);
+        let code = out.status.code();
+        assert!(
+            matches!(code, Some(0 | 3)),
+            "{api}: exit {code:?}\n{}",
+            stderr_of(&out)
+        );
+        let wrong = ask(api, "hearth-not-a-key");
+        let stderr = stderr_of(&wrong);
+        assert!(!wrong.status.success(), "{api}: {stderr}");
+        assert!(stderr.contains("401"), "{api}: {stderr}");
+    }
 }
 
 /// What a fake server saw of one request: its head (request line and headers) and body.

@@ -6,6 +6,7 @@ pub mod config;
 pub mod endpoint;
 pub mod exec;
 pub mod generate;
+pub mod keys;
 pub mod model;
 pub mod perplexity;
 pub mod serve;

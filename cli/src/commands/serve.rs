@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use hearth_serve::{ServeOptions, StartError};
+use hearth_serve::{ApiKeys, ServeOptions, StartError};
 
 use crate::args::ServeArgs;
 use crate::commands::{load_model, local_engine, resolve_model};
@@ -11,8 +11,14 @@ use crate::error::CliError;
 
 /// Serves the model `a` names on `a.listen` until Ctrl-C.
 pub fn run(env: &Environment, a: ServeArgs) -> Result<(), CliError> {
-    // Refused before the model loads: a wrong address should not cost a minute.
-    let address = hearth_serve::loopback_address(&a.listen).map_err(CliError::usage)?;
+    // Refused before the model loads: a wrong address or keys file should not cost a
+    // minute.
+    let api_keys = match &a.api_keys {
+        Some(path) => Some(Arc::new(ApiKeys::load(path).map_err(CliError::usage)?)),
+        None => None,
+    };
+    let address =
+        hearth_serve::listen_address(&a.listen, api_keys.is_some()).map_err(CliError::usage)?;
     let path = resolve_model(env, &a.model.model)?;
     // The file's stem is the id responses carry (`qwen2.5-coder-1.5b-instruct-q4_k_m`);
     // the name it was started with (`default`, an alias) is accepted too.
@@ -31,12 +37,18 @@ pub fn run(env: &Environment, a: ServeArgs) -> Result<(), CliError> {
     if !given.contains(['/', '\\']) && !given.ends_with(".gguf") {
         aliases.push(given.clone());
     }
+    let keys = api_keys
+        .as_ref()
+        .map_or_else(String::new, |k| format!(", {} API keys", k.len()));
     let options = ServeOptions {
         model_aliases: aliases,
+        api_keys,
         ..ServeOptions::default()
     };
     hearth_serve::serve_blocking(address, Arc::new(engine), options, |bound| {
-        eprintln!("hearth serve: {id} ({context} tokens of context) listening on http://{bound}");
+        eprintln!(
+            "hearth serve: {id} ({context} tokens of context{keys}) listening on http://{bound}"
+        );
     })
     .map_err(|e| match e {
         StartError::Address { .. } | StartError::Bind { .. } => CliError::usage(e),

@@ -8,7 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -59,9 +60,9 @@ pub(crate) fn router(runner: Arc<dyn Runner>, options: ServeOptions) -> Result<R
         started_unix,
         started_rfc3339: rfc3339(started_unix),
     });
-    Ok(Router::new()
-        .route("/", get(root))
-        .route("/health", get(health))
+    // Every API route asks for a key when the server has keys; `/` and `/health` answer
+    // anyone (Claude Code's first request, and a router's health checks).
+    let guarded = Router::new()
         .route("/v1/models", get(models::list))
         .route("/v1/models/{id}", get(models::get_one))
         .route("/v1/messages", post(anthropic::messages))
@@ -69,6 +70,14 @@ pub(crate) fn router(runner: Arc<dyn Runner>, options: ServeOptions) -> Result<R
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/responses", post(openai::responses))
         .route("/v1/completions", post(openai::completions))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            require_key,
+        ));
+    Ok(Router::new()
+        .route("/", get(root))
+        .route("/health", get(health))
+        .merge(guarded)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are read with our own limit, to answer 413 in the API's shape.
@@ -132,6 +141,65 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     response
 }
 
+/// The name of the key a request presented, in its extensions once [`require_key`] let
+/// it through (the usage ledger and the limits read it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct KeyName(pub String);
+
+/// Lets a request through when the server has no keys, or when it presents one of them
+/// (`Authorization: Bearer KEY` or `x-api-key: KEY`); otherwise a 401 in the shape of the
+/// API it was meant for.
+async fn require_key(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(keys) = &state.options.api_keys else {
+        return next.run(request).await;
+    };
+    let presented = presented_key(request.headers());
+    if let Some(entry) = presented.and_then(|key| keys.check(key)) {
+        let name = KeyName(entry.name.clone());
+        request.extensions_mut().insert(name.clone());
+        let mut response = next.run(request).await;
+        // For the request's log line, written outside this layer.
+        response.extensions_mut().insert(name);
+        return response;
+    }
+    let message = match presented {
+        None => "no API key: send it as `Authorization: Bearer KEY` or `x-api-key: KEY`",
+        Some(_) => "the API key is not one this server accepts",
+    };
+    let error = ServeError::new(ErrorKind::Unauthorized, message);
+    let anthropic = request.uri().path().starts_with("/v1/messages")
+        || request.headers().contains_key("anthropic-version");
+    if anthropic {
+        anthropic::error_response(&error)
+    } else {
+        openai::error_response(&error)
+    }
+}
+
+/// The key a request presents: `x-api-key`, else the token of `Authorization: Bearer`.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let value = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    value(X_API_KEY)
+        .or_else(|| {
+            let authorization = value(AUTHORIZATION.as_str())?;
+            let (scheme, token) = authorization.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
+        })
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+}
+
+/// The Messages API's header for the key.
+const X_API_KEY: &str = "x-api-key";
+
 /// One line per request at `info`: method, path, status, and the time to the response's
 /// head (a stream's body goes on after it; the engine's own log says when it ends).
 async fn log_request(request: Request, next: Next) -> Response {
@@ -139,8 +207,13 @@ async fn log_request(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let started = std::time::Instant::now();
     let response = next.run(request).await;
+    let key = response
+        .extensions()
+        .get::<KeyName>()
+        .map(|KeyName(name)| format!(" (key {name})"))
+        .unwrap_or_default();
     log::info!(
-        "{method} {path} -> {} in {} ms",
+        "{method} {path} -> {} in {} ms{key}",
         response.status().as_u16(),
         started.elapsed().as_millis()
     );

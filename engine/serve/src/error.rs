@@ -14,6 +14,8 @@ pub enum ErrorKind {
     NotFound,
     /// The path or method is not served here (404).
     NotFoundPath,
+    /// No API key, or one the server does not know (401).
+    Unauthorized,
     /// The body is over the size limit (413).
     TooLarge,
     /// The queue is full: try again later (529, as the Messages API).
@@ -28,6 +30,7 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
             ErrorKind::NotFound | ErrorKind::NotFoundPath => StatusCode::NOT_FOUND,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             // 529 is the Messages API's "overloaded"; its SDKs retry it.
             ErrorKind::Overloaded => {
@@ -42,6 +45,7 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidRequest => "invalid_request_error",
             ErrorKind::NotFound | ErrorKind::NotFoundPath => "not_found_error",
+            ErrorKind::Unauthorized => "authentication_error",
             ErrorKind::TooLarge => "request_too_large",
             ErrorKind::Overloaded => "overloaded_error",
             ErrorKind::Internal => "api_error",

@@ -16,6 +16,7 @@ mod admit;
 pub mod anthropic;
 mod app;
 pub mod error;
+pub mod keys;
 pub mod models;
 pub mod openai;
 mod respond;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::{ErrorKind, ServeError};
+pub use keys::ApiKeys;
 pub use worker::{QueueStats, Runner};
 
 /// How a server behaves.
@@ -41,6 +43,8 @@ pub struct ServeOptions {
     pub max_body_bytes: usize,
     /// Requests that may wait in the queue; more are refused as overloaded (529).
     pub queue_capacity: usize,
+    /// The keys every API request must present; `None`: no keys, loopback only.
+    pub api_keys: Option<Arc<ApiKeys>>,
 }
 
 impl Default for ServeOptions {
@@ -52,6 +56,7 @@ impl Default for ServeOptions {
             // A long agent conversation with its tools is a few MiB; this leaves room.
             max_body_bytes: 32 << 20,
             queue_capacity: 64,
+            api_keys: None,
         }
     }
 }
@@ -84,9 +89,10 @@ pub enum StartError {
 }
 
 /// The socket address `listen` names (`127.0.0.1:8080`, `[::1]:8080`,
-/// `localhost:8080`), refused unless every address it resolves to is loopback: with no
-/// API keys yet, anything reachable from another machine would serve anyone.
-pub fn loopback_address(listen: &str) -> Result<SocketAddr, StartError> {
+/// `localhost:8080`, `0.0.0.0:8080`). Without API keys (`with_keys` false) it is refused
+/// unless every address it resolves to is loopback: anything reachable from another
+/// machine would serve anyone.
+pub fn listen_address(listen: &str, with_keys: bool) -> Result<SocketAddr, StartError> {
     let bad = |reason: String| StartError::Address {
         address: listen.to_string(),
         reason,
@@ -98,11 +104,14 @@ pub fn loopback_address(listen: &str) -> Result<SocketAddr, StartError> {
     let first = *addresses
         .first()
         .ok_or_else(|| bad("resolves to no address".to_string()))?;
+    if with_keys {
+        return Ok(first);
+    }
     if let Some(open) = addresses.iter().find(|a| !a.ip().is_loopback()) {
         return Err(bad(format!(
-            "{} is not a loopback address; hearth serve has no API keys yet, so it listens \
-             only on this machine (127.0.0.1 or [::1]); use an SSH tunnel or a reverse proxy \
-             with authentication to reach it from elsewhere",
+            "{} is not a loopback address; without --api-keys hearth serve listens only on \
+             this machine (127.0.0.1 or [::1]); give it a keys file (`hearth keys add NAME \
+             --file keys.toml`, then `--api-keys keys.toml`) to serve other machines",
             open.ip()
         )));
     }
@@ -124,17 +133,18 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Binds `address` (loopback only; port 0 picks a free one) and starts the worker
-    /// thread serving `runner`. Must be called inside a tokio runtime.
+    /// Binds `address` (loopback only, unless `options` has API keys; port 0 picks a free
+    /// one) and starts the worker thread serving `runner`. Must be called inside a tokio
+    /// runtime.
     pub async fn bind(
         address: SocketAddr,
         runner: Arc<dyn Runner>,
         options: ServeOptions,
     ) -> Result<Server, StartError> {
-        if !address.ip().is_loopback() {
+        if !address.ip().is_loopback() && options.api_keys.is_none() {
             return Err(StartError::Address {
                 address: address.to_string(),
-                reason: "not a loopback address; hearth serve has no API keys yet".into(),
+                reason: "not a loopback address, and the server has no API keys".into(),
             });
         }
         let router = app::router(runner, options).map_err(|e| StartError::Setup(e.message))?;
@@ -196,12 +206,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_loopback_addresses_are_accepted() {
-        assert!(loopback_address("127.0.0.1:8080").is_ok());
-        assert!(loopback_address("[::1]:0").is_ok());
-        let err = loopback_address("0.0.0.0:8080").unwrap_err().to_string();
-        assert!(err.contains("0.0.0.0") && err.contains("loopback"), "{err}");
-        let err = loopback_address("8080").unwrap_err().to_string();
+    fn only_loopback_addresses_are_accepted_without_keys() {
+        assert!(listen_address("127.0.0.1:8080", false).is_ok());
+        assert!(listen_address("[::1]:0", false).is_ok());
+        let err = listen_address("0.0.0.0:8080", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("0.0.0.0") && err.contains("--api-keys"),
+            "{err}"
+        );
+        let err = listen_address("8080", false).unwrap_err().to_string();
         assert!(err.contains("HOST:PORT"), "{err}");
+        // With keys any address may be bound: the keys decide who is served.
+        assert!(listen_address("0.0.0.0:8080", true).is_ok());
+        assert!(listen_address("8080", true).is_err());
     }
 }

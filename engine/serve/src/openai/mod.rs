@@ -46,6 +46,8 @@ pub(crate) fn error_body(error: &ServeError) -> Value {
         // OpenAI answers an unknown model with a 404 of this type and code.
         ErrorKind::NotFound => ("invalid_request_error", json!("model_not_found")),
         ErrorKind::NotFoundPath => ("invalid_request_error", json!("unknown_url")),
+        // OpenAI answers a missing or wrong key with a 401 of this type and code.
+        ErrorKind::Unauthorized => ("invalid_request_error", json!("invalid_api_key")),
         ErrorKind::TooLarge => ("invalid_request_error", json!("request_too_large")),
         ErrorKind::Overloaded => ("server_error", json!("overloaded")),
         ErrorKind::Internal => ("server_error", Value::Null),

@@ -1,0 +1,109 @@
+//! A server with API keys: requests without a key, or with a key it does not know, get a
+//! 401 in the shape of the API they were meant for; a known key, sent either way real
+//! clients send it, is served; `/` and `/health` answer anyone.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use hearth_serve::keys::add_key;
+use hearth_serve::{ApiKeys, ServeOptions};
+use serde_json::{json, Value};
+
+/// POSTs `body` to `path` with `headers`; the status and the JSON answer.
+async fn post_with(base: &str, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
+    let mut request = client().post(format!("{base}{path}")).json(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_requests_with_a_known_key_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys.toml");
+    let alice = add_key(&file, "alice", None).unwrap();
+    let bob = add_key(&file, "bob", Some("team")).unwrap();
+    let options = ServeOptions {
+        api_keys: Some(Arc::new(ApiKeys::load(&file).unwrap())),
+        ..ServeOptions::default()
+    };
+    let server = start_with(Arc::new(tiny_engine(512)), options).await;
+    let base = &server.base;
+    let messages = json!({"model": "tiny-qwen2", "max_tokens": 2,
+                          "messages": [{"role": "user", "content": "hi"}]});
+    let chat = json!({"model": "tiny-qwen2", "max_tokens": 2,
+                      "messages": [{"role": "user", "content": "hi"}]});
+
+    // No key, and a wrong key: 401 in each API's shape.
+    let (s, b) = post_with(base, "/v1/messages", &[], &messages).await;
+    assert_eq!(s, 401, "{b}");
+    assert_eq!(b["type"], "error");
+    assert_eq!(b["error"]["type"], "authentication_error");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("x-api-key"),
+        "{b}"
+    );
+    let wrong = format!("{alice}x");
+    let (s, b) = post_with(base, "/v1/messages", &[("x-api-key", &wrong)], &messages).await;
+    assert_eq!(
+        (s, b["error"]["type"].as_str()),
+        (401, Some("authentication_error")),
+        "{b}"
+    );
+    let bearer_wrong = format!("Bearer {wrong}");
+    let (s, b) = post_with(
+        base,
+        "/v1/chat/completions",
+        &[("authorization", &bearer_wrong)],
+        &chat,
+    )
+    .await;
+    assert_eq!(s, 401, "{b}");
+    assert_eq!(b["error"]["code"], "invalid_api_key");
+    let models = client()
+        .get(format!("{base}/v1/models"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(models.status().as_u16(), 401);
+
+    // A known key, as each client sends it.
+    let (s, b) = post_with(base, "/v1/messages", &[("x-api-key", &alice)], &messages).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["type"], "message");
+    let bearer = format!("Bearer {bob}");
+    let (s, b) = post_with(
+        base,
+        "/v1/chat/completions",
+        &[("authorization", &bearer)],
+        &chat,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["object"], "chat.completion");
+    let models = client()
+        .get(format!("{base}/v1/models"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(models.status().as_u16(), 200);
+
+    // The server's liveness answers anyone; an unknown path is still a 404.
+    assert_eq!(get(base, "/health").await["status"], "ok");
+    let missing = client()
+        .get(format!("{base}/v2/nothing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+}
