@@ -1,7 +1,7 @@
 //! `hearth exec` end to end on the default model (Qwen2.5-Coder-1.5B-Instruct Q4_K_M): a
 //! question about a tiny repository that asks for a tool by name (so it is not answered
-//! from the code the first message shows), and a one-line fix that the fixture's own test
-//! checks.
+//! from the code the first message shows), a one-line fix that the fixture's own test
+//! checks, and the README's first command in a fresh clone of this repository.
 //!
 //! Cost on a 2-core CPU: the prompt (system text, 13 tool schemas, a repository map) is about
 //! 2,000 tokens; it is prefilled once per run (later requests of the turn are served from
@@ -96,4 +96,48 @@ fn the_default_model_makes_a_one_line_edit_that_the_fixture_test_checks() {
         String::from_utf8_lossy(&check.stderr),
         std::fs::read_to_string(dir.path().join("shapes.py")).unwrap()
     );
+}
+
+/// The README's first command, `hearth exec "what does this repository do?"`, in a fresh
+/// clone of this repository: one turn that ends in an answer about hearth, within the
+/// README's default turn limit. (Session 12 left it wandering through `git_blame` for
+/// minutes: its direct answer cited `cli/`, a folder, which the citation check took for a
+/// missing file.)
+#[test]
+fn the_readme_first_command_answers_from_a_fresh_clone() {
+    let model = hearth!().default_model();
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("hearth");
+    let cloned = std::process::Command::new("git")
+        .args(["clone", "--quiet"])
+        .arg(hearth_tests::workspace_root())
+        .arg(&clone)
+        .output()
+        .unwrap();
+    assert!(
+        cloned.status.success(),
+        "git clone: {}",
+        String::from_utf8_lossy(&cloned.stderr)
+    );
+    let out = hearth!()
+        .command()
+        .args(["exec", "--json", "--ephemeral"])
+        .arg("--model")
+        .arg(model)
+        .arg("--cd")
+        .arg(&clone)
+        .arg("what does this repository do?")
+        .output()
+        .unwrap();
+    eprintln!("{}", stderr_of(&out));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let lines: Vec<Value> = stdout_of(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let last = lines.last().unwrap();
+    assert_eq!(last["type"], "session.completed", "{last}");
+    let answer = last["answer"].as_str().unwrap();
+    assert!(answer.to_lowercase().contains("hearth"), "{answer}");
+    assert!(!answer.starts_with("(stopped"), "{answer}");
 }

@@ -141,10 +141,16 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     response
 }
 
-/// The name of the key a request presented, in its extensions once [`require_key`] let
-/// it through (the usage ledger and the limits read it).
+/// Who made a request: the key it presented, in its extensions once [`require_key`] let it
+/// through.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct KeyName(pub String);
+pub(crate) struct Caller {
+    /// The key's name.
+    pub name: String,
+    /// The prefix-cache namespace of its requests: its cache group's, else its own, so no
+    /// key is served (or can time) a prefix another key's requests cached.
+    pub cache_namespace: String,
+}
 
 /// Lets a request through when the server has no keys, or when it presents one of them
 /// (`Authorization: Bearer KEY` or `x-api-key: KEY`); otherwise a 401 in the shape of the
@@ -159,11 +165,18 @@ async fn require_key(
     };
     let presented = presented_key(request.headers());
     if let Some(entry) = presented.and_then(|key| keys.check(key)) {
-        let name = KeyName(entry.name.clone());
-        request.extensions_mut().insert(name.clone());
+        let cache_namespace = match &entry.cache_group {
+            Some(group) => format!("group:{group}"),
+            None => format!("key:{}", entry.name),
+        };
+        let caller = Caller {
+            name: entry.name.clone(),
+            cache_namespace,
+        };
+        request.extensions_mut().insert(caller.clone());
         let mut response = next.run(request).await;
         // For the request's log line, written outside this layer.
-        response.extensions_mut().insert(name);
+        response.extensions_mut().insert(caller);
         return response;
     }
     let message = match presented {
@@ -209,8 +222,8 @@ async fn log_request(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let key = response
         .extensions()
-        .get::<KeyName>()
-        .map(|KeyName(name)| format!(" (key {name})"))
+        .get::<Caller>()
+        .map(|caller| format!(" (key {})", caller.name))
         .unwrap_or_default();
     log::info!(
         "{method} {path} -> {} in {} ms{key}",

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::anthropic::stream::Translator;
-use crate::app::AppState;
+use crate::app::{AppState, Caller};
 use crate::error::ServeError;
 use crate::worker::{JobUpdate, Work};
 
@@ -44,13 +44,20 @@ pub(crate) trait Encoder: Send + 'static {
     fn body(self) -> Result<Value, ServeError>;
 }
 
-/// Queues `work` and answers with its stream (`stream`) or its folded body.
+/// Queues `work` for `caller` (the key it came with, when the server has keys) and
+/// answers with its stream (`stream`) or its folded body. The caller's cache namespace is
+/// the request's cache salt, whatever the body said.
 pub(crate) async fn run_job<E: Encoder>(
     state: &Arc<AppState>,
-    work: Work,
+    caller: Option<&Caller>,
+    mut work: Work,
     encoder: E,
     stream: bool,
 ) -> Result<HttpResponse, ServeError> {
+    let salt = caller.map(|c| c.cache_namespace.clone());
+    match &mut work {
+        Work::Chat(request) | Work::Raw { request, .. } => request.cache_salt = salt,
+    }
     let updates = state.queue.submit_work(work)?;
     let translator = Translator::new(state.signer.clone(), state.nonce.clone());
     if stream {

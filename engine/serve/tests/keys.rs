@@ -107,3 +107,41 @@ async fn only_requests_with_a_known_key_are_served() {
         .unwrap();
     assert_eq!(missing.status().as_u16(), 404);
 }
+
+/// Each key's prefix cache is its own unless it shares a cache group: a prefix one key's
+/// requests cached is a miss for another key (no one can time another's prompts), and a
+/// hit for a key of the same group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_prefixes_are_shared_only_within_a_key_or_its_cache_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys.toml");
+    let alice = add_key(&file, "alice", None).unwrap();
+    let bob = add_key(&file, "bob", Some("team")).unwrap();
+    let carol = add_key(&file, "carol", Some("team")).unwrap();
+    let options = ServeOptions {
+        api_keys: Some(Arc::new(ApiKeys::load(&file).unwrap())),
+        ..ServeOptions::default()
+    };
+    let server = start_with(Arc::new(tiny_engine(2048)), options).await;
+    let system = "You answer questions about the other thing in there. ".repeat(8);
+    let body = |question: &str| {
+        json!({"model": "tiny-qwen2", "max_tokens": 2, "system": system,
+               "messages": [{"role": "user", "content": question}],
+               // A client cannot pick another tenant's cache: the server sets the salt.
+               "cache_salt": "group:team"})
+    };
+    let cached = |key: String, question: &'static str| {
+        let base = server.base.clone();
+        let body = body(question);
+        async move {
+            let (s, b) = post_with(&base, "/v1/messages", &[("x-api-key", &key)], &body).await;
+            assert_eq!(s, 200, "{b}");
+            b["usage"]["cache_read_input_tokens"].as_u64().unwrap()
+        }
+    };
+    assert_eq!(cached(alice.clone(), "first").await, 0);
+    assert!(cached(alice.clone(), "second").await >= 64);
+    // Another key, the same prefix: computed again, then shared within bob's group.
+    assert_eq!(cached(bob, "third").await, 0);
+    assert!(cached(carol, "fourth").await >= 64);
+}

@@ -68,6 +68,11 @@ pub struct Request {
     /// rest of the budget on it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stop_on_loop: bool,
+    /// hearth extension: requests with different salts never share a cached prefix (as
+    /// vLLM's `cache_salt`), so one tenant cannot learn another's prompts from how fast
+    /// they are served; `None`: the cache shared by every request without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_salt: Option<String>,
 }
 
 /// A tool the model may call.

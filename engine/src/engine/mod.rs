@@ -274,7 +274,9 @@ impl Engine {
             mut kv,
             cached,
             created,
-        } = self.prompt_cache.resume(&prompt, context);
+        } = self
+            .prompt_cache
+            .resume_in(req.cache_salt.as_deref(), &prompt, context);
         let usage = Usage {
             input_tokens: count(prompt.len() - cached - created),
             cache_read_input_tokens: count(cached),
@@ -390,7 +392,8 @@ impl Engine {
         if let Some(generated) = &outcome {
             sequence.extend_from_slice(&generated.tokens);
         }
-        self.prompt_cache.store(&sequence, &kv);
+        self.prompt_cache
+            .store_in(req.cache_salt.as_deref(), &sequence, &kv);
         Ok(response)
     }
 

@@ -128,6 +128,12 @@ impl PromptCache {
     /// At least the prompt's last token is always left to compute: its
     /// logits are what generation starts from.
     pub fn resume(&self, prompt: &[u32], limit: usize) -> Resumed {
+        self.resume_in(None, prompt, limit)
+    }
+
+    /// [`PromptCache::resume`] from the prefixes cached in `namespace` only (`None`: the
+    /// shared ones): a request of one tenant is never served another's cached prompt.
+    pub fn resume_in(&self, namespace: Option<&str>, prompt: &[u32], limit: usize) -> Resumed {
         let floor_blocks = |n: usize| n / BLOCK_TOKENS * BLOCK_TOKENS;
         let fresh = || KvCache::new(self.shape, limit);
         if !self.enabled || prompt.is_empty() {
@@ -138,7 +144,7 @@ impl PromptCache {
             };
         }
         let mut state = self.lock();
-        let hit = state.cache.lookup(prompt);
+        let hit = state.cache.lookup_in(namespace, prompt);
         let hit_tokens = hit.tokens();
         let cached = hit_tokens.min(prompt.len() - 1);
         let (kv, cached) = match KvCache::from_blocks(self.shape, limit, hit.blocks) {
@@ -164,13 +170,18 @@ impl PromptCache {
     /// token ids are `tokens`' first; the full ones are also written to
     /// disk when a store is attached, for the next process.
     pub fn store(&self, tokens: &[u32], kv: &KvCache) {
+        self.store_in(None, tokens, kv);
+    }
+
+    /// [`PromptCache::store`] into `namespace` (`None`: the shared prefixes).
+    pub fn store_in(&self, namespace: Option<&str>, tokens: &[u32], kv: &KvCache) {
         if !self.enabled {
             return;
         }
         let held = &tokens[..kv.len().min(tokens.len())];
         let mut state = self.lock();
         let persist = state.cache.has_disk();
-        state.cache.insert(held, kv.blocks(), persist);
+        state.cache.insert_in(namespace, held, kv.blocks(), persist);
         state.previous = held.to_vec();
     }
 

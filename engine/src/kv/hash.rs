@@ -28,6 +28,16 @@ impl BlockHash {
         BlockHash::from_digest(h)
     }
 
+    /// The hash chains of `namespace` start from, under the chains' root `self`:
+    /// sequences of two namespaces never share a block, however alike their tokens.
+    pub fn namespace(&self, namespace: &str) -> BlockHash {
+        let mut h = Sha256::new();
+        h.update(self.0);
+        h.update(b"\0namespace\0");
+        h.update(namespace.as_bytes());
+        BlockHash::from_digest(h)
+    }
+
     /// The hash of the block holding `tokens` after the prefix `self` names.
     pub fn chain(&self, tokens: &[u32]) -> BlockHash {
         let mut h = Sha256::new();

@@ -145,6 +145,14 @@ impl PrefixCache {
         self.root
     }
 
+    /// The hash the chains of `namespace` start from.
+    fn root_of(&self, namespace: Option<&str>) -> BlockHash {
+        match namespace {
+            Some(namespace) => self.root.namespace(namespace),
+            None => self.root,
+        }
+    }
+
     /// The counters, with the current block counts.
     pub fn stats(&self) -> CacheStats {
         CacheStats {
@@ -165,12 +173,18 @@ impl PrefixCache {
     /// sequence that went elsewhere, or the partly filled last block of a
     /// finished one). Counts the lookup in the stats.
     pub fn lookup(&mut self, tokens: &[u32]) -> PrefixHit {
+        self.lookup_in(None, tokens)
+    }
+
+    /// [`PrefixCache::lookup`] among the sequences of `namespace` only (`None`: those
+    /// cached without one).
+    pub fn lookup_in(&mut self, namespace: Option<&str>, tokens: &[u32]) -> PrefixHit {
         let mut hit = PrefixHit {
             blocks: Vec::new(),
             from_disk: 0,
             partial: 0,
         };
-        let mut parent = self.root;
+        let mut parent = self.root_of(namespace);
         for block_tokens in tokens.chunks_exact(BLOCK_TOKENS) {
             let hash = parent.chain(block_tokens);
             let block = match self.entries.get(&hash) {
@@ -248,7 +262,18 @@ impl PrefixCache {
     /// also written to disk (the prefix of a finished request, for the next
     /// process); a partly filled block stays in memory only.
     pub fn insert(&mut self, tokens: &[u32], blocks: &[Arc<KvBlock>], persist: bool) {
-        let mut parent = self.root;
+        self.insert_in(None, tokens, blocks, persist);
+    }
+
+    /// [`PrefixCache::insert`] into `namespace` (`None`: the shared sequences).
+    pub fn insert_in(
+        &mut self,
+        namespace: Option<&str>,
+        tokens: &[u32],
+        blocks: &[Arc<KvBlock>],
+        persist: bool,
+    ) {
+        let mut parent = self.root_of(namespace);
         for (block_tokens, block) in tokens.chunks(BLOCK_TOKENS).zip(blocks) {
             let hash = parent.chain(block_tokens);
             if self.entries.contains_key(&hash) {

@@ -16,12 +16,13 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::Extension;
 use axum::Json;
 use hearth_engine::api::Request;
 use serde_json::json;
 
 use crate::admit::{admit, OutputLimit};
-use crate::app::{read_body, AppState};
+use crate::app::{read_body, AppState, Caller};
 use crate::error::ServeError;
 use crate::respond::run_job;
 use crate::worker::Work;
@@ -43,13 +44,26 @@ pub fn error_response(error: &ServeError) -> HttpResponse {
 }
 
 /// `POST /v1/messages` (also `?beta=true`, which changes nothing here).
-pub(crate) async fn messages(State(state): State<Arc<AppState>>, body: Body) -> HttpResponse {
+pub(crate) async fn messages(
+    State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
+    body: Body,
+) -> HttpResponse {
     let request = match prepare(&state, body, true).await {
         Ok((request, _)) => request,
         Err(e) => return error_response(&e),
     };
     let stream = request.stream;
-    match run_job(&state, Work::Chat(request), MessagesEncoder::new(), stream).await {
+    let caller = caller.as_ref().map(|Extension(c)| c);
+    match run_job(
+        &state,
+        caller,
+        Work::Chat(request),
+        MessagesEncoder::new(),
+        stream,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(e) => error_response(&e),
     }

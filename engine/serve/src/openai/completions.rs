@@ -7,11 +7,12 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::Response as HttpResponse;
+use axum::Extension;
 use hearth_engine::api::{Delta, Event, Request, StopReason, Usage};
 use serde_json::{json, Value};
 
 use crate::admit::{admit_raw, seed_or_fresh};
-use crate::app::{read_body, AppState};
+use crate::app::{read_body, AppState, Caller};
 use crate::error::ServeError;
 use crate::openai::fields::{self, get, wrong};
 use crate::openai::sse::{data, done};
@@ -23,13 +24,21 @@ use crate::worker::Work;
 const DEFAULT_MAX_TOKENS: u32 = 16;
 
 /// `POST /v1/completions`.
-pub(crate) async fn completions(State(state): State<Arc<AppState>>, body: Body) -> HttpResponse {
-    serve(&state, body)
+pub(crate) async fn completions(
+    State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
+    body: Body,
+) -> HttpResponse {
+    serve(&state, caller.as_ref().map(|Extension(c)| c), body)
         .await
         .unwrap_or_else(|e| error_response(&e))
 }
 
-async fn serve(state: &Arc<AppState>, body: Body) -> Result<HttpResponse, ServeError> {
+async fn serve(
+    state: &Arc<AppState>,
+    caller: Option<&Caller>,
+    body: Body,
+) -> Result<HttpResponse, ServeError> {
     let bytes = read_body(body, state.options.max_body_bytes).await?;
     let body = fields::object_body(&bytes)?;
     let model = fields::required_string(&body, "model", "")?;
@@ -103,7 +112,14 @@ async fn serve(state: &Arc<AppState>, body: Body) -> Result<HttpResponse, ServeE
         usage: Usage::default(),
         failed: false,
     };
-    run_job(state, Work::Raw { prompt, request }, encoder, stream).await
+    run_job(
+        state,
+        caller,
+        Work::Raw { prompt, request },
+        encoder,
+        stream,
+    )
+    .await
 }
 
 /// Encodes a raw completion as `text_completion` objects.

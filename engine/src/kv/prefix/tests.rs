@@ -137,3 +137,19 @@ fn a_partly_filled_last_block_serves_the_positions_it_holds() {
     departs[66] = 9;
     assert_eq!(big.lookup(&departs).tokens(), 66);
 }
+
+#[test]
+fn namespaces_share_nothing_with_each_other_or_the_shared_cache() {
+    let mut cache = cache(16, None);
+    let tokens: Vec<u32> = (0..100).collect();
+    let seq = blocks(3, 0.0);
+    cache.insert_in(Some("key:alice"), &tokens, &seq, false);
+    assert_eq!(cache.lookup_in(Some("key:alice"), &tokens).tokens(), 96);
+    // Not even the partly shared first block of another namespace is served.
+    assert_eq!(cache.lookup_in(Some("key:bob"), &tokens).tokens(), 0);
+    assert_eq!(cache.lookup_in(Some("key:bob"), &tokens[..20]).tokens(), 0);
+    assert_eq!(cache.lookup(&tokens).tokens(), 0);
+    cache.insert(&tokens, &seq, false);
+    assert_eq!(cache.lookup(&tokens).tokens(), 96);
+    assert_eq!(cache.lookup_in(Some("group:team"), &tokens).tokens(), 0);
+}

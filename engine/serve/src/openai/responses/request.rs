@@ -91,6 +91,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<ResponsesRequest, ServeError> {
         stream,
         seed: fields::seed(&body)?,
         stop_on_loop: false,
+        // The server's to set, from the key the request came with.
+        cache_salt: None,
     };
     let mut echo = Map::new();
     echo.insert(
