@@ -180,6 +180,22 @@ pub enum Command {
     Serve(ServeArgs),
     /// Manage the API keys of `hearth serve --api-keys`.
     Keys(KeysArgs),
+    /// Sum `hearth serve`'s usage ledger: requests and tokens by key or by day.
+    Usage(UsageArgs),
+}
+
+/// `hearth usage`.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// The ledger to read (default: the one `hearth serve` writes).
+    #[arg(long, value_name = "FILE")]
+    pub ledger: Option<PathBuf>,
+    /// Group by the key's name or by day (UTC).
+    #[arg(long, default_value = "key", value_parser = ["key", "day"])]
+    pub by: String,
+    /// Only requests from this day on (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
 }
 
 /// `hearth keys`.
@@ -219,6 +235,10 @@ pub struct ServeArgs {
     /// keys, and --listen may be any address.
     #[arg(long, value_name = "FILE")]
     pub api_keys: Option<PathBuf>,
+    /// Where every API request's usage is appended as a JSON line (`hearth usage` sums
+    /// it); default: `~/.local/share/hearth/usage.jsonl`.
+    #[arg(long, value_name = "FILE")]
+    pub usage_ledger: Option<PathBuf>,
     /// Context window in tokens (default: the model's).
     #[arg(long, value_name = "N")]
     pub ctx: Option<usize>,

@@ -16,6 +16,9 @@ pub struct Environment {
     /// Where agent sessions are saved: `$XDG_DATA_HOME/hearth/sessions`, else
     /// `~/.local/share/hearth/sessions`.
     pub sessions_dir: PathBuf,
+    /// `hearth serve`'s usage ledger unless `--usage-ledger` says otherwise:
+    /// `$XDG_DATA_HOME/hearth/usage.jsonl`, else `~/.local/share/hearth/usage.jsonl`.
+    pub usage_ledger: PathBuf,
     /// `HF_HUB_OFFLINE=1`: never contact the Hugging Face hub.
     pub hf_offline: bool,
     /// `$HF_ENDPOINT`, default `https://huggingface.co`.
@@ -72,13 +75,14 @@ impl Environment {
                 .unwrap_or_else(|| home.join(".cache"))
                 .join("huggingface/hub")
         };
-        let sessions_dir = var("XDG_DATA_HOME")
+        let data_dir = var("XDG_DATA_HOME")
             .map(PathBuf::from)
             .unwrap_or_else(|| home.join(".local/share"))
-            .join("hearth/sessions");
+            .join("hearth");
         Environment {
             cache_dir,
-            sessions_dir,
+            sessions_dir: data_dir.join("sessions"),
+            usage_ledger: data_dir.join("usage.jsonl"),
             hf_offline: truthy("HF_HUB_OFFLINE"),
             hf_endpoint: var("HF_ENDPOINT").unwrap_or_else(|| "https://huggingface.co".to_string()),
             hf_token: var("HF_TOKEN"),

@@ -57,5 +57,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Config(a)) => commands::config::run(&env, a),
         Some(Command::Serve(a)) => commands::serve::run(&env, a),
         Some(Command::Keys(a)) => commands::keys::run(a),
+        Some(Command::Usage(a)) => commands::usage::run(&env, a),
     }
 }

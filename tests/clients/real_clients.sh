@@ -111,7 +111,7 @@ wait_listening() { # LOG PID WHAT SECONDS: the URL the process printed, or a fai
 
 # Port 0: the OS picks a free port, and the server says which on stderr.
 HF_HUB_OFFLINE=1 "$bin" serve ${HEARTH_SERVE_MODEL:+--model "$HEARTH_SERVE_MODEL"} \
-  --listen 127.0.0.1:0 --ctx "$ctx" 2>"$work/server.log" &
+  --listen 127.0.0.1:0 --ctx "$ctx" --usage-ledger "$work/usage.jsonl" 2>"$work/server.log" &
 server_pid=$!
 server=$(wait_listening "$work/server.log" "$server_pid" "hearth serve" 300)
 # The served model's id (the file's stem), as the clients must name it.

@@ -23,10 +23,13 @@ if ! "$venv/bin/python" -c 'import anthropic, openai' 2>/dev/null; then
 fi
 
 log=$(mktemp)
-# Port 0: the OS picks a free port, and the server says which on stderr.
-"$bin" serve --model "$model" --listen 127.0.0.1:0 --ctx 4096 --kv-cache-disk 0 2>"$log" &
+ledger=$(mktemp)
+# Port 0: the OS picks a free port, and the server says which on stderr. The usage ledger
+# is the run's own, not the user's.
+"$bin" serve --model "$model" --listen 127.0.0.1:0 --ctx 4096 --kv-cache-disk 0 \
+  --usage-ledger "$ledger" 2>"$log" &
 pid=$!
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log" "$ledger"' EXIT
 url=
 for _ in $(seq 1 600); do
   url=$(grep -o 'listening on http://[0-9.:]*' "$log" | sed 's/^listening on //' || true)

@@ -18,6 +18,10 @@ import anthropic
 BASE = sys.argv[1]
 client = anthropic.Anthropic(base_url=BASE, api_key="not-checked", max_retries=0, timeout=120)
 MODEL = client.models.list().data[0].id
+# Checks that count the tokens sample at one seed (the body's `seed`, a hearth extension):
+# unseeded, each request is sampled afresh, and the tiny model's random weights end some
+# answers early.
+SEED = 7
 TOOLS = [
     {
         "name": "run_tests",
@@ -44,7 +48,8 @@ def check_models_and_count_tokens():
 
 
 def check_not_streamed():
-    m = client.messages.create(model=MODEL, max_tokens=12, messages=user("hello"))
+    m = client.messages.create(model=MODEL, max_tokens=12, messages=user("hello"),
+                               extra_body={"seed": SEED})
     assert isinstance(m, anthropic.types.Message), type(m)
     assert m.role == "assistant" and m.stop_reason == "max_tokens", m
     assert m.usage.output_tokens == 12, m.usage
@@ -54,9 +59,11 @@ def check_not_streamed():
 
 def check_streamed():
     kinds = [e.type for e in client.messages.create(
-        model=MODEL, max_tokens=12, messages=user("hello"), stream=True)]
+        model=MODEL, max_tokens=12, messages=user("hello"), stream=True,
+        extra_body={"seed": SEED})]
     assert kinds[0] == "message_start" and kinds[-2:] == ["message_delta", "message_stop"], kinds
-    with client.messages.stream(model=MODEL, max_tokens=12, messages=user("hello")) as stream:
+    with client.messages.stream(model=MODEL, max_tokens=12, messages=user("hello"),
+                                extra_body={"seed": SEED}) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert final.content[0].text == text, (final, text)

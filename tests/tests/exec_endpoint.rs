@@ -22,10 +22,13 @@ use serde_json::{json, Value};
 
 const CALC_PY: &str = "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n";
 
-/// A `hearth serve` child, killed when dropped.
+/// A `hearth serve` child, killed when dropped, with its usage ledger in a folder of its
+/// own.
 struct Serve {
     child: Child,
     url: String,
+    ledger: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Drop for Serve {
@@ -45,6 +48,8 @@ fn serve_with(extra: &[&str]) -> Serve {
     // This package's own directory (cli/), as compiled into this test.
     let model =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/tiny/qwen2.gguf");
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("usage.jsonl");
     let mut child = hearth!()
         .command()
         .args(["serve", "--model"])
@@ -57,6 +62,8 @@ fn serve_with(extra: &[&str]) -> Serve {
             "--kv-cache-disk",
             "0",
         ])
+        .arg("--usage-ledger")
+        .arg(&ledger)
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -81,7 +88,12 @@ fn serve_with(extra: &[&str]) -> Serve {
         Ok(Err(said)) => panic!("hearth serve exited before listening:\n{said}"),
         Err(e) => panic!("hearth serve did not say where it listens within 120 s ({e})"),
     };
-    Serve { child, url }
+    Serve {
+        child,
+        url,
+        ledger,
+        _dir: dir,
+    }
 }
 
 /// A repository with calc.py, and places for config and data that are the test's own.
@@ -253,6 +265,35 @@ fn a_server_with_keys_serves_the_agent_that_presents_one() {
         assert!(!wrong.status.success(), "{api}: {stderr}");
         assert!(stderr.contains("401"), "{api}: {stderr}");
     }
+    // The ledger holds alice's requests and the refused ones; `hearth usage` sums them.
+    let usage = hearth!()
+        .command()
+        .args(["usage", "--ledger"])
+        .arg(&server.ledger)
+        .output()
+        .unwrap();
+    assert!(usage.status.success(), "{}", stderr_of(&usage));
+    let table = stdout_of(&usage);
+    let row = |group: &str| {
+        table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(group))
+            .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .unwrap_or_else(|| panic!("no {group} row:\n{table}"))
+    };
+    let alice = row("alice");
+    assert!(alice[1].parse::<u64>().unwrap() >= 2, "{table}");
+    assert!(
+        alice[3].parse::<u64>().unwrap() > 0,
+        "input tokens: {table}"
+    );
+    let refused = row("-");
+    assert_eq!(
+        refused[1], refused[2],
+        "every keyless request failed: {table}"
+    );
+    assert!(!table.contains("bob"), "{table}");
+    row("total");
 }
 
 /// What a fake server saw of one request: its head (request line and headers) and body.

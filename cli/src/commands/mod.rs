@@ -11,6 +11,7 @@ pub mod model;
 pub mod perplexity;
 pub mod serve;
 pub mod tui;
+pub mod usage;
 
 use std::path::{Path, PathBuf};
 

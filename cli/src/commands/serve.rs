@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use hearth_serve::{ApiKeys, ServeOptions, StartError};
+use hearth_serve::{ApiKeys, Ledger, ServeOptions, StartError};
 
 use crate::args::ServeArgs;
 use crate::commands::{load_model, local_engine, resolve_model};
@@ -19,6 +19,8 @@ pub fn run(env: &Environment, a: ServeArgs) -> Result<(), CliError> {
     };
     let address =
         hearth_serve::listen_address(&a.listen, api_keys.is_some()).map_err(CliError::usage)?;
+    let ledger_path = a.usage_ledger.as_ref().unwrap_or(&env.usage_ledger);
+    let ledger = Arc::new(Ledger::open(ledger_path).map_err(CliError::usage)?);
     let path = resolve_model(env, &a.model.model)?;
     // The file's stem is the id responses carry (`qwen2.5-coder-1.5b-instruct-q4_k_m`);
     // the name it was started with (`default`, an alias) is accepted too.
@@ -40,12 +42,15 @@ pub fn run(env: &Environment, a: ServeArgs) -> Result<(), CliError> {
     let keys = api_keys
         .as_ref()
         .map_or_else(String::new, |k| format!(", {} API keys", k.len()));
+    let ledger_shown = ledger.path().display().to_string();
     let options = ServeOptions {
         model_aliases: aliases,
         api_keys,
+        ledger: Some(ledger),
         ..ServeOptions::default()
     };
     hearth_serve::serve_blocking(address, Arc::new(engine), options, |bound| {
+        eprintln!("hearth serve: usage ledger {ledger_shown}");
         eprintln!(
             "hearth serve: {id} ({context} tokens of context{keys}) listening on http://{bound}"
         );

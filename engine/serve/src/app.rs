@@ -14,10 +14,13 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hearth_engine::api::Usage;
 use serde_json::{json, Value};
 
 use crate::error::{ErrorKind, ServeError};
+use crate::ledger::LedgerEntry;
 use crate::models::{self, ModelNames};
+use crate::respond::Metered;
 use crate::signature::Signer;
 use crate::worker::{Queue, Runner};
 use crate::{anthropic, openai, ServeOptions};
@@ -82,7 +85,10 @@ pub(crate) fn router(runner: Arc<dyn Runner>, options: ServeOptions) -> Result<R
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are read with our own limit, to answer 413 in the API's shape.
         .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            log_request,
+        ))
         .with_state(state))
 }
 
@@ -215,27 +221,67 @@ const X_API_KEY: &str = "x-api-key";
 
 /// One line per request at `info`: method, path, status, and the time to the response's
 /// head (a stream's body goes on after it; the engine's own log says when it ends).
-async fn log_request(request: Request, next: Next) -> Response {
+async fn log_request(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let started = std::time::Instant::now();
     let response = next.run(request).await;
-    let key = response
-        .extensions()
-        .get::<Caller>()
+    let caller = response.extensions().get::<Caller>();
+    let key = caller
         .map(|caller| format!(" (key {})", caller.name))
         .unwrap_or_default();
+    let status = response.status();
     log::info!(
         "{method} {path} -> {} in {} ms{key}",
-        response.status().as_u16(),
+        status.as_u16(),
         started.elapsed().as_millis()
     );
+    // A request to the API that queued no job (refused, or answered without the model)
+    // has its ledger line here; a job's line is written by its meter as it ends.
+    let metered = response.extensions().get::<Metered>().is_some();
+    if let (Some(ledger), false, true) = (&state.options.ledger, metered, path.starts_with("/v1/"))
+    {
+        let outcome = if status.is_success() {
+            "ok".to_string()
+        } else {
+            status_outcome(status)
+        };
+        ledger.append(&LedgerEntry {
+            key: caller.map(|c| c.name.clone()),
+            model: state.names.id.clone(),
+            endpoint: format!("{method} {path}"),
+            status: status.as_u16(),
+            outcome,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            ..LedgerEntry::ended_now(&Usage::default())
+        });
+    }
     response
 }
 
+/// The error type a refusal with `status` has in the Messages API (`invalid_request_error`
+/// for a 400), for the ledger: the body that said so is already on its way.
+fn status_outcome(status: StatusCode) -> String {
+    let kind = [
+        ErrorKind::InvalidRequest,
+        ErrorKind::Unauthorized,
+        ErrorKind::NotFound,
+        ErrorKind::TooLarge,
+        ErrorKind::Overloaded,
+        ErrorKind::Internal,
+    ]
+    .into_iter()
+    .find(|kind| kind.status() == status);
+    match kind {
+        Some(kind) => kind.anthropic_type().to_string(),
+        None => format!("http_{}", status.as_u16()),
+    }
+}
+
 /// Seconds since the Unix epoch as an RFC 3339 UTC time (`2025-01-31T12:00:00Z`), by the
-/// civil-from-days algorithm (Howard Hinnant's), to name the model's `created_at`.
-fn rfc3339(unix: u64) -> String {
+/// civil-from-days algorithm (Howard Hinnant's), for the model's `created_at` and the
+/// usage ledger.
+pub(crate) fn rfc3339(unix: u64) -> String {
     let days = (unix / 86_400) as i64;
     let secs = unix % 86_400;
     let z = days + 719_468;

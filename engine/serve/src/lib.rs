@@ -17,6 +17,7 @@ pub mod anthropic;
 mod app;
 pub mod error;
 pub mod keys;
+pub mod ledger;
 pub mod models;
 pub mod openai;
 mod respond;
@@ -30,10 +31,11 @@ use std::time::Duration;
 
 pub use error::{ErrorKind, ServeError};
 pub use keys::ApiKeys;
+pub use ledger::Ledger;
 pub use worker::{QueueStats, Runner};
 
 /// How a server behaves.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ServeOptions {
     /// Names a request may give the model besides its id and `default`.
     pub model_aliases: Vec<String>,
@@ -45,6 +47,8 @@ pub struct ServeOptions {
     pub queue_capacity: usize,
     /// The keys every API request must present; `None`: no keys, loopback only.
     pub api_keys: Option<Arc<ApiKeys>>,
+    /// The usage ledger every API request is recorded in; `None`: none kept.
+    pub ledger: Option<Arc<Ledger>>,
 }
 
 impl Default for ServeOptions {
@@ -57,6 +61,7 @@ impl Default for ServeOptions {
             max_body_bytes: 32 << 20,
             queue_capacity: 64,
             api_keys: None,
+            ledger: None,
         }
     }
 }

@@ -5,19 +5,20 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::Json;
-use hearth_engine::api::Event;
+use hearth_engine::api::{Event, Response, Usage};
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::anthropic::stream::Translator;
 use crate::app::{AppState, Caller};
 use crate::error::ServeError;
+use crate::ledger::{Ledger, LedgerEntry};
 use crate::worker::{JobUpdate, Work};
 
 /// A comment line: SSE clients skip it, and it keeps proxies and idle timeouts from
@@ -45,10 +46,12 @@ pub(crate) trait Encoder: Send + 'static {
 }
 
 /// Queues `work` for `caller` (the key it came with, when the server has keys) and
-/// answers with its stream (`stream`) or its folded body. The caller's cache namespace is
-/// the request's cache salt, whatever the body said.
+/// answers with its stream (`stream`) or its folded body; the usage ledger, when the
+/// server keeps one, gets the job's line under `endpoint` as it ends. The caller's cache
+/// namespace is the request's cache salt, whatever the body said.
 pub(crate) async fn run_job<E: Encoder>(
     state: &Arc<AppState>,
+    endpoint: &str,
     caller: Option<&Caller>,
     mut work: Work,
     encoder: E,
@@ -60,29 +63,138 @@ pub(crate) async fn run_job<E: Encoder>(
     }
     let updates = state.queue.submit_work(work)?;
     let translator = Translator::new(state.signer.clone(), state.nonce.clone());
-    if stream {
-        Ok(sse_response(
+    let meter = state.options.ledger.as_ref().map(|ledger| Meter {
+        ledger: Arc::clone(ledger),
+        key: caller.map(|c| c.name.clone()),
+        model: state.names.id.clone(),
+        endpoint: endpoint.to_string(),
+        arrived: Instant::now(),
+        usage: Usage::default(),
+        first_token: None,
+        written: false,
+    });
+    let mut response = if stream {
+        sse_response(
             updates,
             translator,
             encoder,
             state.options.ping_interval,
-        ))
+            meter,
+        )
     } else {
-        let body = fold(updates, translator, encoder).await?;
-        Ok(Json(body).into_response())
+        let body = fold(updates, translator, encoder, meter).await?;
+        Json(body).into_response()
+    };
+    // The ledger has this request's line from the meter; the log layer must not add one.
+    response.extensions_mut().insert(Metered);
+    Ok(response)
+}
+
+/// Marks a response whose request the ledger records itself, as the job ends.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Metered;
+
+/// What the usage ledger learns of one job as its events pass; its line is written when
+/// the job ends, or, when the client leaves first, when the meter is dropped.
+struct Meter {
+    ledger: Arc<Ledger>,
+    key: Option<String>,
+    model: String,
+    endpoint: String,
+    arrived: Instant,
+    usage: Usage,
+    first_token: Option<Duration>,
+    written: bool,
+}
+
+impl Meter {
+    fn observe(&mut self, event: &Event) {
+        match event {
+            Event::MessageStart { message } => self.usage = message.usage,
+            Event::ContentBlockDelta { .. } => {
+                self.first_token
+                    .get_or_insert_with(|| self.arrived.elapsed());
+            }
+            Event::MessageDelta { usage, .. } => self.usage = *usage,
+            _ => {}
+        }
     }
+
+    /// Writes the line of a job that ended with `result`, answered with `status`.
+    fn finish(&mut self, result: Result<&Response, &ServeError>, status: StatusCode) {
+        let outcome = match result {
+            Ok(response) => {
+                self.usage = response.usage;
+                response
+                    .stop_reason
+                    .and_then(|r| serde_json::to_value(r).ok())
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_else(|| "end_turn".to_string())
+            }
+            Err(error) => error.kind.anthropic_type().to_string(),
+        };
+        self.write(outcome, status.as_u16());
+    }
+
+    fn write(&mut self, outcome: String, status: u16) {
+        if std::mem::replace(&mut self.written, true) {
+            return;
+        }
+        self.ledger.append(&LedgerEntry {
+            key: self.key.take(),
+            model: std::mem::take(&mut self.model),
+            endpoint: std::mem::take(&mut self.endpoint),
+            status,
+            outcome,
+            ttft_ms: self.first_token.map(millis),
+            duration_ms: millis(self.arrived.elapsed()),
+            ..LedgerEntry::ended_now(&self.usage)
+        });
+    }
+}
+
+impl Drop for Meter {
+    /// A job whose answer was never finished: the client left (the job is cancelled at
+    /// its next token), recorded with what it had used; 499 as proxies log it.
+    fn drop(&mut self) {
+        self.write("cancelled".to_string(), CLIENT_CLOSED);
+    }
+}
+
+/// The status proxies log for a request whose client closed the connection first.
+const CLIENT_CLOSED: u16 = 499;
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The non-streamed answer: every event through the encoder, its frames dropped.
 async fn fold<E: Encoder>(
+    updates: UnboundedReceiver<JobUpdate>,
+    translator: Translator,
+    encoder: E,
+    mut meter: Option<Meter>,
+) -> Result<Value, ServeError> {
+    let result = fold_events(updates, translator, encoder, meter.as_mut()).await;
+    if let (Some(meter), Err(error)) = (meter.as_mut(), &result) {
+        meter.finish(Err(error), error.kind.status());
+    }
+    result
+}
+
+async fn fold_events<E: Encoder>(
     mut updates: UnboundedReceiver<JobUpdate>,
     mut translator: Translator,
     mut encoder: E,
+    mut meter: Option<&mut Meter>,
 ) -> Result<Value, ServeError> {
     let mut sink = Vec::new();
     while let Some(update) = updates.recv().await {
         match update {
             JobUpdate::Event(event) => {
+                if let Some(meter) = meter.as_mut() {
+                    meter.observe(&event);
+                }
                 for wire in translator.translate(event) {
                     if let Event::Error { error } = wire {
                         return Err(error.into());
@@ -92,7 +204,10 @@ async fn fold<E: Encoder>(
                 }
             }
             JobUpdate::Done(Err(e)) => return Err(e.into()),
-            JobUpdate::Done(Ok(_)) => {
+            JobUpdate::Done(Ok(response)) => {
+                if let Some(meter) = meter.as_mut() {
+                    meter.finish(Ok(&response), StatusCode::OK);
+                }
                 encoder.finish(None, &mut sink);
                 return encoder.body();
             }
@@ -111,6 +226,7 @@ struct Pump<E> {
     ping_interval: Duration,
     pending: VecDeque<Bytes>,
     finished: bool,
+    meter: Option<Meter>,
 }
 
 impl<E: Encoder> Pump<E> {
@@ -131,12 +247,20 @@ impl<E: Encoder> Pump<E> {
                     }
                 }
                 Ok(Some(JobUpdate::Event(event))) => {
+                    if let Some(meter) = self.meter.as_mut() {
+                        meter.observe(&event);
+                    }
                     for wire in self.translator.translate(event) {
                         self.encoder.event(&wire, &mut out);
                     }
                 }
                 Ok(Some(JobUpdate::Done(result))) => {
                     self.finished = true;
+                    if let Some(meter) = self.meter.as_mut() {
+                        let result = result.as_ref().map_err(|e| ServeError::from(e.clone()));
+                        // The stream's head went out as a 200, whatever followed.
+                        meter.finish(result.as_ref().map(|r| *r), StatusCode::OK);
+                    }
                     let error = result.err().map(ServeError::from);
                     self.encoder.finish(error.as_ref(), &mut out);
                 }
@@ -145,6 +269,9 @@ impl<E: Encoder> Pump<E> {
                     let error = ServeError::internal(
                         "the engine's worker stopped before the answer was complete",
                     );
+                    if let Some(meter) = self.meter.as_mut() {
+                        meter.finish(Err(&error), StatusCode::OK);
+                    }
                     self.encoder.finish(Some(&error), &mut out);
                 }
             }
@@ -160,6 +287,7 @@ fn sse_response<E: Encoder>(
     translator: Translator,
     encoder: E,
     ping_interval: Duration,
+    meter: Option<Meter>,
 ) -> HttpResponse {
     let pump = Pump {
         updates,
@@ -168,6 +296,7 @@ fn sse_response<E: Encoder>(
         ping_interval,
         pending: VecDeque::new(),
         finished: false,
+        meter,
     };
     let stream = futures_util::stream::unfold(pump, |mut pump| async move {
         let chunk = pump.next().await?;

@@ -57,6 +57,7 @@ pub(crate) async fn messages(
     let caller = caller.as_ref().map(|Extension(c)| c);
     match run_job(
         &state,
+        "POST /v1/messages",
         caller,
         Work::Chat(request),
         MessagesEncoder::new(),

@@ -114,6 +114,7 @@ async fn serve(
     };
     run_job(
         state,
+        "POST /v1/completions",
         caller,
         Work::Raw { prompt, request },
         encoder,

@@ -42,5 +42,13 @@ async fn serve(
     let (request, _) = admit(state, parsed.request, parsed.limit, true).await?;
     let stream = request.stream;
     let encoder = ChatEncoder::new(state.names.id.clone(), parsed.include_usage);
-    run_job(state, caller, Work::Chat(request), encoder, stream).await
+    run_job(
+        state,
+        "POST /v1/chat/completions",
+        caller,
+        Work::Chat(request),
+        encoder,
+        stream,
+    )
+    .await
 }

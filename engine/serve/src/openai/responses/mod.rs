@@ -43,5 +43,13 @@ async fn serve(
     let (request, _) = admit(state, parsed.request, parsed.limit, true).await?;
     let stream = request.stream;
     let encoder = ResponsesEncoder::new(state.names.id.clone(), parsed.echo);
-    run_job(state, caller, Work::Chat(request), encoder, stream).await
+    run_job(
+        state,
+        "POST /v1/responses",
+        caller,
+        Work::Chat(request),
+        encoder,
+        stream,
+    )
+    .await
 }
