@@ -3,12 +3,12 @@
 //! over the same queue (`anthropic`, `openai`).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 
 use crate::error::{ErrorKind, ServeError};
 use crate::ledger::LedgerEntry;
+use crate::limits::{OverLimit, RateLimits};
 use crate::models::{self, ModelNames};
 use crate::respond::Metered;
 use crate::signature::Signer;
@@ -34,6 +35,8 @@ pub(crate) struct AppState {
     /// This process's random prefix of message and tool-call ids.
     pub nonce: String,
     pub options: ServeOptions,
+    /// What each key used in the last minute, against its limits.
+    pub limits: Arc<RateLimits>,
     pub started_unix: u64,
     pub started_rfc3339: String,
 }
@@ -60,6 +63,7 @@ pub(crate) fn router(runner: Arc<dyn Runner>, options: ServeOptions) -> Result<R
         signer,
         nonce: hex::encode(nonce),
         options,
+        limits: Arc::new(RateLimits::default()),
         started_unix,
         started_rfc3339: rfc3339(started_unix),
     });
@@ -170,6 +174,15 @@ async fn require_key(
         return next.run(request).await;
     };
     let presented = presented_key(request.headers());
+    let anthropic = request.uri().path().starts_with("/v1/messages")
+        || request.headers().contains_key("anthropic-version");
+    let respond = |error: &ServeError| {
+        if anthropic {
+            anthropic::error_response(error)
+        } else {
+            openai::error_response(error)
+        }
+    };
     if let Some(entry) = presented.and_then(|key| keys.check(key)) {
         let cache_namespace = match &entry.cache_group {
             Some(group) => format!("group:{group}"),
@@ -179,8 +192,13 @@ async fn require_key(
             name: entry.name.clone(),
             cache_namespace,
         };
-        request.extensions_mut().insert(caller.clone());
-        let mut response = next.run(request).await;
+        let mut response = match state.limits.admit(entry, Instant::now()) {
+            Ok(()) => {
+                request.extensions_mut().insert(caller.clone());
+                next.run(request).await
+            }
+            Err(over) => rate_limited(&over, &respond),
+        };
         // For the request's log line, written outside this layer.
         response.extensions_mut().insert(caller);
         return response;
@@ -189,14 +207,25 @@ async fn require_key(
         None => "no API key: send it as `Authorization: Bearer KEY` or `x-api-key: KEY`",
         Some(_) => "the API key is not one this server accepts",
     };
-    let error = ServeError::new(ErrorKind::Unauthorized, message);
-    let anthropic = request.uri().path().starts_with("/v1/messages")
-        || request.headers().contains_key("anthropic-version");
-    if anthropic {
-        anthropic::error_response(&error)
-    } else {
-        openai::error_response(&error)
-    }
+    respond(&ServeError::new(ErrorKind::Unauthorized, message))
+}
+
+/// The 429 of a key over a limit, with `retry-after` in whole seconds (at least 1).
+fn rate_limited(over: &OverLimit, respond: &dyn Fn(&ServeError) -> Response) -> Response {
+    let seconds = over.retry_after.as_secs() + u64::from(over.retry_after.subsec_nanos() > 0);
+    let seconds = seconds.max(1);
+    let error = ServeError::new(
+        ErrorKind::RateLimited,
+        format!(
+            "this key is over its limit of {}: try again in {seconds} s",
+            over.limit
+        ),
+    );
+    let mut response = respond(&error);
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 /// The key a request presents: `x-api-key`, else the token of `Authorization: Bearer`.
@@ -267,6 +296,7 @@ fn status_outcome(status: StatusCode) -> String {
         ErrorKind::Unauthorized,
         ErrorKind::NotFound,
         ErrorKind::TooLarge,
+        ErrorKind::RateLimited,
         ErrorKind::Overloaded,
         ErrorKind::Internal,
     ]

@@ -18,6 +18,8 @@ pub enum ErrorKind {
     Unauthorized,
     /// The body is over the size limit (413).
     TooLarge,
+    /// The key is over its requests or tokens per minute (429).
+    RateLimited,
     /// The queue is full: try again later (529, as the Messages API).
     Overloaded,
     /// The server failed on a valid request (500).
@@ -32,6 +34,7 @@ impl ErrorKind {
             ErrorKind::NotFound | ErrorKind::NotFoundPath => StatusCode::NOT_FOUND,
             ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             // 529 is the Messages API's "overloaded"; its SDKs retry it.
             ErrorKind::Overloaded => {
                 StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
@@ -47,6 +50,7 @@ impl ErrorKind {
             ErrorKind::NotFound | ErrorKind::NotFoundPath => "not_found_error",
             ErrorKind::Unauthorized => "authentication_error",
             ErrorKind::TooLarge => "request_too_large",
+            ErrorKind::RateLimited => "rate_limit_error",
             ErrorKind::Overloaded => "overloaded_error",
             ErrorKind::Internal => "api_error",
         }

@@ -18,6 +18,7 @@ mod app;
 pub mod error;
 pub mod keys;
 pub mod ledger;
+pub mod limits;
 pub mod models;
 pub mod openai;
 mod respond;

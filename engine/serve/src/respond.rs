@@ -19,6 +19,7 @@ use crate::anthropic::stream::Translator;
 use crate::app::{AppState, Caller};
 use crate::error::ServeError;
 use crate::ledger::{Ledger, LedgerEntry};
+use crate::limits::RateLimits;
 use crate::worker::{JobUpdate, Work};
 
 /// A comment line: SSE clients skip it, and it keeps proxies and idle timeouts from
@@ -63,8 +64,11 @@ pub(crate) async fn run_job<E: Encoder>(
     }
     let updates = state.queue.submit_work(work)?;
     let translator = Translator::new(state.signer.clone(), state.nonce.clone());
-    let meter = state.options.ledger.as_ref().map(|ledger| Meter {
-        ledger: Arc::clone(ledger),
+    // A job is metered for the ledger, and for its key's token limit.
+    let metered = state.options.ledger.is_some() || caller.is_some();
+    let meter = metered.then(|| Meter {
+        ledger: state.options.ledger.clone(),
+        limits: Arc::clone(&state.limits),
         key: caller.map(|c| c.name.clone()),
         model: state.names.id.clone(),
         endpoint: endpoint.to_string(),
@@ -94,10 +98,12 @@ pub(crate) async fn run_job<E: Encoder>(
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Metered;
 
-/// What the usage ledger learns of one job as its events pass; its line is written when
-/// the job ends, or, when the client leaves first, when the meter is dropped.
+/// What the usage ledger and the key's token limit learn of one job as its events pass;
+/// its line is written and its tokens charged when the job ends, or, when the client
+/// leaves first, when the meter is dropped.
 struct Meter {
-    ledger: Arc<Ledger>,
+    ledger: Option<Arc<Ledger>>,
+    limits: Arc<RateLimits>,
     key: Option<String>,
     model: String,
     endpoint: String,
@@ -140,7 +146,21 @@ impl Meter {
         if std::mem::replace(&mut self.written, true) {
             return;
         }
-        self.ledger.append(&LedgerEntry {
+        if let Some(key) = &self.key {
+            let u = &self.usage;
+            let tokens = [
+                u.input_tokens,
+                u.cache_read_input_tokens,
+                u.cache_creation_input_tokens,
+                u.output_tokens,
+            ];
+            let tokens = tokens.iter().map(|&n| u64::from(n)).sum();
+            self.limits.charge(key, tokens, Instant::now());
+        }
+        let Some(ledger) = &self.ledger else {
+            return;
+        };
+        ledger.append(&LedgerEntry {
             key: self.key.take(),
             model: std::mem::take(&mut self.model),
             endpoint: std::mem::take(&mut self.endpoint),

@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use hearth_serve::keys::add_key;
+use hearth_serve::keys::{add_key, hash_key};
 use hearth_serve::{ApiKeys, ServeOptions};
 use serde_json::{json, Value};
 
@@ -144,4 +144,79 @@ async fn cached_prefixes_are_shared_only_within_a_key_or_its_cache_group() {
     // Another key, the same prefix: computed again, then shared within bob's group.
     assert_eq!(cached(bob, "third").await, 0);
     assert!(cached(carol, "fourth").await >= 64);
+}
+
+/// A key over its requests or tokens per minute gets a 429 in the API's shape with
+/// `retry-after`; other keys are not held back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_over_their_limits_are_told_when_to_retry() {
+    let (few, thrifty, free) = ("hearth-few", "hearth-thrifty", "hearth-free");
+    let table = |name: &str, key: &str, limit: &str| {
+        format!(
+            "[[key]]\nname = \"{name}\"\nsha256 = \"{}\"\n{limit}\n",
+            hash_key(key)
+        )
+    };
+    let text = [
+        table("few", few, "requests_per_minute = 2"),
+        table("thrifty", thrifty, "tokens_per_minute = 1"),
+        table("free", free, ""),
+    ]
+    .join("\n");
+    let options = ServeOptions {
+        api_keys: Some(Arc::new(ApiKeys::parse(&text).unwrap())),
+        ..ServeOptions::default()
+    };
+    let server = start_with(Arc::new(tiny_engine(512)), options).await;
+    let base = &server.base;
+    let body = json!({"model": "tiny-qwen2", "max_tokens": 2,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let send = |path: &'static str, key: &'static str| {
+        let request = client()
+            .post(format!("{base}{path}"))
+            .bearer_auth(key)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let retry = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            (status, retry, response.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(send("/v1/messages", few).await.0, 200);
+    assert_eq!(send("/v1/chat/completions", few).await.0, 200);
+    let (status, retry, b) = send("/v1/messages", few).await;
+    assert_eq!(status, 429, "{b}");
+    assert!(retry.is_some_and(|s| (1..=60).contains(&s)), "{retry:?}");
+    assert_eq!(b["error"]["type"], "rate_limit_error");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 requests per minute"),
+        "{b}"
+    );
+    let (status, _, b) = send("/v1/chat/completions", few).await;
+    assert_eq!(
+        (status, &b["error"]["code"]),
+        (429, &json!("rate_limit_exceeded"))
+    );
+    // One request spends the token budget; the next waits.
+    assert_eq!(send("/v1/messages", thrifty).await.0, 200);
+    let (status, retry, b) = send("/v1/messages", thrifty).await;
+    assert_eq!(status, 429, "{b}");
+    assert!(retry.is_some(), "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 tokens per minute"),
+        "{b}"
+    );
+    for _ in 0..4 {
+        assert_eq!(send("/v1/messages", free).await.0, 200);
+    }
 }

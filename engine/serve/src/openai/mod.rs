@@ -49,6 +49,8 @@ pub(crate) fn error_body(error: &ServeError) -> Value {
         // OpenAI answers a missing or wrong key with a 401 of this type and code.
         ErrorKind::Unauthorized => ("invalid_request_error", json!("invalid_api_key")),
         ErrorKind::TooLarge => ("invalid_request_error", json!("request_too_large")),
+        // As OpenAI answers a key over its rate limit.
+        ErrorKind::RateLimited => ("requests", json!("rate_limit_exceeded")),
         ErrorKind::Overloaded => ("server_error", json!("overloaded")),
         ErrorKind::Internal => ("server_error", Value::Null),
     };
