@@ -235,6 +235,10 @@ pub struct ServeArgs {
     /// keys, and --listen may be any address.
     #[arg(long, value_name = "FILE")]
     pub api_keys: Option<PathBuf>,
+    /// How many requests may wait for the model; more are refused at once (529 on the
+    /// Messages API, 429 on OpenAI's, with `retry-after`).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_queue: usize,
     /// Where every API request's usage is appended as a JSON line (`hearth usage` sums
     /// it); default: `~/.local/share/hearth/usage.jsonl`.
     #[arg(long, value_name = "FILE")]

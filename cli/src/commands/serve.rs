@@ -47,6 +47,7 @@ pub fn run(env: &Environment, a: ServeArgs) -> Result<(), CliError> {
         model_aliases: aliases,
         api_keys,
         ledger: Some(ledger),
+        queue_capacity: a.max_queue,
         ..ServeOptions::default()
     };
     hearth_serve::serve_blocking(address, Arc::new(engine), options, |bound| {

@@ -43,6 +43,16 @@ impl ErrorKind {
         }
     }
 
+    /// The seconds a client should wait before trying again (`retry-after`), for the
+    /// classes that say so: a full queue. (A key over its rate limit is told its own.)
+    pub fn retry_after(self) -> Option<u64> {
+        match self {
+            // One request ahead ends or leaves within seconds on any machine that serves.
+            ErrorKind::Overloaded => Some(OVERLOADED_RETRY_SECONDS),
+            _ => None,
+        }
+    }
+
     /// The Messages API's name of the class (`error.type`).
     pub fn anthropic_type(self) -> &'static str {
         match self {
@@ -56,6 +66,9 @@ impl ErrorKind {
         }
     }
 }
+
+/// `retry-after` of a full queue.
+const OVERLOADED_RETRY_SECONDS: u64 = 1;
 
 /// An error answered to a client.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use hearth_engine::api::{ApiError, Event, Request, Response};
-use hearth_serve::Runner;
+use hearth_serve::{Runner, ServeOptions};
 use serde_json::json;
 
 /// A long request: sampled at a fixed seed so its length is the same every run.
@@ -165,4 +165,46 @@ async fn a_panic_in_the_engine_fails_only_its_request() {
     let (status, body) = post(&server.base, "/v1/messages", &request("hello", 4, false)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(get(&server.base, "/health").await["queue"]["panicked"], 2);
+}
+
+/// A full queue refuses at once, in each API's way: 529 `overloaded_error` on the
+/// Messages API, 429 on OpenAI's, both with `retry-after`; the requests already queued
+/// are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_with_retry_after() {
+    let slow = Slow {
+        engine: tiny_engine(1024),
+        delay: Duration::from_millis(20),
+    };
+    let options = ServeOptions {
+        queue_capacity: 1,
+        ping_interval: Duration::from_millis(50),
+        ..ServeOptions::default()
+    };
+    let server = start_with(Arc::new(slow), options).await;
+    let mut running = post_stream(&server.base, &long_request(true)).await;
+    read_until(&mut running, "content_block_delta").await;
+    let waiting = post_stream(&server.base, &long_request(true)).await;
+    let refused = |path: &'static str, body: serde_json::Value| {
+        let url = format!("{}{path}", server.base);
+        async move {
+            let response = client().post(url).json(&body).send().await.unwrap();
+            let status = response.status().as_u16();
+            let retry = response.headers().get("retry-after").cloned();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, retry, body)
+        }
+    };
+    let (status, retry, body) = refused("/v1/messages", request("hi", 2, false)).await;
+    assert_eq!(status, 529, "{body}");
+    assert_eq!(body["error"]["type"], "overloaded_error");
+    assert_eq!(retry.unwrap(), "1");
+    let chat = serde_json::json!({"model": "tiny-qwen2", "max_tokens": 2,
+                                  "messages": [{"role": "user", "content": "hi"}]});
+    let (status, retry, body) = refused("/v1/chat/completions", chat).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(retry.is_some(), "{body}");
+    drop(running);
+    let events = read_events(waiting).await;
+    assert_eq!(events.last().unwrap().0, "message_stop", "{events:?}");
 }

@@ -40,6 +40,11 @@ pub fn error_response(error: &ServeError) -> HttpResponse {
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
     );
+    if let Some(seconds) = error.kind.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    }
     response
 }
 

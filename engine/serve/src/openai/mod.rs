@@ -15,7 +15,7 @@ mod fields;
 mod responses;
 mod sse;
 
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::Json;
 use hearth_engine::api::{StopReason, Usage};
@@ -31,11 +31,21 @@ pub(crate) use responses::responses;
 /// `{"error": {"message", "type", "param", "code"}}`, `param` naming the field when the
 /// message starts with one.
 pub fn error_response(error: &ServeError) -> HttpResponse {
-    let mut response = (error.kind.status(), Json(error_body(error))).into_response();
+    // OpenAI's clients retry a 429; 529 is the Messages API's alone.
+    let status = match error.kind {
+        ErrorKind::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+        kind => kind.status(),
+    };
+    let mut response = (status, Json(error_body(error))).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
     );
+    if let Some(seconds) = error.kind.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    }
     response
 }
 
