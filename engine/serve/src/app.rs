@@ -8,10 +8,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hearth_engine::api::Usage;
@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use crate::error::{ErrorKind, ServeError};
 use crate::ledger::LedgerEntry;
 use crate::limits::{OverLimit, RateLimits};
+use crate::metrics::Metrics;
 use crate::models::{self, ModelNames};
 use crate::respond::Metered;
 use crate::signature::Signer;
@@ -37,6 +38,8 @@ pub(crate) struct AppState {
     pub options: ServeOptions,
     /// What each key used in the last minute, against its limits.
     pub limits: Arc<RateLimits>,
+    /// What `GET /metrics` reports.
+    pub metrics: Metrics,
     pub started_unix: u64,
     pub started_rfc3339: String,
 }
@@ -64,12 +67,15 @@ pub(crate) fn router(runner: Arc<dyn Runner>, options: ServeOptions) -> Result<R
         nonce: hex::encode(nonce),
         options,
         limits: Arc::new(RateLimits::default()),
+        metrics: Metrics::new()
+            .map_err(|e| ServeError::internal(format!("registering the metrics: {e}")))?,
         started_unix,
         started_rfc3339: rfc3339(started_unix),
     });
     // Every API route asks for a key when the server has keys; `/` and `/health` answer
     // anyone (Claude Code's first request, and a router's health checks).
     let guarded = Router::new()
+        .route("/metrics", get(metrics))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{id}", get(models::get_one))
         .route("/v1/messages", post(anthropic::messages))
@@ -130,6 +136,20 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
         "model": state.names.id,
         "queue": state.queue.stats(),
     }))
+}
+
+/// `GET /metrics`: Prometheus's text format (behind the keys, when the server has them:
+/// the labels name the keys' holders).
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let text = state
+        .metrics
+        .render(state.queue.stats(), state.runner.cache_stats());
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }
 
 /// Any other path: a 404 in the Messages API's shape, naming it.
@@ -265,6 +285,11 @@ async fn log_request(State(state): State<Arc<AppState>>, request: Request, next:
         status.as_u16(),
         started.elapsed().as_millis()
     );
+    if path.starts_with("/v1/") {
+        let endpoint = format!("{method} {path}");
+        let key = caller.map(|c| c.name.as_str());
+        state.metrics.request(&endpoint, status.as_u16(), key);
+    }
     // A request to the API that queued no job (refused, or answered without the model)
     // has its ledger line here; a job's line is written by its meter as it ends.
     let metered = response.extensions().get::<Metered>().is_some();

@@ -19,6 +19,7 @@ pub mod error;
 pub mod keys;
 pub mod ledger;
 pub mod limits;
+mod metrics;
 pub mod models;
 pub mod openai;
 mod respond;

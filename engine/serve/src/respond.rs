@@ -18,8 +18,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::anthropic::stream::Translator;
 use crate::app::{AppState, Caller};
 use crate::error::ServeError;
-use crate::ledger::{Ledger, LedgerEntry};
-use crate::limits::RateLimits;
+use crate::ledger::LedgerEntry;
 use crate::worker::{JobUpdate, Work};
 
 /// A comment line: SSE clients skip it, and it keeps proxies and idle timeouts from
@@ -64,19 +63,16 @@ pub(crate) async fn run_job<E: Encoder>(
     }
     let updates = state.queue.submit_work(work)?;
     let translator = Translator::new(state.signer.clone(), state.nonce.clone());
-    // A job is metered for the ledger, and for its key's token limit.
-    let metered = state.options.ledger.is_some() || caller.is_some();
-    let meter = metered.then(|| Meter {
-        ledger: state.options.ledger.clone(),
-        limits: Arc::clone(&state.limits),
+    let meter = Meter {
+        state: Arc::clone(state),
         key: caller.map(|c| c.name.clone()),
-        model: state.names.id.clone(),
         endpoint: endpoint.to_string(),
         arrived: Instant::now(),
         usage: Usage::default(),
         first_token: None,
+        last_piece: None,
         written: false,
-    });
+    };
     let mut response = if stream {
         sse_response(
             updates,
@@ -98,18 +94,18 @@ pub(crate) async fn run_job<E: Encoder>(
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Metered;
 
-/// What the usage ledger and the key's token limit learn of one job as its events pass;
-/// its line is written and its tokens charged when the job ends, or, when the client
-/// leaves first, when the meter is dropped.
+/// What the metrics, the usage ledger and the key's token limit learn of one job as its
+/// events pass; its line is written and its tokens counted and charged when the job ends,
+/// or, when the client leaves first, when the meter is dropped.
 struct Meter {
-    ledger: Option<Arc<Ledger>>,
-    limits: Arc<RateLimits>,
+    state: Arc<AppState>,
     key: Option<String>,
-    model: String,
     endpoint: String,
     arrived: Instant,
     usage: Usage,
     first_token: Option<Duration>,
+    /// When the last piece of the answer passed, for the time between pieces.
+    last_piece: Option<Instant>,
     written: bool,
 }
 
@@ -118,8 +114,16 @@ impl Meter {
         match event {
             Event::MessageStart { message } => self.usage = message.usage,
             Event::ContentBlockDelta { .. } => {
-                self.first_token
-                    .get_or_insert_with(|| self.arrived.elapsed());
+                let now = Instant::now();
+                match self.last_piece {
+                    Some(last) => self.state.metrics.between_tokens(now - last),
+                    None => {
+                        let first = now - self.arrived;
+                        self.first_token = Some(first);
+                        self.state.metrics.first_token(first);
+                    }
+                }
+                self.last_piece = Some(now);
             }
             Event::MessageDelta { usage, .. } => self.usage = *usage,
             _ => {}
@@ -146,6 +150,7 @@ impl Meter {
         if std::mem::replace(&mut self.written, true) {
             return;
         }
+        self.state.metrics.tokens(self.key.as_deref(), &self.usage);
         if let Some(key) = &self.key {
             let u = &self.usage;
             let tokens = [
@@ -155,14 +160,14 @@ impl Meter {
                 u.output_tokens,
             ];
             let tokens = tokens.iter().map(|&n| u64::from(n)).sum();
-            self.limits.charge(key, tokens, Instant::now());
+            self.state.limits.charge(key, tokens, Instant::now());
         }
-        let Some(ledger) = &self.ledger else {
+        let Some(ledger) = &self.state.options.ledger else {
             return;
         };
         ledger.append(&LedgerEntry {
             key: self.key.take(),
-            model: std::mem::take(&mut self.model),
+            model: self.state.names.id.clone(),
             endpoint: std::mem::take(&mut self.endpoint),
             status,
             outcome,
@@ -193,10 +198,10 @@ async fn fold<E: Encoder>(
     updates: UnboundedReceiver<JobUpdate>,
     translator: Translator,
     encoder: E,
-    mut meter: Option<Meter>,
+    mut meter: Meter,
 ) -> Result<Value, ServeError> {
-    let result = fold_events(updates, translator, encoder, meter.as_mut()).await;
-    if let (Some(meter), Err(error)) = (meter.as_mut(), &result) {
+    let result = fold_events(updates, translator, encoder, &mut meter).await;
+    if let Err(error) = &result {
         meter.finish(Err(error), error.kind.status());
     }
     result
@@ -206,15 +211,13 @@ async fn fold_events<E: Encoder>(
     mut updates: UnboundedReceiver<JobUpdate>,
     mut translator: Translator,
     mut encoder: E,
-    mut meter: Option<&mut Meter>,
+    meter: &mut Meter,
 ) -> Result<Value, ServeError> {
     let mut sink = Vec::new();
     while let Some(update) = updates.recv().await {
         match update {
             JobUpdate::Event(event) => {
-                if let Some(meter) = meter.as_mut() {
-                    meter.observe(&event);
-                }
+                meter.observe(&event);
                 for wire in translator.translate(event) {
                     if let Event::Error { error } = wire {
                         return Err(error.into());
@@ -225,9 +228,7 @@ async fn fold_events<E: Encoder>(
             }
             JobUpdate::Done(Err(e)) => return Err(e.into()),
             JobUpdate::Done(Ok(response)) => {
-                if let Some(meter) = meter.as_mut() {
-                    meter.finish(Ok(&response), StatusCode::OK);
-                }
+                meter.finish(Ok(&response), StatusCode::OK);
                 encoder.finish(None, &mut sink);
                 return encoder.body();
             }
@@ -246,7 +247,7 @@ struct Pump<E> {
     ping_interval: Duration,
     pending: VecDeque<Bytes>,
     finished: bool,
-    meter: Option<Meter>,
+    meter: Meter,
 }
 
 impl<E: Encoder> Pump<E> {
@@ -267,20 +268,17 @@ impl<E: Encoder> Pump<E> {
                     }
                 }
                 Ok(Some(JobUpdate::Event(event))) => {
-                    if let Some(meter) = self.meter.as_mut() {
-                        meter.observe(&event);
-                    }
+                    self.meter.observe(&event);
                     for wire in self.translator.translate(event) {
                         self.encoder.event(&wire, &mut out);
                     }
                 }
                 Ok(Some(JobUpdate::Done(result))) => {
                     self.finished = true;
-                    if let Some(meter) = self.meter.as_mut() {
-                        let result = result.as_ref().map_err(|e| ServeError::from(e.clone()));
-                        // The stream's head went out as a 200, whatever followed.
-                        meter.finish(result.as_ref().map(|r| *r), StatusCode::OK);
-                    }
+                    let metered = result.as_ref().map_err(|e| ServeError::from(e.clone()));
+                    // The stream's head went out as a 200, whatever followed.
+                    self.meter
+                        .finish(metered.as_ref().map(|r| *r), StatusCode::OK);
                     let error = result.err().map(ServeError::from);
                     self.encoder.finish(error.as_ref(), &mut out);
                 }
@@ -289,9 +287,7 @@ impl<E: Encoder> Pump<E> {
                     let error = ServeError::internal(
                         "the engine's worker stopped before the answer was complete",
                     );
-                    if let Some(meter) = self.meter.as_mut() {
-                        meter.finish(Err(&error), StatusCode::OK);
-                    }
+                    self.meter.finish(Err(&error), StatusCode::OK);
                     self.encoder.finish(Some(&error), &mut out);
                 }
             }
@@ -307,7 +303,7 @@ fn sse_response<E: Encoder>(
     translator: Translator,
     encoder: E,
     ping_interval: Duration,
-    meter: Option<Meter>,
+    meter: Meter,
 ) -> HttpResponse {
     let pump = Pump {
         updates,

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use hearth_engine::api::{ApiError, Event, Request, Response, StopReason};
 use hearth_engine::engine::Engine;
+use hearth_engine::kv::CacheStats;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -51,6 +52,11 @@ pub trait Runner: Send + Sync + 'static {
     ) -> Result<Response, ApiError> {
         let _ = (prompt, req, on_event);
         Err(no_raw_prompts(self.model_id()))
+    }
+
+    /// The prefix cache's counters, for the metrics; `None` where there is no cache.
+    fn cache_stats(&self) -> Option<CacheStats> {
+        None
     }
 
     /// A raw prompt's token ids, as [`Runner::run_raw`] would compute them.
@@ -100,6 +106,10 @@ impl Runner for Engine {
 
     fn raw_prompt_tokens(&self, prompt: &str) -> Result<Vec<u32>, ApiError> {
         Engine::raw_prompt_tokens(self, prompt)
+    }
+
+    fn cache_stats(&self) -> Option<CacheStats> {
+        Some(Engine::cache_stats(self))
     }
 }
 

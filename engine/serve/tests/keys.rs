@@ -75,6 +75,13 @@ async fn only_requests_with_a_known_key_are_served() {
         .await
         .unwrap();
     assert_eq!(models.status().as_u16(), 401);
+    // The metrics name the keys' holders: behind the keys too.
+    let metrics = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status().as_u16(), 401);
 
     // A known key, as each client sends it.
     let (s, b) = post_with(base, "/v1/messages", &[("x-api-key", &alice)], &messages).await;
@@ -97,6 +104,14 @@ async fn only_requests_with_a_known_key_are_served() {
         .await
         .unwrap();
     assert_eq!(models.status().as_u16(), 200);
+    let metrics = client()
+        .get(format!("{base}/metrics"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("key=\"alice\""), "{text}");
 
     // The server's liveness answers anyone; an unknown path is still a 404.
     assert_eq!(get(base, "/health").await["status"], "ok");

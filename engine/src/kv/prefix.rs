@@ -46,6 +46,8 @@ pub struct CacheStats {
     pub blocks_in_memory: u64,
     /// Blocks on disk now.
     pub blocks_on_disk: u64,
+    /// Blocks the memory budget holds.
+    pub memory_budget_blocks: u64,
 }
 
 /// The longest cached prefix of a prompt.
@@ -158,6 +160,7 @@ impl PrefixCache {
         CacheStats {
             blocks_in_memory: self.entries.len() as u64,
             blocks_on_disk: self.disk.as_ref().map_or(0, |d| d.len() as u64),
+            memory_budget_blocks: (self.memory_bytes / self.shape.block_bytes().max(1)) as u64,
             ..self.stats
         }
     }

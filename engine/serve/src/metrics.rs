@@ -1,0 +1,198 @@
+//! `GET /metrics`: the server's counters in Prometheus's text format, through the
+//! `prometheus` crate: requests by endpoint, status and key; tokens by key; the prefix
+//! cache's hit ratio; time to first token and between tokens; the queue; KV blocks; and
+//! the vLLM-named gauges a cache-aware router (SMG) reads from a worker.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder as _, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::worker::QueueStats;
+use hearth_engine::api::Usage;
+use hearth_engine::kv::CacheStats;
+
+/// The label of requests made without a key.
+const NO_KEY: &str = "-";
+
+/// Every metric the server keeps, registered in a registry of its own.
+pub(crate) struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    tokens: IntCounterVec,
+    time_to_first_token: Histogram,
+    inter_token: Histogram,
+    cache_hit_ratio: Gauge,
+    queue_depth: IntGauge,
+    batch_size: IntGauge,
+    kv_blocks_used: IntGauge,
+    kv_blocks_free: IntGauge,
+    vllm_running: IntGauge,
+    vllm_waiting: IntGauge,
+    vllm_kv_usage: Gauge,
+}
+
+impl Metrics {
+    /// The metrics, registered; fails only on a name the crate refuses (a programming
+    /// error, caught by the tests).
+    pub(crate) fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "hearth_requests_total",
+                "API requests by endpoint, HTTP status and key",
+            ),
+            &["endpoint", "status", "key"],
+        )?;
+        let tokens = IntCounterVec::new(
+            Opts::new(
+                "hearth_tokens_total",
+                "Tokens by key and kind: input (computed), cache_read, cache_creation, output",
+            ),
+            &["key", "kind"],
+        )?;
+        // A CPU takes seconds to minutes before a first token; a GPU, milliseconds.
+        let time_to_first_token = Histogram::with_opts(
+            HistogramOpts::new(
+                "hearth_time_to_first_token_seconds",
+                "From a request's arrival to its first generated token",
+            )
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+            ]),
+        )?;
+        let inter_token = Histogram::with_opts(
+            HistogramOpts::new(
+                "hearth_inter_token_latency_seconds",
+                "Between two streamed pieces of one answer",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56,
+            ]),
+        )?;
+        let cache_hit_ratio = Gauge::new(
+            "hearth_prefix_cache_hit_ratio",
+            "Prompt tokens served from the prefix cache, of all prompt tokens looked up",
+        )?;
+        let queue_depth = IntGauge::new("hearth_queue_depth", "Requests waiting for the model")?;
+        let batch_size = IntGauge::new(
+            "hearth_batch_size",
+            "Requests the model is computing now (one at a time until batching exists)",
+        )?;
+        let kv_blocks_used = IntGauge::new(
+            "hearth_kv_blocks_used",
+            "Prefix-cache KV blocks held in memory",
+        )?;
+        let kv_blocks_free = IntGauge::new(
+            "hearth_kv_blocks_free",
+            "Prefix-cache KV blocks the memory budget still has room for",
+        )?;
+        let vllm_running = IntGauge::new(
+            "vllm:num_requests_running",
+            "Requests being computed (vLLM's name, for routers)",
+        )?;
+        let vllm_waiting = IntGauge::new(
+            "vllm:num_requests_waiting",
+            "Requests waiting (vLLM's name, for routers)",
+        )?;
+        let vllm_kv_usage = Gauge::new(
+            "vllm:kv_cache_usage_perc",
+            "Share of the KV cache's memory in use, 0 to 1 (vLLM's name, for routers)",
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(tokens.clone()))?;
+        registry.register(Box::new(time_to_first_token.clone()))?;
+        registry.register(Box::new(inter_token.clone()))?;
+        registry.register(Box::new(cache_hit_ratio.clone()))?;
+        registry.register(Box::new(queue_depth.clone()))?;
+        registry.register(Box::new(batch_size.clone()))?;
+        registry.register(Box::new(kv_blocks_used.clone()))?;
+        registry.register(Box::new(kv_blocks_free.clone()))?;
+        registry.register(Box::new(vllm_running.clone()))?;
+        registry.register(Box::new(vllm_waiting.clone()))?;
+        registry.register(Box::new(vllm_kv_usage.clone()))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            tokens,
+            time_to_first_token,
+            inter_token,
+            cache_hit_ratio,
+            queue_depth,
+            batch_size,
+            kv_blocks_used,
+            kv_blocks_free,
+            vllm_running,
+            vllm_waiting,
+            vllm_kv_usage,
+        })
+    }
+
+    /// Counts a request to `endpoint` answered with `status`, made with the key `key`.
+    pub(crate) fn request(&self, endpoint: &str, status: u16, key: Option<&str>) {
+        self.requests
+            .with_label_values(&[endpoint, &status.to_string(), key.unwrap_or(NO_KEY)])
+            .inc();
+    }
+
+    /// Adds one finished job's `usage` to its key's token counts.
+    pub(crate) fn tokens(&self, key: Option<&str>, usage: &Usage) {
+        let key = key.unwrap_or(NO_KEY);
+        for (kind, n) in [
+            ("input", usage.input_tokens),
+            ("cache_read", usage.cache_read_input_tokens),
+            ("cache_creation", usage.cache_creation_input_tokens),
+            ("output", usage.output_tokens),
+        ] {
+            self.tokens
+                .with_label_values(&[key, kind])
+                .inc_by(u64::from(n));
+        }
+    }
+
+    /// Records a first token `after` the request arrived.
+    pub(crate) fn first_token(&self, after: Duration) {
+        self.time_to_first_token.observe(after.as_secs_f64());
+    }
+
+    /// Records `gap` between two streamed pieces of an answer.
+    pub(crate) fn between_tokens(&self, gap: Duration) {
+        self.inter_token.observe(gap.as_secs_f64());
+    }
+
+    /// The text a scrape gets: the gauges set from `queue` and `cache` now, then every
+    /// metric.
+    pub(crate) fn render(&self, queue: QueueStats, cache: Option<CacheStats>) -> String {
+        let waiting = i64::try_from(queue.queued).unwrap_or(i64::MAX);
+        let running = i64::from(queue.running);
+        self.queue_depth.set(waiting);
+        self.batch_size.set(running);
+        self.vllm_waiting.set(waiting);
+        self.vllm_running.set(running);
+        if let Some(cache) = cache {
+            let used = cache.blocks_in_memory;
+            let budget = cache.memory_budget_blocks;
+            self.kv_blocks_used
+                .set(i64::try_from(used).unwrap_or(i64::MAX));
+            self.kv_blocks_free
+                .set(i64::try_from(budget.saturating_sub(used)).unwrap_or(i64::MAX));
+            let share = |part: u64, whole: u64| {
+                if whole == 0 {
+                    0.0
+                } else {
+                    part as f64 / whole as f64
+                }
+            };
+            self.vllm_kv_usage.set(share(used, budget).min(1.0));
+            self.cache_hit_ratio
+                .set(share(cache.hit_tokens, cache.prompt_tokens));
+        }
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            log::warn!("encoding the metrics failed: {e}");
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
