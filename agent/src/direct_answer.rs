@@ -190,8 +190,12 @@ fn asks_about_history(task: &str) -> bool {
 
 /// Whether `answer` uses what `shown` holds and `task` does not: a code-like word (with a
 /// `_`, a digit or an inner capital, as names and values are written), a word the answer
-/// quotes as code (`` `add` ``), or several long words.
+/// quotes as code (`` `add` ``), a path written in prose (`src/shapes.rs`), or several
+/// long words.
 fn rests_on(answer: &str, shown: &str, task: &str) -> bool {
+    if paths_in(answer).any(|p| shown.contains(p) && !task.contains(p)) {
+        return true;
+    }
     let in_shown: HashSet<&str> = words(shown).collect();
     let in_task: HashSet<&str> = words(task).collect();
     let from_code = |w: &&str| in_shown.contains(w) && !in_task.contains(w);
@@ -211,6 +215,24 @@ fn rests_on(answer: &str, shown: &str, task: &str) -> bool {
     }
     let long: HashSet<&str> = new.into_iter().filter(|w| w.len() >= 6).collect();
     long.len() >= MIN_SHARED_WORDS
+}
+
+/// The spans of `text` written as paths: between spaces, without the punctuation around
+/// them, holding a `/` or an inner `.` (`inventory/models.py`, `stock.py`).
+fn paths_in(text: &str) -> impl Iterator<Item = &str> {
+    text.split_whitespace()
+        .map(|span| span.trim_matches(|c: char| !(c.is_alphanumeric() || c == '_' || c == '/')))
+        .filter(|span| span.len() >= 3 && (span.contains('/') || is_file_name(span)))
+}
+
+/// Whether `span` is written as a file's name: a stem of two or more characters, a dot, and
+/// a short extension of letters (`stock.py`; not `e.g`).
+fn is_file_name(span: &str) -> bool {
+    span.rsplit_once('.').is_some_and(|(stem, ext)| {
+        stem.chars().count() >= 2
+            && (1..=5).contains(&ext.len())
+            && ext.chars().all(|c| c.is_ascii_alphabetic())
+    })
 }
 
 /// The words of `text`: runs of letters, digits and `_`.
@@ -243,6 +265,15 @@ mod tests {
             task
         ));
         assert!(!rests_on("It is `read_csv_items`.", SHOWN, task));
+        // A path from the code shown, written in prose, as a file's name is answered.
+        let which = "In which file is the Item class defined?";
+        assert!(rests_on(
+            "The Item class is defined in inventory/stock.py.",
+            SHOWN,
+            which
+        ));
+        assert!(!rests_on("It is in inventory/items.py.", SHOWN, which));
+        assert!(!rests_on("Items. Classes, e.g. this.", SHOWN, which));
         // A short name is code when the answer quotes it; the same word in prose is not.
         let shown = "<file path=\"hello.py\">\ndef add(a, b):\n    return a + b\n</file>";
         assert!(rests_on(
