@@ -16,6 +16,15 @@ use hearth_agent::{
 use hearth_engine::api::{ContentBlock, Role, ToolChoice, ToolResultContent};
 use serde_json::json;
 
+/// The `tool_choice` of each request the backend was sent, in order.
+fn choices(backend: &ScriptedBackend) -> Vec<Option<ToolChoice>> {
+    backend
+        .requests()
+        .iter()
+        .map(|r| r.tool_choice.clone())
+        .collect()
+}
+
 fn session(replies: Vec<ScriptedReply>) -> (tempfile::TempDir, Session, Arc<ScriptedBackend>) {
     let (dir, root) = repo();
     std::fs::write(root.join("hello.py"), "def add(a, b):\n    return a + b\n").unwrap();
@@ -120,11 +129,7 @@ fn a_model_that_repeats_its_calls_is_made_to_answer() {
     let mut io = Recorder::default();
     let finished = session.run_turn("Who wrote add?", &mut io).unwrap();
     assert_eq!(finished.answer, "done");
-    let choices: Vec<Option<ToolChoice>> = backend
-        .requests()
-        .iter()
-        .map(|r| r.tool_choice.clone())
-        .collect();
+    let choices = choices(&backend);
     assert_eq!(
         choices,
         [
@@ -155,11 +160,7 @@ fn a_model_that_alternates_two_calls_is_stopped_at_the_first_repeat() {
     let mut io = Recorder::default();
     let finished = session.run_turn("Make add return b + a.", &mut io).unwrap();
     assert_eq!(finished.answer, "swapped");
-    let choices: Vec<Option<ToolChoice>> = backend
-        .requests()
-        .iter()
-        .map(|r| r.tool_choice.clone())
-        .collect();
+    let choices = choices(&backend);
     let tool = |name: &str| Some(ToolChoice::Tool { name: name.into() });
     assert_eq!(
         choices,
@@ -218,11 +219,7 @@ fn a_model_that_repeats_its_calls_on_a_change_task_is_made_to_edit_then_to_answe
     let mut io = Recorder::default();
     let finished = session.run_turn("Make add return b + a.", &mut io).unwrap();
     assert_eq!(finished.answer, "swapped");
-    let choices: Vec<Option<ToolChoice>> = backend
-        .requests()
-        .iter()
-        .map(|r| r.tool_choice.clone())
-        .collect();
+    let choices = choices(&backend);
     let tool = |name: &str| Some(ToolChoice::Tool { name: name.into() });
     assert_eq!(
         choices,

@@ -33,13 +33,7 @@ fn table(rows: &[UsageRow], by: GroupBy) -> String {
         ..UsageRow::default()
     };
     for row in rows {
-        total.requests += row.requests;
-        total.errors += row.errors;
-        total.input_tokens += row.input_tokens;
-        total.cache_read_input_tokens += row.cache_read_input_tokens;
-        total.cache_creation_input_tokens += row.cache_creation_input_tokens;
-        total.output_tokens += row.output_tokens;
-        total.thinking_tokens += row.thinking_tokens;
+        total.add(row);
     }
     let first = match by {
         GroupBy::Key => "key",

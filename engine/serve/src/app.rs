@@ -295,10 +295,10 @@ async fn log_request(State(state): State<Arc<AppState>>, request: Request, next:
     let metered = response.extensions().get::<Metered>().is_some();
     if let (Some(ledger), false, true) = (&state.options.ledger, metered, path.starts_with("/v1/"))
     {
-        let outcome = if status.is_success() {
-            "ok".to_string()
-        } else {
-            status_outcome(status)
+        let outcome = match response.extensions().get::<ErrorKind>() {
+            Some(kind) => kind.anthropic_type().to_string(),
+            None if status.is_success() => "ok".to_string(),
+            None => format!("http_{}", status.as_u16()),
         };
         ledger.append(&LedgerEntry {
             key: caller.map(|c| c.name.clone()),
@@ -311,26 +311,6 @@ async fn log_request(State(state): State<Arc<AppState>>, request: Request, next:
         });
     }
     response
-}
-
-/// The error type a refusal with `status` has in the Messages API (`invalid_request_error`
-/// for a 400), for the ledger: the body that said so is already on its way.
-fn status_outcome(status: StatusCode) -> String {
-    let kind = [
-        ErrorKind::InvalidRequest,
-        ErrorKind::Unauthorized,
-        ErrorKind::NotFound,
-        ErrorKind::TooLarge,
-        ErrorKind::RateLimited,
-        ErrorKind::Overloaded,
-        ErrorKind::Internal,
-    ]
-    .into_iter()
-    .find(|kind| kind.status() == status);
-    match kind {
-        Some(kind) => kind.anthropic_type().to_string(),
-        None => format!("http_{}", status.as_u16()),
-    }
 }
 
 /// Seconds since the Unix epoch as an RFC 3339 UTC time (`2025-01-31T12:00:00Z`), by the

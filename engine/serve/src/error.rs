@@ -2,7 +2,10 @@
 //! message naming the input. Each protocol module renders them in its own shape (the
 //! Messages API's `{"type":"error","error":{…}}`, OpenAI's `{"error":{…}}`).
 
-use axum::http::StatusCode;
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use hearth_engine::api::ApiError;
 
 /// The classes of error a client can tell apart; each has its HTTP status.
@@ -97,6 +100,20 @@ impl ServeError {
     /// The server failed (500).
     pub fn internal(message: impl Into<String>) -> ServeError {
         ServeError::new(ErrorKind::Internal, message)
+    }
+
+    /// The HTTP answer of this error: `status`, the API's JSON `body`, `retry-after` where
+    /// the class has one, and the class in the response's extensions (the usage ledger
+    /// records it as the request's outcome).
+    pub(crate) fn respond(&self, status: StatusCode, body: serde_json::Value) -> Response {
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(seconds) = self.kind.retry_after() {
+            headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response.extensions_mut().insert(self.kind);
+        response
     }
 
     /// The contract's form of this error, for an `error` event.

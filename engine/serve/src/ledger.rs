@@ -217,16 +217,32 @@ pub fn summarize(entries: &[LedgerEntry], by: GroupBy, since: Option<&str>) -> V
             group,
             ..UsageRow::default()
         });
-        row.requests += 1;
         let failed = entry.status >= 400 || OUTCOMES_THAT_FAILED.contains(&entry.outcome.as_str());
-        row.errors += u64::from(failed);
-        row.input_tokens += u64::from(entry.input_tokens);
-        row.cache_read_input_tokens += u64::from(entry.cache_read_input_tokens);
-        row.cache_creation_input_tokens += u64::from(entry.cache_creation_input_tokens);
-        row.output_tokens += u64::from(entry.output_tokens);
-        row.thinking_tokens += u64::from(entry.thinking_tokens);
+        row.add(&UsageRow {
+            group: String::new(),
+            requests: 1,
+            errors: u64::from(failed),
+            input_tokens: u64::from(entry.input_tokens),
+            cache_read_input_tokens: u64::from(entry.cache_read_input_tokens),
+            cache_creation_input_tokens: u64::from(entry.cache_creation_input_tokens),
+            output_tokens: u64::from(entry.output_tokens),
+            thinking_tokens: u64::from(entry.thinking_tokens),
+        });
     }
     rows.into_values().collect()
+}
+
+impl UsageRow {
+    /// Adds `other`'s counts to this row's (the group stays this row's).
+    pub fn add(&mut self, other: &UsageRow) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.input_tokens += other.input_tokens;
+        self.cache_read_input_tokens += other.cache_read_input_tokens;
+        self.cache_creation_input_tokens += other.cache_creation_input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.thinking_tokens += other.thinking_tokens;
+    }
 }
 
 /// Outcomes of a request answered 200 whose stream then failed.

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder as _, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -101,18 +102,23 @@ impl Metrics {
             "vllm:kv_cache_usage_perc",
             "Share of the KV cache's memory in use, 0 to 1 (vLLM's name, for routers)",
         )?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(tokens.clone()))?;
-        registry.register(Box::new(time_to_first_token.clone()))?;
-        registry.register(Box::new(inter_token.clone()))?;
-        registry.register(Box::new(cache_hit_ratio.clone()))?;
-        registry.register(Box::new(queue_depth.clone()))?;
-        registry.register(Box::new(batch_size.clone()))?;
-        registry.register(Box::new(kv_blocks_used.clone()))?;
-        registry.register(Box::new(kv_blocks_free.clone()))?;
-        registry.register(Box::new(vllm_running.clone()))?;
-        registry.register(Box::new(vllm_waiting.clone()))?;
-        registry.register(Box::new(vllm_kv_usage.clone()))?;
+        let collectors: [Box<dyn Collector>; 12] = [
+            Box::new(requests.clone()),
+            Box::new(tokens.clone()),
+            Box::new(time_to_first_token.clone()),
+            Box::new(inter_token.clone()),
+            Box::new(cache_hit_ratio.clone()),
+            Box::new(queue_depth.clone()),
+            Box::new(batch_size.clone()),
+            Box::new(kv_blocks_used.clone()),
+            Box::new(kv_blocks_free.clone()),
+            Box::new(vllm_running.clone()),
+            Box::new(vllm_waiting.clone()),
+            Box::new(vllm_kv_usage.clone()),
+        ];
+        for collector in collectors {
+            registry.register(collector)?;
+        }
         Ok(Metrics {
             registry,
             requests,

@@ -267,10 +267,11 @@ fn work(runner: &dyn Runner, mut jobs: mpsc::Receiver<Job>, counters: &Counters)
         if matches!(&result, Err(e) if e.message.starts_with(PANIC_PREFIX)) {
             counters.panicked.fetch_add(1, Ordering::SeqCst);
         }
-        // A client that left gets nothing; that is not an error of the worker.
-        let _ = job.reply.send(JobUpdate::Done(result));
+        // Counted before the end is sent, so whoever sees the end sees the counts.
         counters.running.store(false, Ordering::SeqCst);
         counters.finished.fetch_add(1, Ordering::SeqCst);
+        // A client that left gets nothing; that is not an error of the worker.
+        let _ = job.reply.send(JobUpdate::Done(result));
     }
 }
 

@@ -1,5 +1,5 @@
-//! Raw prompts (the legacy `/v1/completions`, `hearth generate --prompt`): text continued
-//! as it is, with no chat template. They go through the same path as a conversation, so
+//! Raw prompts (the legacy `/v1/completions`): text continued as it is, with no chat
+//! template. They go through the same path as a conversation, so
 //! the prefix cache serves a repeated prompt and the events are the same.
 
 use std::ops::ControlFlow;

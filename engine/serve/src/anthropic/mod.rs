@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::Extension;
 use axum::Json;
@@ -35,17 +34,7 @@ pub fn error_response(error: &ServeError) -> HttpResponse {
         "type": "error",
         "error": {"type": error.kind.anthropic_type(), "message": error.message},
     });
-    let mut response = (error.kind.status(), Json(body)).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    if let Some(seconds) = error.kind.retry_after() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
-    }
-    response
+    error.respond(error.kind.status(), body)
 }
 
 /// `POST /v1/messages` (also `?beta=true`, which changes nothing here).

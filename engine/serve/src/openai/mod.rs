@@ -15,9 +15,8 @@ mod fields;
 mod responses;
 mod sse;
 
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response as HttpResponse};
-use axum::Json;
+use axum::http::StatusCode;
+use axum::response::Response as HttpResponse;
 use hearth_engine::api::{StopReason, Usage};
 use serde_json::{json, Value};
 
@@ -36,17 +35,7 @@ pub fn error_response(error: &ServeError) -> HttpResponse {
         ErrorKind::Overloaded => StatusCode::TOO_MANY_REQUESTS,
         kind => kind.status(),
     };
-    let mut response = (status, Json(error_body(error))).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    if let Some(seconds) = error.kind.retry_after() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
-    }
-    response
+    error.respond(status, error_body(error))
 }
 
 /// The `{"error": {…}}` body of `error`, also sent as a stream's last event.
