@@ -101,7 +101,7 @@ pub struct SessionArgs {
     #[arg(long)]
     pub ephemeral: bool,
     #[command(flatten)]
-    pub cache: CacheArgs,
+    pub engine: EngineArgs,
     /// Testing aid: replay model replies from this JSON file instead of running a model
     /// (a JSON array of replies; see `hearth_agent::ScriptedReply`).
     #[arg(long, hide = true, value_name = "FILE", conflicts_with = "endpoint")]
@@ -251,7 +251,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "NAME")]
     pub alias: Vec<String>,
     #[command(flatten)]
-    pub cache: CacheArgs,
+    pub engine: EngineArgs,
 }
 
 /// `hearth config`.
@@ -281,10 +281,10 @@ pub struct ModelChoice {
     pub model: String,
 }
 
-/// `hearth generate`.
-/// The local engine's prompt cache, for commands that serve an agent.
+/// How the local engine runs, for commands that serve an agent: its prompt cache and
+/// its decoding.
 #[derive(Clone, Debug, Args)]
-pub struct CacheArgs {
+pub struct EngineArgs {
     /// Memory for cached prompt prefixes that no request is using (e.g. 512MiB, 2GiB);
     /// 0 keeps none in memory.
     #[arg(long, default_value = "2GiB", value_name = "SIZE", value_parser = parse_size)]
@@ -296,6 +296,10 @@ pub struct CacheArgs {
     /// The most disk one model's spilled prefixes may take; 0 turns spilling off.
     #[arg(long, default_value = "8GiB", value_name = "SIZE", value_parser = parse_size)]
     pub kv_cache_disk: u64,
+    /// Decode one token per pass: no drafts copied from the context (speculative
+    /// decoding, on by default, never changes the output, only how fast it comes).
+    #[arg(long)]
+    pub no_speculate: bool,
 }
 
 /// A byte count: a number with an optional unit (`K`, `M`, `G`, `T`, powers of 1024,
@@ -372,6 +376,10 @@ pub struct GenerateArgs {
     /// Print no timing summary on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Decode one token per pass: no drafts copied from the context (speculative
+    /// decoding never changes the output, only how fast it comes).
+    #[arg(long)]
+    pub no_speculate: bool,
 }
 
 /// `hearth bench`.
@@ -403,6 +411,21 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// Prompt caching: replay a multi-turn agent transcript cold and warm, per turn.
     Cache(BenchCacheArgs),
+    /// Speculative decoding: a file rewrite, an edit call and prose, with drafts and without.
+    Spec(BenchSpecArgs),
+}
+
+/// `hearth bench spec`.
+#[derive(Debug, Args)]
+pub struct BenchSpecArgs {
+    #[command(flatten)]
+    pub model: ModelChoice,
+    /// Timed runs of each case, with drafts and without.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub runs: usize,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// When `hearth bench cache` measures a turn without the cache.

@@ -37,6 +37,7 @@ fn tiny_engine(context_tokens: usize) -> Engine {
             default_sampling: SamplingParams::greedy(),
             thinking_mode: None,
             prompt_cache: Default::default(),
+            speculation: Some(Default::default()),
         },
     )
 }
@@ -144,6 +145,7 @@ fn greedy_request_streams_what_generate_produces() {
         sampling: SamplingParams::greedy(),
         stop: vec![],
         stop_on_loop: false,
+        speculation: None,
     };
     let plain = generate(model, &mut kv, &prompt, &opts, &mut |_| {
         ControlFlow::Continue(())
@@ -445,6 +447,7 @@ fn raw_prompts_continue_verbatim_and_share_the_prefix_cache() {
         sampling: SamplingParams::greedy(),
         stop: vec![],
         stop_on_loop: false,
+        speculation: None,
     };
     let plain = generate(model, &mut kv, &tokens, &opts, &mut |_| {
         ControlFlow::Continue(())

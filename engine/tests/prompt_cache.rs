@@ -140,6 +140,7 @@ fn engine(model: &Arc<Model>, memory_bytes: usize) -> Engine {
             default_sampling: SamplingParams::greedy(),
             prompt_cache: PromptCacheSettings { memory_bytes },
             thinking_mode: None,
+            speculation: Some(Default::default()),
         },
     )
 }

@@ -38,6 +38,7 @@ fn tiny_engine(arch: &str, mode: Option<ThinkingMode>) -> Engine {
             default_sampling: SamplingParams::greedy(),
             thinking_mode: mode,
             prompt_cache: Default::default(),
+            speculation: Some(Default::default()),
         },
     )
 }
@@ -81,6 +82,7 @@ fn segmented(engine: &Engine, req: &Request, budget: u32) -> Generated {
         sampling: SamplingParams::greedy(),
         stop: vec![],
         stop_on_loop: false,
+        speculation: None,
     };
     let limits = ThinkingLimits {
         budget,
@@ -171,6 +173,7 @@ fn thinking_off_is_the_plain_generation() {
         sampling: SamplingParams::greedy(),
         stop: vec![],
         stop_on_loop: false,
+        speculation: None,
     };
     let plain = generate(model, &mut kv, &prompt, &opts, &mut |_| {
         ControlFlow::Continue(())

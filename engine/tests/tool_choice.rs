@@ -319,6 +319,7 @@ fn constrained_decode_costs_under_five_percent() {
         sampling: SamplingParams::greedy(),
         stop: Vec::new(),
         stop_on_loop: false,
+        speculation: None,
     };
     let run_once = |constrained: bool| {
         let started = Instant::now();
@@ -342,7 +343,7 @@ fn constrained_decode_costs_under_five_percent() {
         let generated = generate_constrained(
             &model,
             &mut kv,
-            &prompt,
+            prompt[..].into(),
             &opts,
             None,
             constraint.as_mut(),

@@ -98,6 +98,7 @@ fn streaming_with_thinking() {
         cache_creation_input_tokens: 0,
         output_tokens: 40,
         thinking_tokens: 12,
+        ..Usage::default()
     };
     app.on_event_at(
         Event::Usage(UsageReport {

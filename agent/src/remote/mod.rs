@@ -355,6 +355,9 @@ pub(crate) fn usage_over(base: Usage, value: Option<&Value>) -> Usage {
         ),
         output_tokens: field("output_tokens", base.output_tokens),
         thinking_tokens: field("thinking_tokens", base.thinking_tokens),
+        // hearth's own server reports its speculative decoding (engine::api::Usage).
+        drafted_tokens: field("drafted_tokens", base.drafted_tokens),
+        accepted_tokens: field("accepted_tokens", base.accepted_tokens),
     }
 }
 

@@ -202,5 +202,6 @@ fn usage_of(usage: &Value, timings: Option<&Value>) -> Usage {
         output_tokens: count(usage, &["completion_tokens"]).unwrap_or(0),
         thinking_tokens: count(usage, &["completion_tokens_details", "reasoning_tokens"])
             .unwrap_or(0),
+        ..Usage::default()
     }
 }

@@ -231,6 +231,7 @@ impl Translate for Translator {
                             &["output_tokens_details", "reasoning_tokens"],
                         )
                         .unwrap_or(0),
+                        ..Usage::default()
                     },
                 }));
             }

@@ -95,7 +95,8 @@ fn messages_streams_give_thinking_text_calls_and_usage() {
             cache_read_input_tokens: 32,
             cache_creation_input_tokens: 0,
             output_tokens: 20,
-            thinking_tokens: 5
+            thinking_tokens: 5,
+            ..Usage::default()
         }
     );
     // Pings reach the caller, which checks for an interrupt on every event.
@@ -192,7 +193,8 @@ fn chat_completion_streams_give_reasoning_text_calls_and_cached_usage() {
             cache_read_input_tokens: 64,
             cache_creation_input_tokens: 0,
             output_tokens: 30,
-            thinking_tokens: 6
+            thinking_tokens: 6,
+            ..Usage::default()
         }
     );
 }

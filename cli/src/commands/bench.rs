@@ -21,8 +21,10 @@ const PROBE_BYTES: usize = 1 << 30;
 
 /// Runs `hearth bench`.
 pub fn run(env: &Environment, a: BenchArgs) -> Result<(), CliError> {
-    if let Some(BenchCommand::Cache(cache)) = a.what {
-        return crate::commands::bench_cache::run(env, cache);
+    match a.what {
+        Some(BenchCommand::Cache(cache)) => return crate::commands::bench_cache::run(env, cache),
+        Some(BenchCommand::Spec(spec)) => return crate::commands::bench_spec::run(env, spec),
+        None => {}
     }
     let names = match (&a.tests, a.quick) {
         (Some(t), _) => t.as_str(),
@@ -78,8 +80,14 @@ pub fn run(env: &Environment, a: BenchArgs) -> Result<(), CliError> {
         results.push((test, speed));
     }
 
+    // After the tests: the model, the last test's KV cache and the engine's buffers (the
+    // bandwidth probe's gigabyte is freed by now, which is why this is not the peak).
+    let resident = resident_bytes();
+    let file_bytes = std::fs::metadata(model.file().path()).map(|m| m.len()).ok();
     if a.json {
         let mut obj = serde_json::Map::new();
+        obj.insert("resident_bytes".into(), resident.into());
+        obj.insert("model_file_bytes".into(), file_bytes.into());
         for (test, speed) in &results {
             obj.insert(test.name(), serde_json::json!(speed.median()));
         }
@@ -116,6 +124,13 @@ pub fn run(env: &Environment, a: BenchArgs) -> Result<(), CliError> {
         "memory bandwidth: {bandwidth:.1} GB/s; weights read per token: {:.0} MB; decode limit: {limit:.1} tok/s",
         bytes_per_token as f64 / 1e6
     );
+    if let (Some(resident), Some(file)) = (resident, file_bytes) {
+        println!(
+            "resident memory after the tests: {:.0} MiB (model file: {:.0} MiB)",
+            resident as f64 / MIB,
+            file as f64 / MIB
+        );
+    }
     println!(
         "{:<14} {:>10} {:>10} {:>10}",
         "test", "median", "min", "max"
@@ -130,4 +145,21 @@ pub fn run(env: &Environment, a: BenchArgs) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// This process's resident memory in bytes (`VmRSS` in `/proc/self/status`); `None`
+/// where there is no such file (not Linux).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }

@@ -165,7 +165,7 @@ fn backend(env: &Environment, a: &ExecArgs) -> Result<Box<dyn Backend>, CliError
         model,
         &a.model.model,
         context,
-        &a.session.cache,
+        &a.session.engine,
     );
     if let Some(warning) = warning {
         eprintln!("hearth: warning: {warning}");

@@ -6,6 +6,7 @@ use std::ops::ControlFlow;
 use anyhow::anyhow;
 use hearth_engine::generation::generate::{generate, GenerateOptions};
 use hearth_engine::generation::sampler::SamplingParams;
+use hearth_engine::generation::speculate::SpeculationOptions;
 use hearth_engine::kv::KvCache;
 use hearth_engine::template::TemplateInput;
 use serde_json::json;
@@ -65,6 +66,7 @@ pub fn run(env: &Environment, a: GenerateArgs) -> Result<(), CliError> {
         sampling,
         stop: a.stop.clone(),
         stop_on_loop: false,
+        speculation: (!a.no_speculate).then(SpeculationOptions::default),
     };
     let mut stdout = std::io::stdout().lock();
     let mut write_failed = None;
@@ -102,6 +104,13 @@ pub fn run(env: &Environment, a: GenerateArgs) -> Result<(), CliError> {
             rate(decoded, dt),
             out.stop_reason
         );
+        let s = out.speculation;
+        if s.passes > 0 {
+            eprintln!(
+                "speculation: {} of {} drafted tokens accepted in {} passes",
+                s.accepted, s.drafted, s.passes
+            );
+        }
     }
     Ok(())
 }

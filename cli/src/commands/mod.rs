@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_cache;
+pub mod bench_spec;
 pub mod config;
 pub mod endpoint;
 pub mod exec;
@@ -20,7 +21,7 @@ use hearth_engine::engine::{Engine, EngineOptions};
 use hearth_engine::model::load::Model;
 use hearth_hub as hub;
 
-use crate::args::CacheArgs;
+use crate::args::EngineArgs;
 
 use crate::config::Environment;
 use crate::error::CliError;
@@ -50,26 +51,30 @@ pub fn load_model(env: &Environment, name: &str) -> Result<Model, CliError> {
 }
 
 /// An engine serving `model` under the name `model_id` with a context window of
-/// `context_tokens`, its prompt cache set up from `cache`. A disk cache that cannot be
+/// `context_tokens`, its prompt cache and decoding set up from `engine_args`. A disk cache that cannot be
 /// opened is left out (the cache only saves time), with a warning for the user.
 pub fn local_engine(
     cache_dir: &Path,
     model: Model,
     model_id: &str,
     context_tokens: usize,
-    cache: &CacheArgs,
+    engine_args: &EngineArgs,
 ) -> (Engine, Option<String>) {
     let mut options = EngineOptions::for_model(&model, model_id);
     options.context_tokens = context_tokens;
-    options.prompt_cache.memory_bytes = usize::try_from(cache.kv_cache_mem).unwrap_or(usize::MAX);
+    options.prompt_cache.memory_bytes =
+        usize::try_from(engine_args.kv_cache_mem).unwrap_or(usize::MAX);
+    if engine_args.no_speculate {
+        options.speculation = None;
+    }
     let mut engine = Engine::new(std::sync::Arc::new(model), options);
-    if cache.kv_cache_disk > 0 {
+    if engine_args.kv_cache_disk > 0 {
         let disk = DiskCacheSettings {
-            dir: cache
+            dir: engine_args
                 .kv_cache_dir
                 .clone()
                 .unwrap_or_else(|| cache_dir.join("kv")),
-            max_bytes: cache.kv_cache_disk,
+            max_bytes: engine_args.kv_cache_disk,
         };
         if let Err(e) = engine.attach_disk_cache(&disk) {
             let warning = format!("the prompt cache stays in memory only: {e}");

@@ -30,7 +30,7 @@ pub fn run(env: &Environment, a: ServeArgs) -> Result<(), CliError> {
     );
     let model = load_model(env, &path.display().to_string())?;
     let context = a.ctx.unwrap_or(model.config().context_length);
-    let (engine, warning) = local_engine(&env.cache_dir, model, &id, context, &a.cache);
+    let (engine, warning) = local_engine(&env.cache_dir, model, &id, context, &a.engine);
     if let Some(warning) = warning {
         eprintln!("hearth: warning: {warning}");
     }

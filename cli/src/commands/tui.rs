@@ -17,7 +17,7 @@ use hearth_engine::model::load::Model;
 use hearth_hub::{self as hub, HubOptions, NoProgress};
 use hearth_tui::{App, Loaded, Settings, Startup};
 
-use crate::args::{CacheArgs, TuiArgs};
+use crate::args::{EngineArgs, TuiArgs};
 use crate::commands::endpoint::{self, EndpointModels};
 use crate::commands::exec::setup_error;
 use crate::commands::{local_engine, resolve_model};
@@ -61,7 +61,7 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
         files: repository_files(&root),
     };
     let ctx = a.session.ctx;
-    let cache = a.session.cache.clone();
+    let cache = a.session.engine.clone();
     let cache_dir = env.cache_dir.clone();
     let opener = ModelOpener {
         hub: HubOptions {
@@ -70,7 +70,7 @@ pub fn run(env: &Environment, a: TuiArgs) -> Result<(), CliError> {
             ..env.hub_options()
         },
         ctx,
-        cache: a.session.cache.clone(),
+        cache: a.session.engine.clone(),
     };
     let startup: Startup = Box::new(move || {
         let backend = model.backend(ctx, &cache_dir, &cache)?;
@@ -114,7 +114,7 @@ fn session_builder(env: &Environment, a: &TuiArgs) -> Result<SessionBuilder, Cli
 struct ModelOpener {
     hub: HubOptions,
     ctx: Option<usize>,
-    cache: CacheArgs,
+    cache: EngineArgs,
 }
 
 impl BackendFactory for ModelOpener {
@@ -140,7 +140,7 @@ impl ModelSource {
         self,
         ctx: Option<usize>,
         cache_dir: &Path,
-        cache: &CacheArgs,
+        cache: &EngineArgs,
     ) -> Result<Box<dyn Backend>, String> {
         match self {
             ModelSource::Endpoint(options) => RemoteBackend::connect(options)

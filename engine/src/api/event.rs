@@ -27,6 +27,18 @@ pub struct Usage {
     /// hearth extension: generated tokens spent inside the thinking block.
     #[serde(default)]
     pub thinking_tokens: u32,
+    /// hearth extension: output tokens guessed from the context and checked by the model
+    /// in a batched pass (speculative decoding).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub drafted_tokens: u32,
+    /// hearth extension: drafted tokens the model agreed with, each an output token that
+    /// needed no pass of its own.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub accepted_tokens: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Usage {
@@ -42,6 +54,8 @@ impl Usage {
         self.cache_creation_input_tokens += other.cache_creation_input_tokens;
         self.output_tokens += other.output_tokens;
         self.thinking_tokens += other.thinking_tokens;
+        self.drafted_tokens += other.drafted_tokens;
+        self.accepted_tokens += other.accepted_tokens;
     }
 }
 

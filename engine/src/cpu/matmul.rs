@@ -21,6 +21,10 @@ use crate::model::gguf::types::{GgmlType, QK32, QK_K};
 pub trait TensorSource: Send + Sync {
     /// The bytes of tensor `index`, as stored.
     fn tensor_data(&self, index: usize) -> &[u8];
+
+    /// Tensor `index` has a copy elsewhere and is read here only rarely: its memory may
+    /// be given back until then (a mapped file's pages), as long as reads still work.
+    fn release_pages(&self, _index: usize) {}
 }
 
 /// Where a weight matrix's bytes live.
@@ -119,6 +123,11 @@ impl QMatrix {
             DotKernel::F32
         };
         let packed = PackedMatrix::new(ty, rows, cols, data.bytes());
+        if let (Some(_), WeightData::Mapped { file, tensor }) = (&packed, &data) {
+            // Products read the packed copy; the mapped bytes serve only row lookups, so
+            // holding both would make the model's resident size nearly twice the file's.
+            file.release_pages(*tensor);
+        }
         Ok(QMatrix {
             ty,
             rows,

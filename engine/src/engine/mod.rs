@@ -22,9 +22,10 @@ use crate::api::{
     ApiError, Event, Request, Response, Role, StopReason, ThinkingConfig, ToolChoice, Usage,
 };
 use crate::generation::generate::{
-    self, generate_constrained, GenerateError, GenerateOptions, Generated, Segment,
+    self, generate_constrained, GenerateError, GenerateOptions, Generated, PromptTokens, Segment,
 };
 use crate::generation::sampler::SamplingParams;
+use crate::generation::speculate::SpeculationOptions;
 use crate::generation::thinking::{ThinkingLimits, ThinkingMode, OPEN_DELIMITER, PROMPTED_OPENING};
 use crate::kv::{CacheStats, DiskStoreError, KvCache, KvType};
 use crate::model::load::Model;
@@ -61,6 +62,8 @@ pub struct EngineOptions {
     pub prompt_cache: PromptCacheSettings,
     /// How keys and values are stored (f16 unless a caller asks for f32).
     pub kv_type: KvType,
+    /// Speculative decoding from the context (on by default); `None`: one token per pass.
+    pub speculation: Option<SpeculationOptions>,
 }
 
 impl EngineOptions {
@@ -74,6 +77,7 @@ impl EngineOptions {
             thinking_mode: None,
             prompt_cache: PromptCacheSettings::default(),
             kv_type: KvType::default(),
+            speculation: Some(SpeculationOptions::default()),
         }
     }
 }
@@ -263,6 +267,7 @@ impl Engine {
             sampling: self.sampling_for(req)?,
             stop: req.stop_sequences.clone(),
             stop_on_loop: req.stop_on_loop,
+            speculation: self.options.speculation,
         };
         let mut constraint = constraint_for(
             req,
@@ -317,6 +322,17 @@ impl Engine {
             });
             return Err(error);
         }
+        // A call's arguments are JSON strings: what they copy from the context (an edit's
+        // old text from a file read earlier) comes out escaped, so drafts look there too.
+        let escaped = if self.options.speculation.is_some()
+            && read_calls
+            && !req.tools.is_empty()
+            && req.tool_choice != Some(ToolChoice::None)
+        {
+            json_escaped(self.model.tokenizer(), &prompt)
+        } else {
+            Vec::new()
+        };
         let outcome = if writer.cancelled {
             None
         } else {
@@ -324,7 +340,11 @@ impl Engine {
             let result = generate_constrained(
                 &self.model,
                 &mut kv,
-                &prompt[computed..],
+                PromptTokens {
+                    cached: &prompt[..computed],
+                    new: &prompt[computed..],
+                    drafts_also_from: &escaped,
+                },
                 &options,
                 thinking_limits(req),
                 constraint.as_mut(),
@@ -377,6 +397,10 @@ impl Engine {
         let usage = Usage {
             output_tokens: outcome.as_ref().map_or(0, |g| count(g.tokens.len())),
             thinking_tokens: outcome.as_ref().map_or(0, |g| count(g.thinking_tokens)),
+            drafted_tokens: outcome.as_ref().map_or(0, |g| count(g.speculation.drafted)),
+            accepted_tokens: outcome
+                .as_ref()
+                .map_or(0, |g| count(g.speculation.accepted)),
             ..usage
         };
         let response = writer.finish(
@@ -516,6 +540,17 @@ fn thinking_limits(req: &Request) -> Option<ThinkingLimits> {
 /// in a context window, so saturating never changes a real count.
 fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// `tokens`' text as it reads inside a JSON string, tokenized: quotes, backslashes and
+/// line breaks escaped. Empty if it cannot be tokenized (drafts then only look elsewhere).
+fn json_escaped(tokenizer: &crate::tokenizer::Tokenizer, tokens: &[u32]) -> Vec<u32> {
+    let quoted = serde_json::Value::String(tokenizer.decode(tokens)).to_string();
+    let inner = quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or(&quoted);
+    tokenizer.encode(inner, false).unwrap_or_default()
 }
 
 #[cfg(test)]

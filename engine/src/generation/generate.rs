@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::generation::constraint::ToolConstraint;
 use crate::generation::sampler::{Sampler, SamplingParams};
+use crate::generation::speculate::{Drafter, SpeculationOptions, SpeculationStats};
 use crate::generation::stop::{StopCheck, StopStrings};
 use crate::generation::thinking::{Routed, ThinkingBudget, ThinkingLimits, END_DELIMITER};
 use crate::kv::KvCache;
@@ -26,6 +27,9 @@ pub struct GenerateOptions {
     /// over and over, [`is_looping`]), as if `max_tokens` were reached. Off for exact
     /// comparisons with other engines; an agent turns it on.
     pub stop_on_loop: bool,
+    /// Speculative decoding from the context ([`crate::generation::speculate`]); `None`:
+    /// one token per pass.
+    pub speculation: Option<SpeculationOptions>,
 }
 
 /// The longest run of tokens a loop is looked for with.
@@ -94,6 +98,8 @@ pub struct Generated {
     pub prompt_time: Duration,
     /// Time spent generating after the prompt.
     pub decode_time: Duration,
+    /// What speculative decoding drafted and kept.
+    pub speculation: SpeculationStats,
 }
 
 /// Generation could not start or failed on the way.
@@ -148,7 +154,31 @@ pub fn generate_segmented(
     thinking: Option<ThinkingLimits>,
     on_piece: &mut dyn FnMut(Segment, &str) -> ControlFlow<()>,
 ) -> Result<Generated, GenerateError> {
-    generate_constrained(model, kv, prompt, opts, thinking, None, on_piece)
+    generate_constrained(model, kv, prompt.into(), opts, thinking, None, on_piece)
+}
+
+/// The tokens a generation continues from.
+#[derive(Clone, Copy, Debug)]
+pub struct PromptTokens<'a> {
+    /// Tokens whose keys and values the cache already holds, in order (the sampler's
+    /// penalties and speculative drafts look back over them too).
+    pub cached: &'a [u32],
+    /// Tokens to run through the model before the first new token; never empty.
+    pub new: &'a [u32],
+    /// More tokens speculative drafts may copy from, beside the sequence itself (see
+    /// [`crate::generation::speculate::lookup`]); usually empty.
+    pub drafts_also_from: &'a [u32],
+}
+
+impl<'a> From<&'a [u32]> for PromptTokens<'a> {
+    /// A prompt none of which is cached yet.
+    fn from(new: &'a [u32]) -> PromptTokens<'a> {
+        PromptTokens {
+            cached: &[],
+            new,
+            drafts_also_from: &[],
+        }
+    }
 }
 
 /// Like [`generate_segmented`], with the answer's tokens masked by `constraint` (the
@@ -157,12 +187,17 @@ pub fn generate_segmented(
 pub fn generate_constrained(
     model: &Model,
     kv: &mut KvCache,
-    prompt: &[u32],
+    prompt: PromptTokens<'_>,
     opts: &GenerateOptions,
     thinking: Option<ThinkingLimits>,
     mut constraint: Option<&mut ToolConstraint>,
     on_piece: &mut dyn FnMut(Segment, &str) -> ControlFlow<()>,
 ) -> Result<Generated, GenerateError> {
+    let PromptTokens {
+        cached,
+        new: prompt,
+        drafts_also_from,
+    } = prompt;
     opts.sampling.validate().map_err(GenerateError::Sampling)?;
     if prompt.is_empty() {
         return Err(GenerateError::EmptyPrompt);
@@ -180,7 +215,14 @@ pub fn generate_constrained(
         .transpose()
         .map_err(|e| GenerateError::Thinking(e.to_string()))?;
     let mut sampler = Sampler::new(opts.sampling.clone());
-    let mut history: Vec<u32> = prompt.to_vec();
+    // The whole sequence so far, whatever the cache held: the sampler's penalties must
+    // not depend on what was cached, and drafts copy from all of it.
+    let mut history: Vec<u32> = Vec::with_capacity(cached.len() + prompt.len() + opts.max_tokens);
+    history.extend_from_slice(cached);
+    history.extend_from_slice(prompt);
+    let mut drafter = opts.speculation.map(Drafter::new);
+    // The draft the last batched pass checked, while its tokens are being confirmed.
+    let mut checking: Option<Checking> = None;
     let mut decoder = StreamDecoder::new(tok);
     let mut stops = StopStrings::new(&opts.stop);
     if thinking.is_some() {
@@ -277,15 +319,75 @@ pub fn generate_constrained(
         if opts.stop_on_loop && is_looping(&tokens) {
             break StopReason::Loop;
         }
-        if kv.len() >= context {
+        // A checked draft's tokens past `next` are in the cache but not yet the sequence's.
+        if kv.len() - checking.as_ref().map_or(0, Checking::unconfirmed) >= context {
             break StopReason::ContextFull;
         }
-        let mut forward = || model.transformer().forward(&[next], kv, LogitsFor::Last);
-        logits = match constraint.as_deref_mut() {
+        if let Some(check) = checking.as_mut() {
+            if let Some(row) = check.confirm(next, model.config().vocab_size) {
+                // The model picked the drafted token: its pass is already done.
+                logits = row;
+                if check.is_done() {
+                    if let (Some(d), Some(check)) = (drafter.as_mut(), checking.take()) {
+                        d.settle(check.draft.len(), check.accepted);
+                    }
+                }
+                continue;
+            }
+            // The model chose otherwise: forget the rest of the draft.
+            kv.truncate(kv.len() - check.unconfirmed());
+            if let (Some(d), Some(check)) = (drafter.as_mut(), checking.take()) {
+                d.settle(check.draft.len(), check.accepted);
+            }
+        }
+        let room = [
+            context.saturating_sub(kv.len() + 1),
+            opts.max_tokens.saturating_sub(tokens.len() + 1),
+            budget
+                .as_ref()
+                .and_then(ThinkingBudget::tokens_left)
+                .map_or(usize::MAX, |left| left as usize),
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(0);
+        let draft = drafter
+            .as_mut()
+            .map(|d| d.draft(&history, drafts_also_from, room))
+            .unwrap_or_default();
+        let mut batch = Vec::with_capacity(1 + draft.len());
+        batch.push(next);
+        batch.extend_from_slice(&draft);
+        let scored = if draft.is_empty() {
+            LogitsFor::Last
+        } else {
+            LogitsFor::From(0)
+        };
+        let mut forward = || model.transformer().forward(&batch, kv, scored);
+        let rows = match constraint.as_deref_mut() {
             Some(c) => c.overlap(forward),
             None => forward(),
         }?;
+        if draft.is_empty() {
+            logits = rows;
+        } else {
+            let vocab = model.config().vocab_size;
+            logits = rows[..vocab].to_vec();
+            checking = Some(Checking {
+                draft,
+                rows,
+                accepted: 0,
+            });
+        }
     };
+    if let Some(check) = checking.take() {
+        // Drafted tokens past the end were never confirmed: the cache holds exactly what
+        // plain decoding leaves in it (every token but the last).
+        kv.truncate(kv.len() - check.unconfirmed());
+        if let Some(d) = drafter.as_mut() {
+            d.settle(check.draft.len(), check.accepted);
+        }
+    }
     let thinking_tokens = budget.as_ref().map_or(0, |b| b.thinking_tokens() as usize);
     let still_thinking = budget.as_ref().is_some_and(|b| !b.is_closed());
     if !matches!(
@@ -318,7 +420,41 @@ pub fn generate_constrained(
         prompt_tokens: prompt.len(),
         prompt_time,
         decode_time: decode_started.elapsed(),
+        speculation: drafter.map(|d| d.stats()).unwrap_or_default(),
     })
+}
+
+/// A draft checked by one batched pass, confirmed token by token as the model picks.
+struct Checking {
+    /// The drafted tokens.
+    draft: Vec<u32>,
+    /// The pass's logits: row `i` follows the batch's token `i` (the token before the
+    /// draft, then the draft's), so row `i` scores the draft's token `i`'s successor.
+    rows: Vec<f32>,
+    /// Drafted tokens the model picked so far.
+    accepted: usize,
+}
+
+impl Checking {
+    /// When `picked` is the next drafted token: the logits after it.
+    fn confirm(&mut self, picked: u32, vocab: usize) -> Option<Vec<f32>> {
+        if self.draft.get(self.accepted) != Some(&picked) {
+            return None;
+        }
+        self.accepted += 1;
+        let row = self.accepted * vocab;
+        self.rows.get(row..row + vocab).map(<[f32]>::to_vec)
+    }
+
+    /// Whether every drafted token was picked.
+    fn is_done(&self) -> bool {
+        self.accepted == self.draft.len()
+    }
+
+    /// Drafted tokens in the cache that the model has not picked (yet).
+    fn unconfirmed(&self) -> usize {
+        self.draft.len() - self.accepted
+    }
 }
 
 /// Which part of the message a piece of text belongs to.

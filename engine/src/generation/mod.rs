@@ -9,5 +9,6 @@ pub mod constraint;
 pub mod generate;
 pub mod grammar;
 pub mod sampler;
+pub mod speculate;
 pub mod stop;
 pub mod thinking;

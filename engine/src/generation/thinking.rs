@@ -142,6 +142,15 @@ impl ThinkingBudget {
         self.closed_at.unwrap_or(self.tokens)
     }
 
+    /// Tokens the model may still choose freely before the budget forces the segment
+    /// closed; `None` once it is closed or closing.
+    pub fn tokens_left(&self) -> Option<u32> {
+        if self.is_closed() || self.closing {
+            return None;
+        }
+        Some(self.limits.budget.saturating_sub(self.tokens + 1))
+    }
+
     /// The token the machine forces next, if any. Call before sampling; when it returns a
     /// token, feed that token instead of sampling one.
     /// After a forced close, the delimiter's last tokens (the paragraph break) come from

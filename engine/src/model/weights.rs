@@ -86,6 +86,10 @@ impl TensorSource for Gguf {
     fn tensor_data(&self, index: usize) -> &[u8] {
         self.tensor_bytes(&self.tensors()[index])
     }
+
+    fn release_pages(&self, index: usize) {
+        self.release_tensor_pages(&self.tensors()[index]);
+    }
 }
 
 struct Loader<'a> {

@@ -208,6 +208,34 @@ impl Gguf {
         &self.mmap[start..start + t.n_bytes]
     }
 
+    /// Lets the OS take the pages holding `t`'s bytes out of this process's memory, for a
+    /// tensor the engine keeps a repacked copy of: they are read again from the page cache
+    /// or the file on the rare later access (a row lookup), so the model's resident size
+    /// is the repacked copy, not both. The range is widened to whole pages, so a page
+    /// shared with a neighbouring tensor is dropped too and read back when that tensor is
+    /// next read. A refusal only costs memory, so it is ignored.
+    pub fn release_tensor_pages(&self, t: &TensorInfo) {
+        #[cfg(unix)]
+        {
+            let start = t.offset as usize;
+            // SAFETY: the mapping is read-only and the file is not rewritten while mapped
+            // (see `open`), so after MADV_DONTNEED a read faults the same bytes back in from
+            // the file: slices borrowed from the map before and after see the same data.
+            let advised = unsafe {
+                self.mmap.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    start,
+                    t.n_bytes,
+                )
+            };
+            if let Err(e) = advised {
+                log::debug!("{}: pages of {} kept: {e}", self.path.display(), t.name);
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = t;
+    }
+
     /// A sha256 that names this model's weights and metadata: the whole
     /// header (metadata and tensor table) and the first and last 4 KiB of
     /// every tensor. Hashing all of a multi-gigabyte file would cost seconds
