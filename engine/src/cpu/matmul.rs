@@ -89,12 +89,35 @@ pub struct ShapeError {
 }
 
 impl QMatrix {
-    /// Wraps `data` as a `rows` x `cols` matrix of type `ty`.
+    /// Wraps `data` as a `rows` x `cols` matrix of type `ty`, repacked for the fastest
+    /// kernels this CPU has.
     pub fn new(
         ty: GgmlType,
         rows: usize,
         cols: usize,
         data: WeightData,
+    ) -> Result<QMatrix, ShapeError> {
+        QMatrix::build(ty, rows, cols, data, true)
+    }
+
+    /// Like [`QMatrix::new`] for a matrix that is only read a row at a time (the token
+    /// embeddings when the output head is a tensor of its own): no repacked copy, which
+    /// would only take memory (132 MB for the default model's embeddings).
+    pub fn for_row_lookups(
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        data: WeightData,
+    ) -> Result<QMatrix, ShapeError> {
+        QMatrix::build(ty, rows, cols, data, false)
+    }
+
+    fn build(
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        data: WeightData,
+        pack: bool,
     ) -> Result<QMatrix, ShapeError> {
         let err = |problem: String| ShapeError {
             rows,
@@ -122,7 +145,11 @@ impl QMatrix {
         } else {
             DotKernel::F32
         };
-        let packed = PackedMatrix::new(ty, rows, cols, data.bytes());
+        let packed = if pack {
+            PackedMatrix::new(ty, rows, cols, data.bytes())
+        } else {
+            None
+        };
         if let (Some(_), WeightData::Mapped { file, tensor }) = (&packed, &data) {
             // Products read the packed copy; the mapped bytes serve only row lookups, so
             // holding both would make the model's resident size nearly twice the file's.

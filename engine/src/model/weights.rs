@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::cpu::matmul::{QMatrix, ShapeError, TensorSource, WeightData};
 use crate::cpu::quant;
 use crate::model::config::ModelConfig;
+use crate::model::gguf::types::GgmlType;
 use crate::model::gguf::{Gguf, GgufError, TensorInfo};
 use crate::model::linear::Linear;
 
@@ -120,12 +121,23 @@ impl Loader<'_> {
     }
 
     fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<QMatrix, WeightsError> {
+        self.matrix_for(name, rows, cols, QMatrix::new)
+    }
+
+    /// A matrix built by `build` ([`QMatrix::new`] or [`QMatrix::for_row_lookups`]).
+    fn matrix_for(
+        &self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        build: fn(GgmlType, usize, usize, WeightData) -> Result<QMatrix, ShapeError>,
+    ) -> Result<QMatrix, WeightsError> {
         let (tensor, info) = self.shaped(name, &[cols as u64, rows as u64])?;
         let data = WeightData::Mapped {
             file: Arc::clone(self.file) as Arc<dyn TensorSource>,
             tensor,
         };
-        QMatrix::new(info.ty, rows, cols, data).map_err(|source| WeightsError::Data {
+        build(info.ty, rows, cols, data).map_err(|source| WeightsError::Data {
             path: self.path.clone(),
             name: name.to_string(),
             source,
@@ -202,11 +214,21 @@ impl Weights {
                 w_down: l.linear(&p("ffn_down"), d, ff, false)?,
             });
         }
-        let token_embd = l.matrix("token_embd.weight", config.vocab_size, d)?;
-        let output = if config.tied_embeddings {
-            token_embd.clone()
+        // Tied, the embeddings are also the output head's products; otherwise they are only
+        // looked up a row per token.
+        let (token_embd, output) = if config.tied_embeddings {
+            let both = l.matrix("token_embd.weight", config.vocab_size, d)?;
+            (both.clone(), both)
         } else {
-            l.matrix("output.weight", config.vocab_size, d)?
+            (
+                l.matrix_for(
+                    "token_embd.weight",
+                    config.vocab_size,
+                    d,
+                    QMatrix::for_row_lookups,
+                )?,
+                l.matrix("output.weight", config.vocab_size, d)?,
+            )
         };
         Ok(Weights {
             token_embd,
