@@ -328,17 +328,12 @@ pub fn generate_constrained(
                 // The model picked the drafted token: its pass is already done.
                 logits = row;
                 if check.is_done() {
-                    if let (Some(d), Some(check)) = (drafter.as_mut(), checking.take()) {
-                        d.settle(check.draft.len(), check.accepted);
-                    }
+                    finish_check(checking.take(), kv, drafter.as_mut());
                 }
                 continue;
             }
             // The model chose otherwise: forget the rest of the draft.
-            kv.truncate(kv.len() - check.unconfirmed());
-            if let (Some(d), Some(check)) = (drafter.as_mut(), checking.take()) {
-                d.settle(check.draft.len(), check.accepted);
-            }
+            finish_check(checking.take(), kv, drafter.as_mut());
         }
         let room = [
             context.saturating_sub(kv.len() + 1),
@@ -380,14 +375,9 @@ pub fn generate_constrained(
             });
         }
     };
-    if let Some(check) = checking.take() {
-        // Drafted tokens past the end were never confirmed: the cache holds exactly what
-        // plain decoding leaves in it (every token but the last).
-        kv.truncate(kv.len() - check.unconfirmed());
-        if let Some(d) = drafter.as_mut() {
-            d.settle(check.draft.len(), check.accepted);
-        }
-    }
+    // Drafted tokens past the end were never confirmed: the cache keeps exactly what plain
+    // decoding leaves in it (every token but the last).
+    finish_check(checking.take(), kv, drafter.as_mut());
     let thinking_tokens = budget.as_ref().map_or(0, |b| b.thinking_tokens() as usize);
     let still_thinking = budget.as_ref().is_some_and(|b| !b.is_closed());
     if !matches!(
@@ -424,12 +414,22 @@ pub fn generate_constrained(
     })
 }
 
+/// Ends the check of a draft: the cache forgets its tokens the model did not pick, and the
+/// drafter learns how many it did.
+fn finish_check(check: Option<Checking>, kv: &mut KvCache, drafter: Option<&mut Drafter>) {
+    let Some(check) = check else { return };
+    kv.truncate(kv.len() - check.unconfirmed());
+    if let Some(d) = drafter {
+        d.settle(check.draft.len(), check.accepted);
+    }
+}
+
 /// A draft checked by one batched pass, confirmed token by token as the model picks.
 struct Checking {
     /// The drafted tokens.
     draft: Vec<u32>,
-    /// The pass's logits: row `i` follows the batch's token `i` (the token before the
-    /// draft, then the draft's), so row `i` scores the draft's token `i`'s successor.
+    /// The pass's logits, a row per batch token (the token before the draft, then the
+    /// draft's): row `i` scores the position drafted token `i` was guessed for.
     rows: Vec<f32>,
     /// Drafted tokens the model picked so far.
     accepted: usize,
