@@ -242,6 +242,15 @@ pub struct ServeArgs {
     /// Messages API, 429 on OpenAI's, with `retry-after`).
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_queue: usize,
+    /// How many requests are computed at once, their forward passes batched together
+    /// (continuous batching); 1 serves one request at a time.
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub max_batch: u16,
+    /// Rows of one batched pass while requests are decoding: a new prompt is prefilled
+    /// this many tokens at a time beside them (fewer: smoother streams; more: a sooner
+    /// first token for the newcomer).
+    #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub step_tokens: u16,
     /// Where every API request's usage is appended as a JSON line (`hearth usage` sums
     /// it); default: `~/.local/share/hearth/usage.jsonl`.
     #[arg(long, value_name = "FILE")]

@@ -13,5 +13,6 @@ pub mod generation;
 pub mod kv;
 pub mod model;
 pub mod rng;
+pub mod schedule;
 pub mod template;
 pub mod tokenizer;

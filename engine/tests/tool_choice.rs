@@ -341,7 +341,7 @@ fn constrained_decode_costs_under_five_percent() {
         let setup = started.elapsed();
         let mut kv = KvCache::new(model.transformer().kv_shape(), 4096);
         let generated = generate_constrained(
-            &model,
+            &*model,
             &mut kv,
             prompt[..].into(),
             &opts,

@@ -42,13 +42,19 @@ pub(crate) struct AppState {
     pub metrics: Metrics,
     pub started_unix: u64,
     pub started_rfc3339: String,
+    /// When the server started, for utilization over its uptime.
+    pub started_instant: Instant,
 }
 
 /// The router of a server for `runner`: starts the worker thread and makes the signing
 /// key. Fails only when the OS refuses a thread or randomness.
 pub(crate) fn router(runner: Arc<dyn Runner>, options: ServeOptions) -> Result<Router, ServeError> {
-    let queue = Queue::start(Arc::clone(&runner), options.queue_capacity)
-        .map_err(|e| ServeError::internal(format!("starting the engine's worker thread: {e}")))?;
+    let queue = Queue::start(
+        Arc::clone(&runner),
+        options.queue_capacity,
+        options.max_batch,
+    )
+    .map_err(|e| ServeError::internal(format!("starting the engine's worker thread: {e}")))?;
     let signer = Signer::random()
         .map_err(|e| ServeError::internal(format!("no randomness for the signing key: {e}")))?;
     let mut nonce = [0u8; 4];
@@ -71,6 +77,7 @@ pub(crate) fn router(runner: Arc<dyn Runner>, options: ServeOptions) -> Result<R
             .map_err(|e| ServeError::internal(format!("registering the metrics: {e}")))?,
         started_unix,
         started_rfc3339: rfc3339(started_unix),
+        started_instant: Instant::now(),
     });
     // Every API route asks for a key when the server has keys; `/` and `/health` answer
     // anyone (Claude Code's first request, and a router's health checks).
@@ -83,6 +90,11 @@ pub(crate) fn router(runner: Arc<dyn Runner>, options: ServeOptions) -> Result<R
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/responses", post(openai::responses))
         .route("/v1/completions", post(openai::completions))
+        .route("/v1/loads", get(loads))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            require_ready,
+        ))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             require_key,
@@ -129,21 +141,114 @@ async fn root(State(state): State<Arc<AppState>>) -> Json<Value> {
 }
 
 /// `GET /health`: up, the model, and the queue's counters (routers register a worker
-/// from it).
-async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({
-        "status": "ok",
+/// from it); 503 while the model loads.
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let ready = state.runner.is_ready();
+    let body = Json(json!({
+        "status": if ready { "ok" } else { "loading" },
         "model": state.names.id,
         "queue": state.queue.stats(),
+    }));
+    if ready {
+        body.into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+    }
+}
+
+/// `GET /v1/loads`: what this worker is carrying, in the shape SGLang's workers answer
+/// and routers such as SMG poll: requests running and waiting, KV use, utilization.
+async fn loads(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let queue = state.queue.stats();
+    let cache = state.runner.cache_stats();
+    let batch = state.runner.batch_stats();
+    let (used, budget) = cache.map_or((0, 0), |c| (c.blocks_in_memory, c.memory_budget_blocks));
+    let block_tokens = hearth_engine::kv::BLOCK_TOKENS as u64;
+    let token_usage = if budget == 0 {
+        0.0
+    } else {
+        (used as f64 / budget as f64).min(1.0)
+    };
+    let hit_rate = cache.map_or(0.0, |c| {
+        if c.prompt_tokens == 0 {
+            0.0
+        } else {
+            c.hit_tokens as f64 / c.prompt_tokens as f64
+        }
+    });
+    let uptime = Instant::now()
+        .duration_since(state.started_instant)
+        .as_secs_f64();
+    let utilization = batch.map_or(0.0, |b| {
+        if uptime > 0.0 {
+            (b.busy.as_secs_f64() / uptime).min(1.0)
+        } else {
+            0.0
+        }
+    });
+    let (running, waiting) = (queue.running, queue.queued);
+    Json(json!({
+        "timestamp": rfc3339(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        ),
+        "version": concat!("hearth ", env!("CARGO_PKG_VERSION")),
+        "dp_rank_count": 1,
+        "loads": [{
+            "dp_rank": 0,
+            "num_running_reqs": running,
+            "num_waiting_reqs": waiting,
+            "num_total_reqs": running + waiting,
+            "num_used_tokens": used * block_tokens,
+            "max_total_num_tokens": budget * block_tokens,
+            "token_usage": token_usage,
+            "cache_hit_rate": hit_rate,
+            "utilization": utilization,
+            "max_running_requests": state.options.max_batch,
+        }],
+        "aggregate": {
+            "total_running_reqs": running,
+            "total_waiting_reqs": waiting,
+            "total_reqs": running + waiting,
+            "avg_token_usage": token_usage,
+            "avg_utilization": utilization,
+        },
     }))
+}
+
+/// Refuses API requests (not `GET`s: model lists and metrics answer at once) with a 503
+/// while the model loads.
+async fn require_ready(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() == Method::GET || state.runner.is_ready() {
+        return next.run(request).await;
+    }
+    let error = ServeError::new(
+        ErrorKind::Loading,
+        format!(
+            "the model {} is still loading; retry shortly",
+            state.names.id
+        ),
+    );
+    if request.uri().path().starts_with("/v1/messages") {
+        anthropic::error_response(&error)
+    } else {
+        openai::error_response(&error)
+    }
 }
 
 /// `GET /metrics`: Prometheus's text format (behind the keys, when the server has them:
 /// the labels name the keys' holders).
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let text = state
-        .metrics
-        .render(state.queue.stats(), state.runner.cache_stats());
+    let text = state.metrics.render(
+        state.queue.stats(),
+        state.runner.cache_stats(),
+        state.runner.batch_stats(),
+    );
     let mut response = text.into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,

@@ -25,6 +25,8 @@ pub enum ErrorKind {
     RateLimited,
     /// The queue is full: try again later (529, as the Messages API).
     Overloaded,
+    /// The model is still loading: try again later (503).
+    Loading,
     /// The server failed on a valid request (500).
     Internal,
 }
@@ -42,6 +44,7 @@ impl ErrorKind {
             ErrorKind::Overloaded => {
                 StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
             }
+            ErrorKind::Loading => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -52,6 +55,7 @@ impl ErrorKind {
         match self {
             // One request ahead ends or leaves within seconds on any machine that serves.
             ErrorKind::Overloaded => Some(OVERLOADED_RETRY_SECONDS),
+            ErrorKind::Loading => Some(LOADING_RETRY_SECONDS),
             _ => None,
         }
     }
@@ -64,7 +68,7 @@ impl ErrorKind {
             ErrorKind::Unauthorized => "authentication_error",
             ErrorKind::TooLarge => "request_too_large",
             ErrorKind::RateLimited => "rate_limit_error",
-            ErrorKind::Overloaded => "overloaded_error",
+            ErrorKind::Overloaded | ErrorKind::Loading => "overloaded_error",
             ErrorKind::Internal => "api_error",
         }
     }
@@ -72,6 +76,9 @@ impl ErrorKind {
 
 /// `retry-after` of a full queue.
 const OVERLOADED_RETRY_SECONDS: u64 = 1;
+
+/// `retry-after` while the model loads (seconds on a laptop, a minute for a large model).
+const LOADING_RETRY_SECONDS: u64 = 5;
 
 /// An error answered to a client.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

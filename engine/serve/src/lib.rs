@@ -1,7 +1,7 @@
 //! `hearth serve`: the engine behind the HTTP APIs clients already speak.
 //!
-//! One worker thread owns the model and serves requests one at a time from a FIFO queue
-//! ([`worker`]); the HTTP side (axum on tokio) parses each wire protocol onto the
+//! `max_batch` worker threads take requests from a FIFO queue ([`worker`]), each driving
+//! one request while the engine's scheduler batches their forward passes; the HTTP side (axum on tokio) parses each wire protocol onto the
 //! engine's contract (`hearth_engine::api`), queues it, and writes the events back in the
 //! protocol's form: the Anthropic Messages API ([`anthropic`]: `/v1/messages`,
 //! `/v1/messages/count_tokens`) and OpenAI's ([`openai`]: `/v1/chat/completions`,
@@ -19,6 +19,7 @@ pub mod error;
 pub mod keys;
 pub mod ledger;
 pub mod limits;
+pub mod loading;
 mod metrics;
 pub mod models;
 pub mod openai;
@@ -34,6 +35,7 @@ use std::time::Duration;
 pub use error::{ErrorKind, ServeError};
 pub use keys::ApiKeys;
 pub use ledger::Ledger;
+pub use loading::LoadingRunner;
 pub use worker::{QueueStats, Runner};
 
 /// How a server behaves.
@@ -47,6 +49,9 @@ pub struct ServeOptions {
     pub max_body_bytes: usize,
     /// Requests that may wait in the queue; more are refused as overloaded (529).
     pub queue_capacity: usize,
+    /// Requests served at once (worker threads); above one, the runner should batch
+    /// their passes ([`hearth_engine::engine::Engine::start_scheduler`]).
+    pub max_batch: usize,
     /// The keys every API request must present; `None`: no keys, loopback only.
     pub api_keys: Option<Arc<ApiKeys>>,
     /// The usage ledger every API request is recorded in; `None`: none kept.
@@ -62,6 +67,7 @@ impl Default for ServeOptions {
             // A long agent conversation with its tools is a few MiB; this leaves room.
             max_body_bytes: 32 << 20,
             queue_capacity: 64,
+            max_batch: 1,
             api_keys: None,
             ledger: None,
         }
@@ -178,14 +184,15 @@ impl Server {
     }
 }
 
-/// Serves `runner` on `address` until Ctrl-C, on a runtime of its own: for a binary that
-/// is not async itself. `on_listening` is called with the bound address once requests
-/// are accepted.
+/// Serves `runner` on `address` until Ctrl-C or `stop` completes, on a runtime of its
+/// own: for a binary that is not async itself. `on_listening` is called with the bound
+/// address once requests are accepted.
 pub fn serve_blocking(
     address: SocketAddr,
     runner: Arc<dyn Runner>,
     options: ServeOptions,
     on_listening: impl FnOnce(SocketAddr),
+    stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         // The engine computes on its own thread (and its kernels' pool); the HTTP side
@@ -199,9 +206,16 @@ pub fn serve_blocking(
         on_listening(server.local_addr()?);
         server
             .run(async {
-                // Without a signal handler the server runs until the process is killed.
-                if tokio::signal::ctrl_c().await.is_err() {
-                    std::future::pending::<()>().await;
+                let ctrl_c = async {
+                    // Without a signal handler the server runs until the process is
+                    // killed (or `stop`).
+                    if tokio::signal::ctrl_c().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                tokio::select! {
+                    () = ctrl_c => {}
+                    () = stop => {}
                 }
             })
             .await

@@ -3,17 +3,19 @@
 //! cache's hit ratio; time to first token and between tokens; the queue; KV blocks; and
 //! the vLLM-named gauges a cache-aware router (SMG) reads from a worker.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder as _, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Counter, Encoder as _, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
 };
 
 use crate::worker::QueueStats;
 use hearth_engine::api::Usage;
 use hearth_engine::kv::CacheStats;
+use hearth_engine::schedule::BatchStats;
 
 /// The label of requests made without a key.
 const NO_KEY: &str = "-";
@@ -33,6 +35,12 @@ pub(crate) struct Metrics {
     vllm_running: IntGauge,
     vllm_waiting: IntGauge,
     vllm_kv_usage: Gauge,
+    batch_seated: IntGauge,
+    batch_passes: IntCounter,
+    batch_rows: IntCounter,
+    batch_busy: Counter,
+    /// The scheduler's counters at the last scrape: the counters grow by the difference.
+    batch_seen: Mutex<BatchStats>,
 }
 
 impl Metrics {
@@ -80,7 +88,7 @@ impl Metrics {
         let queue_depth = IntGauge::new("hearth_queue_depth", "Requests waiting for the model")?;
         let batch_size = IntGauge::new(
             "hearth_batch_size",
-            "Requests the model is computing now (one at a time until batching exists)",
+            "Sequences in the batch scheduler's last forward pass",
         )?;
         let kv_blocks_used = IntGauge::new(
             "hearth_kv_blocks_used",
@@ -102,7 +110,27 @@ impl Metrics {
             "vllm:kv_cache_usage_perc",
             "Share of the KV cache's memory in use, 0 to 1 (vLLM's name, for routers)",
         )?;
-        let collectors: [Box<dyn Collector>; 12] = [
+        let batch_passes = IntCounter::new(
+            "hearth_batch_passes_total",
+            "Forward passes the batch scheduler ran",
+        )?;
+        let batch_rows = IntCounter::new(
+            "hearth_batch_rows_total",
+            "Token rows those passes carried (decode tokens, drafts and prompt pieces)",
+        )?;
+        let batch_busy = Counter::new(
+            "hearth_batch_busy_seconds_total",
+            "Time the batch scheduler spent in passes (over wall time: its utilization)",
+        )?;
+        let batch_seated = IntGauge::new(
+            "hearth_batch_sequences",
+            "Sequences the batch scheduler holds now (prefilling or decoding); each holds its KV blocks",
+        )?;
+        let collectors: [Box<dyn Collector>; 16] = [
+            Box::new(batch_seated.clone()),
+            Box::new(batch_passes.clone()),
+            Box::new(batch_rows.clone()),
+            Box::new(batch_busy.clone()),
             Box::new(requests.clone()),
             Box::new(tokens.clone()),
             Box::new(time_to_first_token.clone()),
@@ -133,6 +161,11 @@ impl Metrics {
             vllm_running,
             vllm_waiting,
             vllm_kv_usage,
+            batch_seated,
+            batch_passes,
+            batch_rows,
+            batch_busy,
+            batch_seen: Mutex::new(BatchStats::default()),
         })
     }
 
@@ -170,11 +203,34 @@ impl Metrics {
 
     /// The text a scrape gets: the gauges set from `queue` and `cache` now, then every
     /// metric.
-    pub(crate) fn render(&self, queue: QueueStats, cache: Option<CacheStats>) -> String {
+    pub(crate) fn render(
+        &self,
+        queue: QueueStats,
+        cache: Option<CacheStats>,
+        batch: Option<BatchStats>,
+    ) -> String {
         let waiting = i64::try_from(queue.queued).unwrap_or(i64::MAX);
-        let running = i64::from(queue.running);
+        let running = i64::try_from(queue.running).unwrap_or(i64::MAX);
         self.queue_depth.set(waiting);
-        self.batch_size.set(running);
+        // Sequences in the scheduler's last pass; without one, each request runs alone.
+        let batch_size = batch.map_or(running.min(1), |b| {
+            i64::try_from(b.last_sequences).unwrap_or(i64::MAX)
+        });
+        self.batch_size.set(batch_size);
+        if let Some(now) = batch {
+            self.batch_seated
+                .set(i64::try_from(now.seated).unwrap_or(i64::MAX));
+            let mut seen = self
+                .batch_seen
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.batch_passes
+                .inc_by(now.passes.saturating_sub(seen.passes));
+            self.batch_rows.inc_by(now.rows.saturating_sub(seen.rows));
+            self.batch_busy
+                .inc_by(now.busy.saturating_sub(seen.busy).as_secs_f64());
+            *seen = now;
+        }
         self.vllm_waiting.set(waiting);
         self.vllm_running.set(running);
         if let Some(cache) = cache {

@@ -1,21 +1,24 @@
-//! The one place requests meet the model: a FIFO queue of jobs and one worker thread
-//! that serves them in order, one at a time.
+//! The one place requests meet the model: a FIFO queue of jobs and a fixed number of
+//! worker threads (the batch's seats) that take them in order.
 //!
-//! The engine is synchronous (it calls back with each event), so it runs on a plain
-//! thread, never on the async runtime; jobs reach it through a bounded tokio channel and
-//! each job's events go back through a channel of its own. A job whose receiver is gone
+//! The engine is synchronous (it calls back with each event), so it runs on plain
+//! threads, never on the async runtime; jobs reach them through a bounded tokio channel
+//! and each job's events go back through a channel of its own. With more than one
+//! worker, the engine's scheduler runs the jobs' forward passes together (continuous
+//! batching); each worker only drives its own job's generation loop. A job whose receiver is gone
 //! (the client disconnected) is skipped if still queued, and cancelled at the next token
 //! if running: the engine stops when its callback breaks. A panic while serving a job is
 //! caught and becomes that job's `api_error`; the worker goes on with the next job.
 
 use std::ops::ControlFlow;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use hearth_engine::api::{ApiError, Event, Request, Response, StopReason};
 use hearth_engine::engine::Engine;
 use hearth_engine::kv::CacheStats;
+use hearth_engine::schedule::BatchStats;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -56,6 +59,17 @@ pub trait Runner: Send + Sync + 'static {
 
     /// The prefix cache's counters, for the metrics; `None` where there is no cache.
     fn cache_stats(&self) -> Option<CacheStats> {
+        None
+    }
+
+    /// Whether the model is loaded and requests can be served now (`GET /health` answers
+    /// 503 until then).
+    fn is_ready(&self) -> bool {
+        true
+    }
+
+    /// The batch scheduler's counters, for the metrics; `None` without a scheduler.
+    fn batch_stats(&self) -> Option<BatchStats> {
         None
     }
 
@@ -111,6 +125,10 @@ impl Runner for Engine {
     fn cache_stats(&self) -> Option<CacheStats> {
         Some(Engine::cache_stats(self))
     }
+
+    fn batch_stats(&self) -> Option<BatchStats> {
+        Engine::batch_stats(self)
+    }
 }
 
 /// What a job reports back, in order: its events, then its end.
@@ -148,8 +166,8 @@ struct Job {
 pub struct QueueStats {
     /// Jobs waiting for the worker.
     pub queued: usize,
-    /// Whether the worker is serving a job now.
-    pub running: bool,
+    /// Jobs being served now (at most the number of workers).
+    pub running: usize,
     /// Jobs finished (answered, failed or cancelled).
     pub finished: u64,
     /// Jobs whose client left before the answer was complete.
@@ -161,7 +179,7 @@ pub struct QueueStats {
 #[derive(Default)]
 struct Counters {
     queued: AtomicUsize,
-    running: AtomicBool,
+    running: AtomicUsize,
     finished: AtomicU64,
     cancelled: AtomicU64,
     panicked: AtomicU64,
@@ -183,16 +201,27 @@ impl std::fmt::Debug for Queue {
 }
 
 impl Queue {
-    /// Starts the worker thread serving `runner`, with room for `capacity` waiting jobs
-    /// (more are refused as overloaded). The thread ends when every clone of the queue
-    /// is dropped.
-    pub fn start(runner: Arc<dyn Runner>, capacity: usize) -> std::io::Result<Queue> {
+    /// Starts `workers` threads serving `runner` (jobs served at once), with room for
+    /// `capacity` waiting jobs (more are refused as overloaded). The threads end when
+    /// every clone of the queue is dropped.
+    pub fn start(
+        runner: Arc<dyn Runner>,
+        capacity: usize,
+        workers: usize,
+    ) -> std::io::Result<Queue> {
         let (jobs, receiver) = mpsc::channel(capacity.max(1));
+        let receiver = Arc::new(Mutex::new(receiver));
         let counters = Arc::new(Counters::default());
-        let worker_counters = Arc::clone(&counters);
-        std::thread::Builder::new()
-            .name("hearth-serve-worker".into())
-            .spawn(move || work(runner.as_ref(), receiver, &worker_counters))?;
+        for i in 0..workers.max(1) {
+            let (runner, receiver, counters) = (
+                Arc::clone(&runner),
+                Arc::clone(&receiver),
+                Arc::clone(&counters),
+            );
+            std::thread::Builder::new()
+                .name(format!("hearth-serve-worker-{i}"))
+                .spawn(move || work(runner.as_ref(), &receiver, &counters))?;
+        }
         Ok(Queue { jobs, counters })
     }
 
@@ -247,9 +276,16 @@ impl Queue {
     }
 }
 
-/// The worker thread: serves jobs in order until the queue is dropped.
-fn work(runner: &dyn Runner, mut jobs: mpsc::Receiver<Job>, counters: &Counters) {
-    while let Some(job) = jobs.blocking_recv() {
+/// A worker thread: serves jobs in order until the queue is dropped.
+fn work(runner: &dyn Runner, jobs: &Mutex<mpsc::Receiver<Job>>, counters: &Counters) {
+    loop {
+        // One idle worker waits on the channel, the others on the lock; a poisoned lock
+        // still holds a working receiver (nothing panics while holding it).
+        let next = jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .blocking_recv();
+        let Some(job) = next else { return };
         counters.queued.fetch_sub(1, Ordering::SeqCst);
         if job.reply.is_closed() {
             // The client left while waiting: nothing to compute.
@@ -257,7 +293,7 @@ fn work(runner: &dyn Runner, mut jobs: mpsc::Receiver<Job>, counters: &Counters)
             counters.finished.fetch_add(1, Ordering::SeqCst);
             continue;
         }
-        counters.running.store(true, Ordering::SeqCst);
+        counters.running.fetch_add(1, Ordering::SeqCst);
         let result = serve(runner, &job);
         let cancelled = job.reply.is_closed()
             || matches!(&result, Ok(r) if r.stop_reason == Some(StopReason::Cancelled));
@@ -268,7 +304,7 @@ fn work(runner: &dyn Runner, mut jobs: mpsc::Receiver<Job>, counters: &Counters)
             counters.panicked.fetch_add(1, Ordering::SeqCst);
         }
         // Counted before the end is sent, so whoever sees the end sees the counts.
-        counters.running.store(false, Ordering::SeqCst);
+        counters.running.fetch_sub(1, Ordering::SeqCst);
         counters.finished.fetch_add(1, Ordering::SeqCst);
         // A client that left gets nothing; that is not an error of the worker.
         let _ = job.reply.send(JobUpdate::Done(result));
@@ -361,7 +397,7 @@ mod tests {
     /// A panic becomes that job's api_error, and the next job is served.
     #[test]
     fn a_panic_fails_one_job_and_the_worker_goes_on() {
-        let queue = Queue::start(Arc::new(Fake), 4).unwrap();
+        let queue = Queue::start(Arc::new(Fake), 4, 1).unwrap();
         let bad = Request {
             seed: Some(13),
             ..Request::default()

@@ -100,3 +100,78 @@ async fn metrics_parse_and_count_what_was_served() {
     let ratio = value(&scrape, "hearth_prefix_cache_hit_ratio", &[]).unwrap();
     assert!((0.0..=1.0).contains(&ratio), "{text}");
 }
+
+/// With `max_batch` workers and an engine that batches, requests served at once share
+/// forward passes: the scheduler's counters show passes carrying several sequences, the
+/// streams answer what they answer one at a time, and nothing stays held afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_share_the_batch_schedulers_passes() {
+    let alone_server = start(Arc::new(tiny_engine(1024))).await;
+    let questions: Vec<String> = (0..4).map(|i| format!("batch question {i}")).collect();
+    let mut alone = Vec::new();
+    for q in &questions {
+        let (status, answer) =
+            post(&alone_server.base, "/v1/messages", &request(q, 30, false)).await;
+        assert_eq!(status, 200, "{answer}");
+        alone.push(answer["content"].clone());
+    }
+    let mut engine = tiny_engine(1024);
+    engine
+        .start_scheduler(hearth_engine::schedule::BatchOptions::default())
+        .unwrap();
+    let server = start_with(
+        Arc::new(engine),
+        hearth_serve::ServeOptions {
+            max_batch: 4,
+            ..hearth_serve::ServeOptions::default()
+        },
+    )
+    .await;
+    let base = server.base.clone();
+    let answers = futures_join(
+        questions
+            .iter()
+            .map(|q| {
+                let (base, body) = (base.clone(), request(q, 30, false));
+                tokio::spawn(async move { post(&base, "/v1/messages", &body).await })
+            })
+            .collect(),
+    )
+    .await;
+    let mut output = 0;
+    for (i, (status, answer)) in answers.iter().enumerate() {
+        assert_eq!(*status, 200, "{answer}");
+        assert_eq!(
+            answer["content"], alone[i],
+            "request {i} changed in a batch"
+        );
+        output += answer["usage"]["output_tokens"].as_u64().unwrap();
+    }
+    let text = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let passes = value(&scrape, "hearth_batch_passes_total", &[]).unwrap();
+    let rows = value(&scrape, "hearth_batch_rows_total", &[]).unwrap();
+    assert!(passes >= 1.0 && rows > passes, "{text}");
+    assert!(
+        passes < output as f64,
+        "{passes} passes for {output} output tokens of 4 requests: not batched\n{text}"
+    );
+    assert_eq!(value(&scrape, "hearth_batch_sequences", &[]), Some(0.0));
+    assert!(value(&scrape, "hearth_batch_busy_seconds_total", &[]).unwrap() > 0.0);
+}
+
+/// Every task's result, in order.
+async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}

@@ -22,7 +22,8 @@ use crate::api::{
     ApiError, Event, Request, Response, Role, StopReason, ThinkingConfig, ToolChoice, Usage,
 };
 use crate::generation::generate::{
-    self, generate_constrained, GenerateError, GenerateOptions, Generated, PromptTokens, Segment,
+    self, generate_constrained, GenerateError, GenerateOptions, Generated, ModelPasses,
+    PromptTokens, Segment,
 };
 use crate::generation::sampler::SamplingParams;
 use crate::generation::speculate::SpeculationOptions;
@@ -30,6 +31,7 @@ use crate::generation::thinking::{ThinkingLimits, ThinkingMode, OPEN_DELIMITER, 
 use crate::kv::{CacheStats, DiskStoreError, KvCache, KvType};
 use crate::model::load::Model;
 use crate::model::transformer::LogitsFor;
+use crate::schedule::{BatchOptions, BatchStats, ForwardPass, Scheduler};
 use crate::template::chat::template_input;
 use crate::template::tool_calls::{ToolCallFormat, ToolCallParser};
 use crate::template::TemplateError;
@@ -91,6 +93,9 @@ pub struct Engine {
     prompt_cache: PromptCache,
     grammar: SharedGrammar,
     messages_served: AtomicU64,
+    /// Batches the passes of requests served at once; `None`: each request runs its
+    /// own passes (one request at a time, as the CLI's).
+    scheduler: Option<Scheduler>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -120,6 +125,27 @@ impl Engine {
             prompt_cache,
             grammar: SharedGrammar::default(),
             messages_served: AtomicU64::new(0),
+            scheduler: None,
+        }
+    }
+
+    /// Runs the passes of requests served at the same time (from several threads)
+    /// together from now on, by a [`Scheduler`] with `options`: continuous batching.
+    pub fn start_scheduler(&mut self, options: BatchOptions) -> std::io::Result<()> {
+        self.scheduler = Some(Scheduler::start(Arc::clone(&self.model), options)?);
+        Ok(())
+    }
+
+    /// The batch scheduler's counters; `None` without one.
+    pub fn batch_stats(&self) -> Option<BatchStats> {
+        self.scheduler.as_ref().map(Scheduler::stats)
+    }
+
+    /// What runs this engine's forward passes.
+    fn passes(&self) -> &dyn ForwardPass {
+        match &self.scheduler {
+            Some(scheduler) => scheduler,
+            None => self.model.transformer(),
         }
     }
 
@@ -316,6 +342,8 @@ impl Engine {
         } else {
             ToolCallParser::verbatim()
         };
+        // Seated from the prefill to the last token: passes wait for this sequence.
+        let seat = self.scheduler.as_ref().map(Scheduler::seat);
         if let Err(error) = self.prefill(&prompt, &mut kv, &mut writer) {
             writer.send(Event::Error {
                 error: error.clone(),
@@ -338,7 +366,10 @@ impl Engine {
         } else {
             let computed = kv.len();
             let result = generate_constrained(
-                &self.model,
+                ModelPasses {
+                    model: &self.model,
+                    passes: self.passes(),
+                },
                 &mut kv,
                 PromptTokens {
                     cached: &prompt[..computed],
@@ -376,6 +407,7 @@ impl Engine {
                 }
             }
         };
+        drop(seat);
         let finished = outcome
             .as_ref()
             .is_some_and(|g| g.stop_reason != generate::StopReason::Cancelled);
@@ -485,8 +517,7 @@ impl Engine {
     ) -> Result<(), ApiError> {
         while kv.len() < upto {
             let chunk = &tokens[kv.len()..upto.min(kv.len() + PREFILL_CHUNK)];
-            self.model
-                .transformer()
+            self.passes()
                 .forward(chunk, kv, LogitsFor::From(chunk.len()))
                 .map_err(|e| ApiError::internal(format!("the forward pass failed: {e}")))?;
             if after_chunk().is_break() {

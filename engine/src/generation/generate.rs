@@ -12,6 +12,7 @@ use crate::generation::thinking::{Routed, ThinkingBudget, ThinkingLimits, END_DE
 use crate::kv::KvCache;
 use crate::model::load::Model;
 use crate::model::transformer::{ForwardError, LogitsFor};
+use crate::schedule::ForwardPass;
 use crate::tokenizer::StreamDecoder;
 
 /// What to generate.
@@ -181,11 +182,32 @@ impl<'a> From<&'a [u32]> for PromptTokens<'a> {
     }
 }
 
+/// The model a generation runs on, and what runs its forward passes: the model's own
+/// transformer, or a [`crate::schedule::Scheduler`] that batches them with other
+/// sequences'.
+#[derive(Clone, Copy)]
+pub struct ModelPasses<'a> {
+    /// The model (its tokenizer and configuration).
+    pub model: &'a Model,
+    /// What runs the passes.
+    pub passes: &'a dyn ForwardPass,
+}
+
+impl<'a> From<&'a Model> for ModelPasses<'a> {
+    /// Passes run by the model's transformer, one sequence at a time.
+    fn from(model: &'a Model) -> ModelPasses<'a> {
+        ModelPasses {
+            model,
+            passes: model.transformer(),
+        }
+    }
+}
+
 /// Like [`generate_segmented`], with the answer's tokens masked by `constraint` (the
 /// thinking segment stays free): greedy and sampled decoding alike only pick tokens it
 /// allows.
-pub fn generate_constrained(
-    model: &Model,
+pub fn generate_constrained<'a>(
+    on: impl Into<ModelPasses<'a>>,
     kv: &mut KvCache,
     prompt: PromptTokens<'_>,
     opts: &GenerateOptions,
@@ -193,6 +215,7 @@ pub fn generate_constrained(
     mut constraint: Option<&mut ToolConstraint>,
     on_piece: &mut dyn FnMut(Segment, &str) -> ControlFlow<()>,
 ) -> Result<Generated, GenerateError> {
+    let ModelPasses { model, passes } = on.into();
     let PromptTokens {
         cached,
         new: prompt,
@@ -240,7 +263,7 @@ pub fn generate_constrained(
     let mut tokens = Vec::new();
 
     let started = Instant::now();
-    let mut logits = model.transformer().forward(prompt, kv, LogitsFor::Last)?;
+    let mut logits = passes.forward(prompt, kv, LogitsFor::Last)?;
     let prompt_time = started.elapsed();
     let decode_started = Instant::now();
 
@@ -346,10 +369,11 @@ pub fn generate_constrained(
         .into_iter()
         .min()
         .unwrap_or(0);
-        let draft = drafter
-            .as_mut()
-            .map(|d| d.draft(&history, drafts_also_from, room))
-            .unwrap_or_default();
+        // Beside other sequences an extra row costs them time too; drafts pay only alone.
+        let draft = match drafter.as_mut() {
+            Some(d) if !passes.shared() => d.draft(&history, drafts_also_from, room),
+            _ => Vec::new(),
+        };
         let mut batch = Vec::with_capacity(1 + draft.len());
         batch.push(next);
         batch.extend_from_slice(&draft);
@@ -358,7 +382,7 @@ pub fn generate_constrained(
         } else {
             LogitsFor::From(0)
         };
-        let mut forward = || model.transformer().forward(&batch, kv, scored);
+        let mut forward = || passes.forward(&batch, kv, scored);
         let rows = match constraint.as_deref_mut() {
             Some(c) => c.overlap(forward),
             None => forward(),

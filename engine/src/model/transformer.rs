@@ -41,6 +41,9 @@ pub enum ForwardError {
     /// The sequence would outgrow its KV cache.
     #[error(transparent)]
     ContextFull(#[from] ContextFull),
+    /// The batch scheduler could not run the pass (it stopped, or the pass panicked).
+    #[error("the batch scheduler could not run this pass: {0}")]
+    Scheduler(String),
     /// The KV cache was made for another model.
     #[error("the KV cache was made for another model shape ({cache:?}, model {model:?})")]
     WrongCache {
@@ -49,6 +52,25 @@ pub enum ForwardError {
         /// The model's shape.
         model: KvShape,
     },
+}
+
+/// One sequence's share of a batched forward pass ([`Transformer::forward_batch`]).
+pub struct SequenceRows<'a> {
+    /// Tokens to run, at the positions following those `kv` holds.
+    pub tokens: &'a [u32],
+    /// The sequence's cache, which the pass extends by `tokens.len()` positions.
+    pub kv: &'a mut KvCache,
+    /// Which of `tokens` need logits.
+    pub logits: LogitsFor,
+}
+
+/// One token of a batched pass: which sequence it belongs to and where.
+struct Row {
+    token: u32,
+    seq: usize,
+    pos: usize,
+    /// Whether its logits are wanted.
+    scored: bool,
 }
 
 /// A decoder-only transformer ready to run.
@@ -122,6 +144,14 @@ impl Transformer {
         kv: &mut KvCache,
         logits: LogitsFor,
     ) -> Result<Vec<f32>, ForwardError> {
+        let mut seqs = [SequenceRows { tokens, kv, logits }];
+        let mut out = self.forward_batch(&mut seqs)?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// Checks that `tokens` can run after what `kv` holds: the cache fits the model, the
+    /// ids are in the vocabulary and the positions fit the cache's limit.
+    pub fn admit(&self, tokens: &[u32], kv: &KvCache) -> Result<(), ForwardError> {
         if !kv.shape().same_dims(&self.kv_shape()) {
             return Err(ForwardError::WrongCache {
                 cache: kv.shape(),
@@ -132,15 +162,53 @@ impl Transformer {
         if let Some(&token) = tokens.iter().find(|&&t| t as usize >= vocab) {
             return Err(ForwardError::TokenOutOfRange { token, vocab });
         }
-        kv.grow(kv.len() + tokens.len())?;
-        // `grow` counted the new positions as held; write them chunk by chunk.
-        let start = kv.len() - tokens.len();
-        let first_scored = match logits {
-            LogitsFor::Last => tokens.len().saturating_sub(1),
-            LogitsFor::From(i) => i.min(tokens.len()),
-        };
-        let mut out = Vec::with_capacity((tokens.len() - first_scored) * vocab);
-        let mut bufs = Buffers::new(&self.config, tokens.len().min(UBATCH));
+        let needed = kv.len() + tokens.len();
+        if needed > kv.limit() {
+            return Err(ContextFull {
+                needed,
+                limit: kv.limit(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Runs the rows of several sequences through the weights together, as
+    /// [`Transformer::forward`] runs one: each weight is read once for all of
+    /// them. Each sequence's keys and values go into its own cache, its rows
+    /// attend only to its own positions, and its logits (the rows its
+    /// `logits` selects) come back in the order of `seqs`. A row's
+    /// arithmetic does not depend on the other rows of the pass, so every
+    /// sequence's logits are bit for bit those of running it alone.
+    pub fn forward_batch(
+        &self,
+        seqs: &mut [SequenceRows<'_>],
+    ) -> Result<Vec<Vec<f32>>, ForwardError> {
+        for seq in seqs.iter() {
+            self.admit(seq.tokens, seq.kv)?;
+        }
+        let vocab = self.config.vocab_size;
+        let mut rows = Vec::with_capacity(seqs.iter().map(|s| s.tokens.len()).sum());
+        let mut outs = Vec::with_capacity(seqs.len());
+        for (i, seq) in seqs.iter_mut().enumerate() {
+            let start = seq.kv.len();
+            seq.kv.grow(start + seq.tokens.len())?;
+            let first_scored = match seq.logits {
+                LogitsFor::Last => seq.tokens.len().saturating_sub(1),
+                LogitsFor::From(from) => from.min(seq.tokens.len()),
+            };
+            rows.extend(seq.tokens.iter().enumerate().map(|(t, &token)| Row {
+                token,
+                seq: i,
+                pos: start + t,
+                scored: t >= first_scored,
+            }));
+            outs.push(Vec::with_capacity(
+                (seq.tokens.len() - first_scored) * vocab,
+            ));
+        }
+        let mut kvs: Vec<&mut KvCache> = seqs.iter_mut().map(|s| &mut *s.kv).collect();
+        let mut bufs = Buffers::new(&self.config, rows.len().min(UBATCH));
         // The layers run on one of the pool's workers, which then does its
         // share of every parallel product itself. Called from outside the
         // pool, each of a token's ~200 parallel regions would otherwise hand
@@ -148,30 +216,33 @@ impl Transformer {
         // finish: a wake-up per region, and one thread more than cores
         // contending while it runs the serial steps in between.
         rayon::scope(|_| {
-            for (c, chunk) in tokens.chunks(UBATCH).enumerate() {
-                let offset = c * UBATCH;
-                self.run_layers(chunk, start + offset, kv, &mut bufs);
-                let from = first_scored.saturating_sub(offset);
-                if from < chunk.len() {
-                    self.head(&bufs.x[..chunk.len() * self.config.n_embd], from, &mut out);
-                }
+            for chunk in rows.chunks(UBATCH) {
+                self.run_layers(chunk, &mut kvs, &mut bufs);
+                self.head(
+                    chunk,
+                    &bufs.x[..chunk.len() * self.config.n_embd],
+                    &mut outs,
+                );
             }
         });
-        Ok(out)
+        Ok(outs)
     }
 
-    fn run_layers(&self, tokens: &[u32], pos0: usize, kv: &mut KvCache, b: &mut Buffers) {
+    fn run_layers(&self, rows: &[Row], kvs: &mut [&mut KvCache], b: &mut Buffers) {
         let c = &self.config;
-        let n = tokens.len();
+        let n = rows.len();
         let (d, qd, kvd, ff) = (c.n_embd, c.q_dim(), c.kv_dim(), c.n_ff);
         let x = &mut b.x[..n * d];
-        for (row, &t) in x.chunks_exact_mut(d).zip(tokens) {
-            self.weights.token_embd.dequantize_row(t as usize, row);
+        for (out, row) in x.chunks_exact_mut(d).zip(rows) {
+            self.weights
+                .token_embd
+                .dequantize_row(row.token as usize, out);
         }
-        let angles: Vec<RopeAngles> = (0..n)
-            .map(|t| {
+        let angles: Vec<RopeAngles> = rows
+            .iter()
+            .map(|row| {
                 RopeAngles::new(
-                    pos0 + t,
+                    row.pos,
                     c.head_dim,
                     c.rope_base,
                     self.weights.rope_freqs.as_deref(),
@@ -203,17 +274,18 @@ impl Transformer {
             if let Some(w) = &layer.k_norm {
                 ops::rms_norm(k, w, c.rms_eps);
             }
-            for t in 0..n {
+            for (t, row) in rows.iter().enumerate() {
                 angles[t].apply(&mut q[t * qd..(t + 1) * qd], c.rope_style);
                 angles[t].apply(&mut k[t * kvd..(t + 1) * kvd], c.rope_style);
-                kv.write(
+                kvs[row.seq].write(
                     li,
-                    pos0 + t,
+                    row.pos,
                     &k[t * kvd..(t + 1) * kvd],
                     &v[t * kvd..(t + 1) * kvd],
                 );
             }
-            self.attention(li, q, n, pos0, kv, attn);
+            let views: Vec<&KvCache> = kvs.iter().map(|kv| &**kv).collect();
+            self.attention(li, q, rows, &views, attn);
             layer.wo.forward(attn, n, proj);
             ops::add_assign(x, proj);
 
@@ -229,17 +301,10 @@ impl Transformer {
         }
     }
 
-    /// Causal grouped-query attention of `n` queries at `pos0..` over the
-    /// cache, writing `n * q_dim` values into `out`.
-    fn attention(
-        &self,
-        layer: usize,
-        q: &[f32],
-        n: usize,
-        pos0: usize,
-        kv: &KvCache,
-        out: &mut [f32],
-    ) {
+    /// Causal grouped-query attention of each row's query over its own
+    /// sequence's cache up to its position, writing `rows.len() * q_dim`
+    /// values into `out`.
+    fn attention(&self, layer: usize, q: &[f32], rows: &[Row], kvs: &[&KvCache], out: &mut [f32]) {
         let c = &self.config;
         let hd = c.head_dim;
         let group = c.n_heads / c.n_kv_heads;
@@ -251,14 +316,15 @@ impl Transformer {
         // arithmetic and its order are those of a head on its own, and do not
         // depend on how a prompt was split into calls (the prefix cache's
         // bit-exactness rests on that).
-        out[..n * c.q_dim()]
+        out[..rows.len() * c.q_dim()]
             .par_chunks_mut(group * hd)
             .enumerate()
             .for_each(|(idx, o)| {
-                let t = idx / c.n_kv_heads;
+                let row = &rows[idx / c.n_kv_heads];
+                let kv = kvs[row.seq];
                 let kv_head = idx % c.n_kv_heads;
                 let qs = &q[idx * group * hd..(idx + 1) * group * hd];
-                let n_ctx = pos0 + t + 1;
+                let n_ctx = row.pos + 1;
                 let n_blocks = n_ctx.div_ceil(BLOCK_TOKENS);
                 let mut scores = vec![0.0f32; group * n_ctx];
                 let blocks = HeadBlocks {
@@ -286,16 +352,28 @@ impl Transformer {
             });
     }
 
-    /// Final norm and output head for rows `from..` of `x`, appended to `out`.
-    fn head(&self, x: &[f32], from: usize, out: &mut Vec<f32>) {
+    /// Final norm and output head for the scored `rows` (whose hidden states
+    /// are `x`), each row's logits appended to its sequence's `outs`.
+    fn head(&self, rows: &[Row], x: &[f32], outs: &mut [Vec<f32>]) {
         let c = &self.config;
-        let rows = &x[from * c.n_embd..];
-        let n = rows.len() / c.n_embd;
-        let mut normed = vec![0.0; rows.len()];
-        ops::rms_norm_into(rows, &self.weights.output_norm, c.rms_eps, &mut normed);
-        let at = out.len();
-        out.resize(at + n * c.vocab_size, 0.0);
-        self.weights.output.matmul(&normed, n, &mut out[at..]);
+        let (d, vocab) = (c.n_embd, c.vocab_size);
+        let scored: Vec<usize> = (0..rows.len()).filter(|&t| rows[t].scored).collect();
+        if scored.is_empty() {
+            return;
+        }
+        let mut picked = Vec::with_capacity(scored.len() * d);
+        for &t in &scored {
+            picked.extend_from_slice(&x[t * d..(t + 1) * d]);
+        }
+        let mut normed = vec![0.0; picked.len()];
+        ops::rms_norm_into(&picked, &self.weights.output_norm, c.rms_eps, &mut normed);
+        let mut logits = vec![0.0; scored.len() * vocab];
+        self.weights
+            .output
+            .matmul(&normed, scored.len(), &mut logits);
+        for (i, &t) in scored.iter().enumerate() {
+            outs[rows[t].seq].extend_from_slice(&logits[i * vocab..(i + 1) * vocab]);
+        }
     }
 }
 

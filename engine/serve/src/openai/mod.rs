@@ -51,6 +51,7 @@ pub(crate) fn error_body(error: &ServeError) -> Value {
         // As OpenAI answers a key over its rate limit.
         ErrorKind::RateLimited => ("requests", json!("rate_limit_exceeded")),
         ErrorKind::Overloaded => ("server_error", json!("overloaded")),
+        ErrorKind::Loading => ("server_error", json!("model_loading")),
         ErrorKind::Internal => ("server_error", Value::Null),
     };
     json!({"error": {
