@@ -336,8 +336,9 @@ fn run(model: &Model, shared: &Shared, options: BatchOptions) {
         let mut unfinished = Vec::new();
         for (mut call, n) in calls.into_iter().zip(takes) {
             match &result {
-                Err(e) if n > 0 => {
-                    let _ = call.reply.send((call.kv, Err(e.for_call())));
+                Err(why) if n > 0 => {
+                    let failed = ForwardError::Scheduler(why.clone());
+                    let _ = call.reply.send((call.kv, Err(failed)));
                 }
                 _ if call.done == call.tokens.len() => {
                     let out = std::mem::take(&mut call.out);
@@ -359,12 +360,11 @@ fn run(model: &Model, shared: &Shared, options: BatchOptions) {
     }
 }
 
-/// How many rows of each call the next pass runs: every decode call whole, then the
-/// longer calls in order of arrival within `step_tokens` rows in all (at least
-/// [`MIN_PROMPT_ROWS`] of the first, so a prompt always advances); with no sequence
-/// `decoding` and no decode call, every call whole.
+/// How many rows of each call the next pass runs: while a sequence is `decoding`,
+/// every decode call whole, then the longer calls in order of arrival within
+/// `step_tokens` rows in all (at least [`MIN_PROMPT_ROWS`] of the first, so a prompt
+/// always advances); otherwise every call whole.
 fn plan(calls: &[Call], decoding: bool, step_tokens: usize) -> Vec<usize> {
-    let decoding = decoding || calls.iter().any(|c| c.remaining() <= DECODE_ROWS);
     if !decoding {
         return calls.iter().map(Call::remaining).collect();
     }
@@ -392,8 +392,9 @@ fn plan(calls: &[Call], decoding: bool, step_tokens: usize) -> Vec<usize> {
     takes
 }
 
-/// Runs the planned rows of `calls` as one pass; a panic in it fails the pass.
-fn run_pass(model: &Model, calls: &mut [Call], takes: &[usize]) -> Result<(), PassError> {
+/// Runs the planned rows of `calls` as one pass; a panic in it fails the pass, and the
+/// error says why to each of its calls.
+fn run_pass(model: &Model, calls: &mut [Call], takes: &[usize]) -> Result<(), String> {
     let mut seqs: Vec<SequenceRows<'_>> = Vec::with_capacity(calls.len());
     let mut ran: Vec<usize> = Vec::with_capacity(calls.len());
     for (i, (call, &n)) in calls.iter_mut().zip(takes).enumerate() {
@@ -415,14 +416,14 @@ fn run_pass(model: &Model, calls: &mut [Call], takes: &[usize]) -> Result<(), Pa
     drop(seqs);
     let outs = match outs {
         Ok(Ok(outs)) => outs,
-        Ok(Err(e)) => return Err(PassError(e.to_string())),
+        Ok(Err(e)) => return Err(e.to_string()),
         Err(payload) => {
             let what = payload
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "no message".into());
-            return Err(PassError(format!("the pass panicked ({what})")));
+            return Err(format!("the pass panicked ({what})"));
         }
     };
     for (i, out) in ran.into_iter().zip(outs) {
@@ -430,15 +431,6 @@ fn run_pass(model: &Model, calls: &mut [Call], takes: &[usize]) -> Result<(), Pa
         calls[i].out.extend_from_slice(&out);
     }
     Ok(())
-}
-
-/// Why a pass failed, told to each of its calls.
-struct PassError(String);
-
-impl PassError {
-    fn for_call(&self) -> ForwardError {
-        ForwardError::Scheduler(self.0.clone())
-    }
 }
 
 #[cfg(test)]

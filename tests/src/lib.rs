@@ -95,6 +95,25 @@ pub fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Runs a checking script (`program` with `args`) bounded by `timeout SECONDS` and
+/// returns its stdout; fails the test, showing both streams, when the script fails or its
+/// stdout lacks `passed` (the line it prints when every check passed).
+pub fn run_checks(seconds: u32, program: &str, args: &[&std::ffi::OsStr], passed: &str) -> String {
+    let out = Command::new("timeout")
+        .arg(seconds.to_string())
+        .arg(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} {args:?}: {e}"));
+    let (stdout, stderr) = (stdout_of(&out), stderr_of(&out));
+    assert!(
+        out.status.success() && stdout.contains(passed),
+        "{program} {args:?} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    stdout
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -9,27 +9,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
-
-use hearth_tests::{hearth, workspace_root};
+use hearth_tests::{hearth, run_checks, workspace_root};
 
 #[test]
 fn two_replicas_behind_smg_share_prefixes_by_replica_and_survive_one_loss() {
     let script = workspace_root().join("tests/clients/smg.sh");
     // The script bounds pip (600 s) and the run (600 s); `timeout` bounds it whole.
-    let out = Command::new("timeout")
-        .arg("1300")
-        .arg("bash")
-        .arg(&script)
-        .arg(hearth!().path())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("smg_router: 8 passed, 0 failed"),
-        "{} failed ({}):\n{stdout}\n{stderr}",
-        script.display(),
-        out.status
+    run_checks(
+        1300,
+        "bash",
+        &[script.as_os_str(), hearth!().path().as_os_str()],
+        "smg_router: 8 passed, 0 failed",
     );
 }

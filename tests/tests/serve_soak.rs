@@ -7,9 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
+use std::ffi::OsStr;
 
-use hearth_tests::{hearth, workspace_root};
+use hearth_tests::{hearth, run_checks, workspace_root};
 
 #[test]
 #[ignore = "needs the default model (1.1 GB); .ci/run runs it once the model is fetched"]
@@ -17,20 +17,18 @@ fn a_minute_of_mixed_load_leaves_no_error_no_hung_stream_and_no_held_sequence() 
     let model = hearth!().default_model();
     let script = workspace_root().join("bench/serve-load/soak");
     // The script bounds every request (180 s) and the run; `timeout` bounds it whole.
-    let out = Command::new("timeout")
-        .arg("900")
-        .arg("python3")
-        .arg(&script)
-        .args(["--hearth", &hearth!().path().display().to_string()])
-        .args(["--model", &model.display().to_string()])
-        .args(["--seconds", "60", "--report", "20", "--clients", "16"])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("soak: passed"),
-        "the soak failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
+    let args: Vec<&OsStr> = vec![
+        script.as_os_str(),
+        "--hearth".as_ref(),
+        hearth!().path().as_os_str(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        "--seconds".as_ref(),
+        "60".as_ref(),
+        "--report".as_ref(),
+        "20".as_ref(),
+        "--clients".as_ref(),
+        "16".as_ref(),
+    ];
+    run_checks(900, "python3", &args, "soak: passed");
 }

@@ -164,18 +164,8 @@ async fn loads(State(state): State<Arc<AppState>>) -> Json<Value> {
     let batch = state.runner.batch_stats();
     let (used, budget) = cache.map_or((0, 0), |c| (c.blocks_in_memory, c.memory_budget_blocks));
     let block_tokens = hearth_engine::kv::BLOCK_TOKENS as u64;
-    let token_usage = if budget == 0 {
-        0.0
-    } else {
-        (used as f64 / budget as f64).min(1.0)
-    };
-    let hit_rate = cache.map_or(0.0, |c| {
-        if c.prompt_tokens == 0 {
-            0.0
-        } else {
-            c.hit_tokens as f64 / c.prompt_tokens as f64
-        }
-    });
+    let token_usage = cache.map_or(0.0, |c| c.memory_usage());
+    let hit_rate = cache.map_or(0.0, |c| c.hit_ratio());
     let uptime = Instant::now()
         .duration_since(state.started_instant)
         .as_secs_f64();

@@ -240,16 +240,8 @@ impl Metrics {
                 .set(i64::try_from(used).unwrap_or(i64::MAX));
             self.kv_blocks_free
                 .set(i64::try_from(budget.saturating_sub(used)).unwrap_or(i64::MAX));
-            let share = |part: u64, whole: u64| {
-                if whole == 0 {
-                    0.0
-                } else {
-                    part as f64 / whole as f64
-                }
-            };
-            self.vllm_kv_usage.set(share(used, budget).min(1.0));
-            self.cache_hit_ratio
-                .set(share(cache.hit_tokens, cache.prompt_tokens));
+            self.vllm_kv_usage.set(cache.memory_usage());
+            self.cache_hit_ratio.set(cache.hit_ratio());
         }
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {

@@ -342,14 +342,6 @@ impl Engine {
         } else {
             ToolCallParser::verbatim()
         };
-        // Seated from the prefill to the last token: passes wait for this sequence.
-        let seat = self.scheduler.as_ref().map(Scheduler::seat);
-        if let Err(error) = self.prefill(&prompt, &mut kv, &mut writer) {
-            writer.send(Event::Error {
-                error: error.clone(),
-            });
-            return Err(error);
-        }
         // A call's arguments are JSON strings: what they copy from the context (an edit's
         // old text from a file read earlier) comes out escaped, so drafts look there too.
         let escaped = if self.options.speculation.is_some()
@@ -361,6 +353,15 @@ impl Engine {
         } else {
             Vec::new()
         };
+        // Seated from the prefill to the last token: passes wait for this sequence (so
+        // what the sequence needs of the CPU alone is done before).
+        let seat = self.scheduler.as_ref().map(Scheduler::seat);
+        if let Err(error) = self.prefill(&prompt, &mut kv, &mut writer) {
+            writer.send(Event::Error {
+                error: error.clone(),
+            });
+            return Err(error);
+        }
         let outcome = if writer.cancelled {
             None
         } else {

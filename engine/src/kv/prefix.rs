@@ -50,6 +50,27 @@ pub struct CacheStats {
     pub memory_budget_blocks: u64,
 }
 
+impl CacheStats {
+    /// Prompt tokens served from the cache, of all looked up (0 before any lookup).
+    pub fn hit_ratio(&self) -> f64 {
+        share(self.hit_tokens, self.prompt_tokens)
+    }
+
+    /// The share of the memory budget in use, 0 to 1 (0 without a budget).
+    pub fn memory_usage(&self) -> f64 {
+        share(self.blocks_in_memory, self.memory_budget_blocks).min(1.0)
+    }
+}
+
+/// `part / whole`, 0 when `whole` is.
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
 /// The longest cached prefix of a prompt.
 #[derive(Debug)]
 pub struct PrefixHit {
