@@ -111,6 +111,42 @@ pub fn weight_bytes_per_token(model: &Transformer) -> usize {
     layers + w.output.byte_len()
 }
 
+/// Multiply-adds of the matrix products one token takes (every matrix of
+/// every layer and the output head): a prefill's speed in tokens/s times
+/// this is the rate its kernels work at, to set against [`int8_peak`].
+/// Attention's products, which grow with the context, are not counted.
+pub fn matrix_macs_per_token(model: &Transformer) -> usize {
+    let w = model.weights();
+    let layers: usize = w
+        .layers
+        .iter()
+        .map(|l| {
+            [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]
+                .iter()
+                .map(|lin| lin.weight.rows() * lin.weight.cols())
+                .sum::<usize>()
+        })
+        .sum();
+    layers + w.output.rows() * w.output.cols()
+}
+
+/// Int8 multiply-accumulate rates of this CPU, all worker threads together.
+pub use crate::cpu::quant::Int8Peak;
+
+/// Measures the int8 ceiling and the packed kernels against it (see
+/// [`Int8Peak`]), about a fifth of a second; `None` where the CPU has no
+/// packed kernels (no AVX-512 VNNI).
+pub fn int8_peak() -> Option<Int8Peak> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        crate::cpu::quant::measure_int8_peak(0.02, 3)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        None
+    }
+}
+
 /// The decode speed that `bandwidth_gbs` allows when each token reads
 /// `bytes_per_token` bytes.
 pub fn decode_limit_tps(bandwidth_gbs: f64, bytes_per_token: usize) -> f64 {

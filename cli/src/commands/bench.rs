@@ -80,6 +80,20 @@ pub fn run(env: &Environment, a: BenchArgs) -> Result<(), CliError> {
         results.push((test, speed));
     }
 
+    // In the same run as the tests, so a prefill's share of the ceiling is measured on
+    // the machine as it was (its clock and neighbours drift from minute to minute).
+    eprintln!("bench: measuring the int8 multiply-add ceiling");
+    let peak = bench::int8_peak();
+    let macs_per_token = bench::matrix_macs_per_token(transformer);
+    // A prefill test's matrix-product rate in GMAC/s, and its share of the ceiling.
+    let prefill_rate = |test: &BenchTest, speed: &Speed| match (test, peak) {
+        (BenchTest::Prefill { .. }, Some(p)) => {
+            let gmacs = speed.median() * macs_per_token as f64 / 1e9;
+            Some((gmacs, gmacs / p.vpdpbusd))
+        }
+        _ => None,
+    };
+
     // After the tests: the model, the last test's KV cache and the engine's buffers (the
     // bandwidth probe's gigabyte is freed by now, which is why this is not the peak).
     let resident = resident_bytes();
@@ -101,6 +115,22 @@ pub fn run(env: &Environment, a: BenchArgs) -> Result<(), CliError> {
             })
             .collect();
         obj.insert("runs".into(), detail.into());
+        obj.insert("matrix_macs_per_token".into(), macs_per_token.into());
+        if let Some(p) = peak {
+            obj.insert(
+                "int8_peak_gmacs".into(),
+                serde_json::json!({"vpdpbusd": p.vpdpbusd, "q4_k_kernel": p.q4_k_kernel,
+                                   "q6_k_kernel": p.q6_k_kernel}),
+            );
+        }
+        for (test, speed) in &results {
+            if let Some((gmacs, share)) = prefill_rate(test, speed) {
+                obj.insert(
+                    format!("{}_matrix_gmacs", test.name()),
+                    serde_json::json!({"gmacs": gmacs, "share_of_peak": share}),
+                );
+            }
+        }
         obj.insert("threads".into(), threads.into());
         obj.insert("bandwidth_gbs".into(), bandwidth.into());
         obj.insert("decode_limit_tps".into(), limit.into());
@@ -131,13 +161,29 @@ pub fn run(env: &Environment, a: BenchArgs) -> Result<(), CliError> {
             file as f64 / MIB
         );
     }
+    if let Some(p) = peak {
+        println!(
+            "int8 ceiling ({threads} threads, vpdpbusd on registers): {:.0} GMAC/s; packed kernels \
+             with data in L1: Q4_K {:.0} ({:.0}%), Q6_K {:.0} ({:.0}%)",
+            p.vpdpbusd,
+            p.q4_k_kernel,
+            100.0 * p.q4_k_kernel / p.vpdpbusd,
+            p.q6_k_kernel,
+            100.0 * p.q6_k_kernel / p.vpdpbusd
+        );
+    }
     println!(
-        "{:<14} {:>10} {:>10} {:>10}",
+        "{:<14} {:>10} {:>10} {:>10}  matrix products (median)",
         "test", "median", "min", "max"
     );
     for (test, s) in &results {
+        let rate = prefill_rate(test, s)
+            .map(|(gmacs, share)| {
+                format!("{gmacs:.0} GMAC/s, {:.0}% of the ceiling", 100.0 * share)
+            })
+            .unwrap_or_default();
         println!(
-            "{:<14} {:>10.2} {:>10.2} {:>10.2}",
+            "{:<14} {:>10.2} {:>10.2} {:>10.2}  {rate}",
             test.name(),
             s.median(),
             s.min(),

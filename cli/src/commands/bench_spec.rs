@@ -64,6 +64,9 @@ struct Measured {
     identical: bool,
     /// The first run's answer, to see what was measured.
     output: Vec<ContentBlock>,
+    /// The prompt as the model saw it, so another engine (bench/vs-llamacpp) can time
+    /// the same task.
+    prompt_tokens: Vec<u32>,
 }
 
 impl Measured {
@@ -134,6 +137,7 @@ pub fn run(env: &Environment, a: BenchSpecArgs) -> Result<(), CliError> {
                     "target_ratio": m.target,
                     "meets_target": m.meets_target(),
                     "output": m.output,
+                    "prompt_tokens": m.prompt_tokens,
                 })
             })
             .collect();
@@ -200,6 +204,9 @@ fn measure(
         accepted: 0,
         identical: true,
         output: Vec::new(),
+        prompt_tokens: plain
+            .prompt_tokens(&case.request)
+            .map_err(|e| CliError::failure(anyhow!("{e}")))?,
     };
     let mut first: Option<Vec<ContentBlock>> = None;
     for _ in 0..runs {

@@ -7,6 +7,7 @@
 //! does: the integer dot products are both faster and what the reference
 //! computes, which keeps our logits close to it.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -205,143 +206,83 @@ impl QMatrix {
     pub fn matmul(&self, x: &[f32], n: usize, out: &mut [f32]) {
         assert_eq!(x.len(), n * self.cols, "activation size");
         assert_eq!(out.len(), n * self.rows, "output size");
-        let acts = Activations::quantize(self.kernel, self.ty, x, n, self.cols);
-        if let (Some(packed), Activations::Q8K { blocks, per_row }) = (&self.packed, &acts) {
-            self.packed_matmul(packed, blocks, *per_row, n, out);
+        if self.packed.is_some() {
+            QMatrix::matmul_many(&mut [(self, out)], x, n);
             return;
         }
+        let acts = Activations::quantize(self.kernel, self.ty, x, n, self.cols);
         if n == 1 {
             self.rows_into(&acts, 0, out);
             return;
         }
-        self.by_row_tiles(n, out, |tile, chunk| {
-            let first = tile * ROW_TILE;
-            let tile_rows = chunk.len() / n;
-            let done = self.tile_cols(&acts, first, tile_rows, n, chunk);
+        self.by_row_tiles(n, out, |tile, out| {
+            let done = self.tile_cols(&acts, n, out);
             for t in done..n {
-                for i in 0..tile_rows {
-                    chunk[i * n + t] = self.dot_row(first + i, &acts, t);
+                let row = out.row(t);
+                for (i, o) in row.iter_mut().enumerate() {
+                    *o = self.dot_row(tile * ROW_TILE + i, &acts, t);
                 }
             }
         });
     }
 
-    /// Runs `tile_fn(tile, chunk)` in parallel over tiles of [`ROW_TILE`]
-    /// rows, where `chunk[i * n + t]` is row `tile * ROW_TILE + i` times
-    /// activation row `t`, then scatters the results into `out`
-    /// (`out[t * rows + r]`). Row tiles keep a tile's weights in cache across
-    /// the whole batch.
-    fn by_row_tiles(&self, n: usize, out: &mut [f32], tile_fn: impl Fn(usize, &mut [f32]) + Sync) {
-        let mut transposed = vec![0.0f32; n * self.rows];
-        transposed
-            .par_chunks_mut(ROW_TILE * n)
-            .enumerate()
-            .for_each(|(tile, chunk)| tile_fn(tile, chunk));
-        for (t, out_row) in out.chunks_exact_mut(self.rows).enumerate() {
-            for (r, o) in out_row.iter_mut().enumerate() {
-                *o = transposed[r * n + t];
-            }
-        }
+    /// Runs `tile_fn(tile, out)` in parallel over tiles of [`ROW_TILE`]
+    /// rows, where `out` gives the tile's columns of every activation row's
+    /// output (`out[t * rows + r]` for the tile's `r`). Row tiles keep a
+    /// tile's weights in cache across the whole batch, and each task writes
+    /// its results in place: no transposed copy, whose serial scatter cost
+    /// as much as a fifth of a prefill.
+    fn by_row_tiles(
+        &self,
+        n: usize,
+        out: &mut [f32],
+        tile_fn: impl Fn(usize, &mut TileOut) + Sync,
+    ) {
+        let tiles = OutputTiles::new(out, n, self.rows);
+        (0..self.rows.div_ceil(ROW_TILE))
+            .into_par_iter()
+            .for_each(|tile| tile_fn(tile, &mut tiles.tile(tile)));
     }
 
     /// [`QMatrix::matmul`] of several matrices with the same input `x` (`n`
     /// rows), `products[i].1` receiving matrix `i`'s output. Where they
-    /// allow it (one row of input, packed weights), `x` is quantized once
-    /// and all the products run in one parallel pass, which saves a fork
-    /// and join per matrix (decode runs a few hundred a token); otherwise
-    /// they run one after another. The results are identical either way.
+    /// allow it (packed weights of one width), `x` is quantized once and all
+    /// the products run in one parallel pass, which saves a quantization and
+    /// a fork and join per matrix (decode runs a few hundred a token);
+    /// otherwise they run one after another. The results are identical
+    /// either way.
     pub fn matmul_many(products: &mut [(&QMatrix, &mut [f32])], x: &[f32], n: usize) {
         let Some(cols) = products.first().map(|(m, _)| m.cols) else {
             return;
         };
-        let fused = n == 1
-            && products
-                .iter()
-                .all(|(m, _)| m.packed.is_some() && m.cols == cols);
+        let fused = products
+            .iter()
+            .all(|(m, _)| m.packed.is_some() && m.cols == cols);
         if !fused {
             for (m, out) in products.iter_mut() {
                 m.matmul(x, n, out);
             }
             return;
         }
-        assert_eq!(x.len(), cols, "activation size");
-        let mut blocks = vec![Q8KBlock::default(); cols / QK_K];
-        quant::quantize_row_q8_k_fast(x, &mut blocks);
-        let mut tiles: Vec<(&PackedMatrix, usize, &mut [f32])> = Vec::new();
-        for (m, out) in products.iter_mut() {
-            assert_eq!(out.len(), m.rows, "output size");
-            if let Some(packed) = &m.packed {
-                tiles.extend(
-                    out.chunks_mut(ROW_TILE)
-                        .enumerate()
-                        .map(|(tile, chunk)| (packed, tile, chunk)),
-                );
-            }
-        }
-        tiles
-            .into_par_iter()
-            .for_each(|(packed, tile, chunk)| packed_tile(packed, tile, &blocks, chunk));
+        assert_eq!(x.len(), n * cols, "activation size");
+        let (blocks, per_row) = quantize_rows(x, n, cols, QK_K, quant::quantize_row_q8_k_fast);
+        let outs: Vec<(&PackedMatrix, OutputTiles)> = products
+            .iter_mut()
+            .filter_map(|(m, out)| {
+                let rows = m.rows;
+                m.packed
+                    .as_ref()
+                    .map(|packed| (packed, OutputTiles::new(out, n, rows)))
+            })
+            .collect();
+        packed_products(&outs, &blocks, per_row, n);
     }
 
-    /// [`QMatrix::matmul`] on the packed rows: tasks of [`ROW_TILE`] rows,
-    /// each taking the activation rows [`PACKED_COLS`] at a time (then the
-    /// tail), so every weight vector is unpacked once per group of columns.
-    fn packed_matmul(
-        &self,
-        packed: &PackedMatrix,
-        blocks: &[Q8KBlock],
-        per_row: usize,
-        n: usize,
-        out: &mut [f32],
-    ) {
-        let act = |t: usize| &blocks[t * per_row..(t + 1) * per_row];
-        if n == 1 {
-            out.par_chunks_mut(ROW_TILE)
-                .enumerate()
-                .for_each(|(tile, chunk)| packed_tile(packed, tile, act(0), chunk));
-            return;
-        }
-        self.by_row_tiles(n, out, |tile, chunk| {
-            for (i, group_out) in chunk.chunks_exact_mut(PACK_ROWS * n).enumerate() {
-                let group = tile * ROW_TILE / PACK_ROWS + i;
-                let mut put = |t0: usize, dots: &[[f32; PACK_ROWS]]| {
-                    for (j, lanes) in dots.iter().enumerate() {
-                        for (r, &v) in lanes.iter().enumerate() {
-                            group_out[r * n + t0 + j] = v;
-                        }
-                    }
-                };
-                let mut t0 = 0;
-                while t0 + PACKED_COLS <= n {
-                    let ys: [&[Q8KBlock]; PACKED_COLS] = std::array::from_fn(|j| act(t0 + j));
-                    put(t0, &packed.dot_group(group, &ys));
-                    t0 += PACKED_COLS;
-                }
-                match n - t0 {
-                    1 => put(t0, &packed.dot_group(group, &[act(t0)])),
-                    2 => put(t0, &packed.dot_group(group, &[act(t0), act(t0 + 1)])),
-                    3 => put(
-                        t0,
-                        &packed.dot_group(group, &[act(t0), act(t0 + 1), act(t0 + 2)]),
-                    ),
-                    _ => {}
-                }
-            }
-        });
-    }
-
-    /// Fills `chunk[i * n + t]` for the `tile_rows` rows from `first` and
-    /// the leading whole groups of [`Q8K_COLS`] activation rows with the
-    /// multi-row kernel, which reads each weight row once per group; returns
-    /// how many activation rows it did (0 where the kernel has no such path).
-    fn tile_cols(
-        &self,
-        acts: &Activations,
-        first: usize,
-        tile_rows: usize,
-        n: usize,
-        chunk: &mut [f32],
-    ) -> usize {
+    /// Fills the tile's outputs for the leading whole groups of
+    /// [`Q8K_COLS`] activation rows with the multi-row kernel, which reads
+    /// each weight row once per group; returns how many activation rows it
+    /// did (0 where the kernel has no such path).
+    fn tile_cols(&self, acts: &Activations, n: usize, out: &mut TileOut) -> usize {
         let (Activations::Q8K { blocks, per_row }, DotKernel::Q8K(k)) = (acts, self.kernel) else {
             return 0;
         };
@@ -351,9 +292,11 @@ impl QMatrix {
             let t0 = g * Q8K_COLS;
             let ys: [&[Q8KBlock]; Q8K_COLS] =
                 std::array::from_fn(|j| &blocks[(t0 + j) * per_row..(t0 + j + 1) * per_row]);
-            for i in 0..tile_rows {
-                let dots = k.dot_cols(self.row(first + i), &ys);
-                chunk[i * n + t0..i * n + t0 + Q8K_COLS].copy_from_slice(&dots);
+            for i in 0..out.len() {
+                let dots = k.dot_cols(self.row(out.first + i), &ys);
+                for (j, dot) in dots.into_iter().enumerate() {
+                    out.row(t0 + j)[i] = dot;
+                }
             }
         }
         groups * Q8K_COLS
@@ -389,12 +332,138 @@ impl QMatrix {
     }
 }
 
-/// The rows of tile `tile` ([`ROW_TILE`] rows, fewer at the end) of a packed
-/// matrix times one activation row `y`, into `out`.
-fn packed_tile(packed: &PackedMatrix, tile: usize, y: &[Q8KBlock], out: &mut [f32]) {
-    for (i, lanes) in out.chunks_exact_mut(PACK_ROWS).enumerate() {
+/// The packed products `outs` (each a matrix and its output) of the `n`
+/// activation rows quantized in `blocks` (`per_row` blocks a row), in one
+/// parallel pass over tasks of one [`ROW_TILE`] of one matrix each.
+fn packed_products(
+    outs: &[(&PackedMatrix, OutputTiles)],
+    blocks: &[Q8KBlock],
+    per_row: usize,
+    n: usize,
+) {
+    let tasks: Vec<(usize, usize)> = outs
+        .iter()
+        .enumerate()
+        .flat_map(|(p, (_, out))| (0..out.tiles()).map(move |tile| (p, tile)))
+        .collect();
+    let run = |&(p, tile): &(usize, usize)| {
+        let (packed, out) = &outs[p];
+        packed_tile(packed, tile, blocks, per_row, n, &mut out.tile(tile));
+    };
+    if tasks.len() == 1 {
+        tasks.iter().for_each(run);
+    } else {
+        tasks.par_iter().for_each(run);
+    }
+}
+
+/// Tile `tile` of a packed matrix times the `n` activation rows in
+/// `blocks`, taken [`PACKED_COLS`] at a time (then the tail), so every
+/// weight vector is unpacked once per group of activation rows.
+fn packed_tile(
+    packed: &PackedMatrix,
+    tile: usize,
+    blocks: &[Q8KBlock],
+    per_row: usize,
+    n: usize,
+    out: &mut TileOut,
+) {
+    let act = |t: usize| &blocks[t * per_row..(t + 1) * per_row];
+    for i in 0..out.len() / PACK_ROWS {
         let group = tile * ROW_TILE / PACK_ROWS + i;
-        lanes.copy_from_slice(&packed.dot_group::<1>(group, &[y])[0]);
+        let mut put = |t0: usize, dots: &[[f32; PACK_ROWS]]| {
+            for (j, lanes) in dots.iter().enumerate() {
+                out.row(t0 + j)[i * PACK_ROWS..(i + 1) * PACK_ROWS].copy_from_slice(lanes);
+            }
+        };
+        let mut t0 = 0;
+        while t0 + PACKED_COLS <= n {
+            let ys: [&[Q8KBlock]; PACKED_COLS] = std::array::from_fn(|j| act(t0 + j));
+            put(t0, &packed.dot_group(group, &ys));
+            t0 += PACKED_COLS;
+        }
+        match n - t0 {
+            1 => put(t0, &packed.dot_group(group, &[act(t0)])),
+            2 => put(t0, &packed.dot_group(group, &[act(t0), act(t0 + 1)])),
+            3 => put(
+                t0,
+                &packed.dot_group(group, &[act(t0), act(t0 + 1), act(t0 + 2)]),
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// The output of a batched product (`n` rows of `rows` values, row-major),
+/// handed out to parallel tasks by tiles of [`ROW_TILE`] columns.
+struct OutputTiles<'a> {
+    ptr: *mut f32,
+    n: usize,
+    rows: usize,
+    _out: PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: `OutputTiles` is a `&mut [f32]` split into disjoint tiles; each tile
+// is handed out once (`tile`, called once per index by `by_row_tiles` and
+// `packed_products`).
+unsafe impl Send for OutputTiles<'_> {}
+// SAFETY: as above: tasks on different threads write disjoint tiles.
+unsafe impl Sync for OutputTiles<'_> {}
+
+impl<'a> OutputTiles<'a> {
+    fn new(out: &'a mut [f32], n: usize, rows: usize) -> OutputTiles<'a> {
+        assert_eq!(out.len(), n * rows, "output size");
+        OutputTiles {
+            ptr: out.as_mut_ptr(),
+            n,
+            rows,
+            _out: PhantomData,
+        }
+    }
+
+    /// Tiles of the output.
+    fn tiles(&self) -> usize {
+        self.rows.div_ceil(ROW_TILE)
+    }
+
+    /// Tile `tile`'s view. Must be called at most once per index while the
+    /// views live (two views of one tile would alias): `by_row_tiles` calls
+    /// it once per index of its parallel loop.
+    fn tile(&self, tile: usize) -> TileOut<'_> {
+        let first = tile * ROW_TILE;
+        assert!(first < self.rows, "tile {tile} past {} rows", self.rows);
+        TileOut {
+            tiles: self,
+            first,
+            len: ROW_TILE.min(self.rows - first),
+        }
+    }
+}
+
+/// One tile's columns `first..first + len` of every output row.
+struct TileOut<'a> {
+    tiles: &'a OutputTiles<'a>,
+    first: usize,
+    len: usize,
+}
+
+impl TileOut<'_> {
+    /// Columns in the tile.
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The tile's columns of output row `t`.
+    fn row(&mut self, t: usize) -> &mut [f32] {
+        let tiles = self.tiles;
+        assert!(t < tiles.n, "output row {t} of {}", tiles.n);
+        // SAFETY: the range lies inside the output (`t < n`, `first + len <=
+        // rows`), and no other view covers these columns (tiles are disjoint
+        // and each is handed out once); `&mut self` keeps this view's own
+        // slices from overlapping in time.
+        unsafe {
+            std::slice::from_raw_parts_mut(tiles.ptr.add(t * tiles.rows + self.first), self.len)
+        }
     }
 }
 
@@ -472,6 +541,11 @@ fn quantize_rows<B: Default + Clone + Send>(
 ) -> (Vec<B>, usize) {
     let per_row = cols / block_len;
     let mut blocks = vec![B::default(); n * per_row];
+    if n == 1 {
+        // A decode step's one row: less work than a fork and join.
+        quantize_row(x, &mut blocks);
+        return (blocks, per_row);
+    }
     blocks
         .par_chunks_mut(per_row)
         .zip(x.par_chunks(cols))

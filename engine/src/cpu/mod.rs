@@ -10,6 +10,8 @@ pub mod huge;
 pub mod matmul;
 pub mod ops;
 pub mod quant;
+#[cfg(target_arch = "x86_64")]
+mod vector_math;
 
 /// Sets the number of worker threads the engine's kernels use. Must be
 /// called before the first model runs; later calls fail.

@@ -4,6 +4,8 @@
 //! result (RMSNorm sums in f64; RoPE angles advance by repeated multiplication
 //! in f32), so that our logits stay within rounding of llama.cpp's.
 
+use rayon::prelude::*;
+
 /// How rotary position embeddings pair up the dimensions of a head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RopeStyle {
@@ -14,9 +16,23 @@ pub enum RopeStyle {
     Adjacent,
 }
 
-/// `x = x / rms(x) * weight` over each row of `width` values.
+/// Elements below which an element-wise operation stays on one thread: a
+/// decode step's vectors take microseconds, less than a fork and join,
+/// while a prefill chunk's (256 tokens x 8960) left the other core idle.
+const PARALLEL_MIN: usize = 1 << 15;
+
+/// Elements per parallel task of an element-wise operation.
+const PARALLEL_CHUNK: usize = 1 << 13;
+
+/// `x = x / rms(x) * weight` over each row of `width` values; rows in
+/// parallel when there are many (each row's arithmetic is the same either way).
 pub fn rms_norm(x: &mut [f32], weight: &[f32], eps: f32) {
     let width = weight.len();
+    if x.len() >= PARALLEL_MIN {
+        x.par_chunks_exact_mut(width)
+            .for_each(|row| rms_norm_row(row, weight, eps));
+        return;
+    }
     for row in x.chunks_exact_mut(width) {
         rms_norm_row(row, weight, eps);
     }
@@ -81,15 +97,45 @@ impl RopeAngles {
     }
 }
 
-/// `gate = silu(gate) * up`, element-wise (SwiGLU).
+/// `gate = silu(gate) * up`, element-wise (SwiGLU); in parallel pieces
+/// when long. An element's result does not depend on the pieces.
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+    assert_eq!(gate.len(), up.len(), "swiglu: gate and up lengths");
+    if gate.len() >= PARALLEL_MIN {
+        gate.par_chunks_mut(PARALLEL_CHUNK)
+            .zip(up.par_chunks(PARALLEL_CHUNK))
+            .for_each(|(g, u)| swiglu_piece(g, u));
+    } else {
+        swiglu_piece(gate, up);
+    }
+}
+
+fn swiglu_piece(gate: &mut [f32], up: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::quant::has_avx2() {
+        // SAFETY: the CPU has AVX2, FMA and F16C (checked above), the
+        // kernel's only precondition.
+        unsafe { super::vector_math::swiglu(gate, up) };
+        return;
+    }
     for (g, u) in gate.iter_mut().zip(up) {
         *g = *g / (1.0 + (-*g).exp()) * u;
     }
 }
 
-/// `x += y`, element-wise.
+/// `x += y`, element-wise; in parallel pieces when long.
 pub fn add_assign(x: &mut [f32], y: &[f32]) {
+    assert_eq!(x.len(), y.len(), "add_assign: lengths");
+    if x.len() >= PARALLEL_MIN {
+        x.par_chunks_mut(PARALLEL_CHUNK)
+            .zip(y.par_chunks(PARALLEL_CHUNK))
+            .for_each(|(a, b)| add_piece(a, b));
+    } else {
+        add_piece(x, y);
+    }
+}
+
+fn add_piece(x: &mut [f32], y: &[f32]) {
     for (a, b) in x.iter_mut().zip(y) {
         *a += b;
     }

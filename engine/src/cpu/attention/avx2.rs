@@ -13,6 +13,7 @@ use std::arch::x86_64::*;
 
 use half::f16;
 
+use crate::cpu::vector_math::exp;
 use crate::kv::KvRows;
 
 #[inline]
@@ -330,50 +331,6 @@ pub(super) fn accumulate<T: Lanes>(
             );
         }
     }
-}
-
-/// `e^x` in each lane, to within 2 ulp of `f32::exp` for the arguments a
-/// softmax gives it (`x <= 0`): Cody-Waite reduction by ln 2 and Cephes'
-/// degree-6 polynomial, with results below `f32`'s normal range flushed
-/// to zero.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn exp(x: __m256) -> __m256 {
-    let lo = _mm256_set1_ps(-87.336_55);
-    let hi = _mm256_set1_ps(88.376_26);
-    let underflow = _mm256_cmp_ps::<_CMP_LT_OQ>(x, lo);
-    let x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-    let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
-        x,
-        _mm256_set1_ps(std::f32::consts::LOG2_E),
-    ));
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
-    let mut p = _mm256_set1_ps(1.987_569_1e-4);
-    for c in [
-        1.398_199_9e-3,
-        8.333_452e-3,
-        4.166_579_6e-2,
-        1.666_666_5e-1,
-        0.5,
-    ] {
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
-    }
-    let r2 = _mm256_mul_ps(r, r);
-    let e = _mm256_add_ps(_mm256_fmadd_ps(p, r2, r), _mm256_set1_ps(1.0));
-    // 2^n, built in the exponent field; n lies in [-126, 128) here, and
-    // n = 128 only at the clamp, where the scaling below keeps it finite.
-    let ni = _mm256_cvtps_epi32(n);
-    let half = _mm256_srai_epi32::<1>(ni);
-    let pow = |k: __m256i| {
-        _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
-            k,
-            _mm256_set1_epi32(127),
-        )))
-    };
-    // Two factors 2^(n/2) and 2^(n - n/2) keep each within range.
-    let scaled = _mm256_mul_ps(_mm256_mul_ps(e, pow(half)), pow(_mm256_sub_epi32(ni, half)));
-    _mm256_andnot_ps(underflow, scaled)
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]

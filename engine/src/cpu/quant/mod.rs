@@ -18,6 +18,7 @@ mod avx2;
 mod dequant;
 mod dispatch;
 mod packed;
+mod peak;
 mod q8;
 mod repack;
 mod vec_dot;
@@ -29,6 +30,9 @@ pub use dispatch::{
     has_avx2, q8_0_dot_kernel, q8k_dot_kernel, quantize_row_q8_k_fast, Q8KDot, Q8_0Dot, Q8K_COLS,
 };
 pub use packed::{has_avx512_vnni, PackedMatrix, PACKED_COLS};
+#[cfg(target_arch = "x86_64")]
+pub use peak::measure_int8_peak;
+pub use peak::Int8Peak;
 pub use q8::{
     dequantize_q8_0, dequantize_q8_k, quantize_row_q8_0, quantize_row_q8_k, Q8KBlock, Q8_0Block,
 };
@@ -142,31 +146,43 @@ pub fn dot_f32(ty: GgmlType, row: &[u8], x: &[f32]) -> f32 {
     sum
 }
 
-/// Random rows of a K-quant type `ty` for kernel tests: random quants and
-/// packed scales, with each block's f16 scales (`d`, and `dmin` where the
-/// type has one) replaced by finite, modest values, since random bits can
-/// be NaN or huge.
-///
-/// # Panics
-/// If `ty` is not `Q4_K` or `Q6_K`, or `cols` is not a whole number of blocks.
-#[cfg(test)]
-pub(crate) fn random_k_quant_rows(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+/// Random rows of a K-quant type `ty` for kernel tests and timings: random
+/// quants and packed scales, with each block's f16 scales (`d`, and `dmin`
+/// where the type has one) replaced by finite, modest values, since random
+/// bits can be NaN or huge. `None` if `ty` is not `Q4_K` or `Q6_K`, or
+/// `cols` is not a whole number of blocks.
+pub(crate) fn random_k_quant_rows_of(
+    ty: GgmlType,
+    rows: usize,
+    cols: usize,
+    seed: u64,
+) -> Option<Vec<u8>> {
     let mut rng = crate::rng::SplitMix64::new(seed);
     let mut next = move || (rng.next_u64() >> 56) as u8;
-    let row_bytes = ty.row_bytes(cols).expect("whole blocks");
-    let mut bytes: Vec<u8> = (0..row_bytes * rows).map(|_| next()).collect();
+    let row_bytes = ty.row_bytes(cols)?;
     let scales_at: &[usize] = match ty {
         GgmlType::Q4_K => &[0, 2],
         GgmlType::Q6_K => &[208],
-        other => panic!("random_k_quant_rows: {other} is not Q4_K or Q6_K"),
+        _ => return None,
     };
+    let mut bytes: Vec<u8> = (0..row_bytes * rows).map(|_| next()).collect();
     for block in bytes.chunks_exact_mut(ty.block_bytes()) {
         for &at in scales_at {
             let v = half::f16::from_f32(0.01 + f32::from(next()) / 5000.0);
             block[at..at + 2].copy_from_slice(&v.to_bits().to_le_bytes());
         }
     }
-    bytes
+    Some(bytes)
+}
+
+/// [`random_k_quant_rows_of`] for tests.
+///
+/// # Panics
+/// If `ty` is not `Q4_K` or `Q6_K`, or `cols` is not a whole number of blocks.
+#[cfg(test)]
+pub(crate) fn random_k_quant_rows(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+    random_k_quant_rows_of(ty, rows, cols, seed)
+        .unwrap_or_else(|| panic!("random_k_quant_rows: {ty} x {cols} columns"))
 }
 
 #[cfg(test)]

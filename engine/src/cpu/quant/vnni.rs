@@ -259,3 +259,35 @@ fn store_lanes<const N: usize>(acc: [__m512; N]) -> [[f32; PACK_ROWS]; N] {
     }
     out
 }
+
+/// Independent accumulator chains of [`vpdpbusd_loop`]: enough to cover the
+/// instruction's latency at its throughput, few enough to stay in registers.
+const PEAK_CHAINS: usize = 12;
+
+/// Runs `rounds` x [`PEAK_CHAINS`] `vpdpbusd` instructions on registers
+/// alone: the int8 multiply-accumulate ceiling the packed kernels work
+/// against (each instruction is 64 multiply-adds). Returns a value that
+/// depends on every instruction, so none can be optimized away.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C, AVX-512F/BW/VL and AVX-512 VNNI.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub(super) unsafe fn vpdpbusd_loop(rounds: usize) -> i32 {
+    let mut acc: [__m512i; PEAK_CHAINS] = std::array::from_fn(|i| _mm512_set1_epi32(i as i32));
+    let mut w = _mm512_set1_epi8(3);
+    let y = _mm512_set1_epi8(1);
+    for _ in 0..rounds {
+        for a in acc.iter_mut() {
+            *a = _mm512_dpbusd_epi32(*a, w, y);
+        }
+        // Opaque to the optimizer, so the chains are not folded into a multiply.
+        w = std::hint::black_box(w);
+    }
+    let sum = acc
+        .iter()
+        .fold(_mm512_setzero_si512(), |s, &a| _mm512_add_epi32(s, a));
+    _mm512_reduce_add_epi32(sum)
+}
+
+/// Multiply-adds one [`vpdpbusd_loop`] round does.
+pub(super) const PEAK_ROUND_MACS: usize = PEAK_CHAINS * 64;
