@@ -7,7 +7,6 @@
 //! does: the integer dot products are both faster and what the reference
 //! computes, which keeps our logits close to it.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -15,6 +14,7 @@ use rayon::prelude::*;
 use crate::cpu::quant::{
     self, PackedMatrix, Q8KBlock, Q8KDot, Q8_0Block, Q8_0Dot, PACKED_COLS, PACK_ROWS, Q8K_COLS,
 };
+use crate::cpu::tiles::{OutputTiles, TileOut, ROW_TILE};
 use crate::model::gguf::types::{GgmlType, QK32, QK_K};
 
 /// An open model file whose tensors matrices read in place. The model's
@@ -293,7 +293,7 @@ impl QMatrix {
             let ys: [&[Q8KBlock]; Q8K_COLS] =
                 std::array::from_fn(|j| &blocks[(t0 + j) * per_row..(t0 + j + 1) * per_row]);
             for i in 0..out.len() {
-                let dots = k.dot_cols(self.row(out.first + i), &ys);
+                let dots = k.dot_cols(self.row(out.first() + i), &ys);
                 for (j, dot) in dots.into_iter().enumerate() {
                     out.row(t0 + j)[i] = dot;
                 }
@@ -393,85 +393,6 @@ fn packed_tile(
         }
     }
 }
-
-/// The output of a batched product (`n` rows of `rows` values, row-major),
-/// handed out to parallel tasks by tiles of [`ROW_TILE`] columns.
-struct OutputTiles<'a> {
-    ptr: *mut f32,
-    n: usize,
-    rows: usize,
-    _out: PhantomData<&'a mut [f32]>,
-}
-
-// SAFETY: `OutputTiles` is a `&mut [f32]` split into disjoint tiles; each tile
-// is handed out once (`tile`, called once per index by `by_row_tiles` and
-// `packed_products`).
-unsafe impl Send for OutputTiles<'_> {}
-// SAFETY: as above: tasks on different threads write disjoint tiles.
-unsafe impl Sync for OutputTiles<'_> {}
-
-impl<'a> OutputTiles<'a> {
-    fn new(out: &'a mut [f32], n: usize, rows: usize) -> OutputTiles<'a> {
-        assert_eq!(out.len(), n * rows, "output size");
-        OutputTiles {
-            ptr: out.as_mut_ptr(),
-            n,
-            rows,
-            _out: PhantomData,
-        }
-    }
-
-    /// Tiles of the output.
-    fn tiles(&self) -> usize {
-        self.rows.div_ceil(ROW_TILE)
-    }
-
-    /// Tile `tile`'s view. Must be called at most once per index while the
-    /// views live (two views of one tile would alias): `by_row_tiles` calls
-    /// it once per index of its parallel loop.
-    fn tile(&self, tile: usize) -> TileOut<'_> {
-        let first = tile * ROW_TILE;
-        assert!(first < self.rows, "tile {tile} past {} rows", self.rows);
-        TileOut {
-            tiles: self,
-            first,
-            len: ROW_TILE.min(self.rows - first),
-        }
-    }
-}
-
-/// One tile's columns `first..first + len` of every output row.
-struct TileOut<'a> {
-    tiles: &'a OutputTiles<'a>,
-    first: usize,
-    len: usize,
-}
-
-impl TileOut<'_> {
-    /// Columns in the tile.
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    /// The tile's columns of output row `t`.
-    fn row(&mut self, t: usize) -> &mut [f32] {
-        let tiles = self.tiles;
-        assert!(t < tiles.n, "output row {t} of {}", tiles.n);
-        // SAFETY: the range lies inside the output (`t < n`, `first + len <=
-        // rows`), and no other view covers these columns (tiles are disjoint
-        // and each is handed out once); `&mut self` keeps this view's own
-        // slices from overlapping in time.
-        unsafe {
-            std::slice::from_raw_parts_mut(tiles.ptr.add(t * tiles.rows + self.first), self.len)
-        }
-    }
-}
-
-/// Rows of output computed by one task: large enough to amortize scheduling,
-/// small enough that two cores stay balanced on the smallest matrices. A
-/// whole number of packed groups.
-const ROW_TILE: usize = 16;
-const _: () = assert!(ROW_TILE.is_multiple_of(PACK_ROWS));
 
 /// Activations in the form the weight type's dot product wants.
 enum Activations<'a> {

@@ -10,6 +10,7 @@ pub mod huge;
 pub mod matmul;
 pub mod ops;
 pub mod quant;
+mod tiles;
 #[cfg(target_arch = "x86_64")]
 mod vector_math;
 
