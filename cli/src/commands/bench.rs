@@ -64,6 +64,9 @@ pub fn run(env: &Environment, a: BenchArgs) -> Result<(), CliError> {
     );
     eprintln!("bench: measuring memory bandwidth");
     let bandwidth = bench::measure_bandwidth(PROBE_BYTES, 5);
+    // The probe's gigabyte is freed by now; the peak counted from here is the model's and
+    // the tests'.
+    let peak_counted = reset_peak_resident();
     let bytes_per_token = bench::weight_bytes_per_token(transformer);
     let limit = bench::decode_limit_tps(bandwidth, bytes_per_token);
 
@@ -94,13 +97,18 @@ pub fn run(env: &Environment, a: BenchArgs) -> Result<(), CliError> {
         _ => None,
     };
 
-    // After the tests: the model, the last test's KV cache and the engine's buffers (the
-    // bandwidth probe's gigabyte is freed by now, which is why this is not the peak).
-    let resident = resident_bytes();
+    // After the tests: the model, the last test's KV cache and the engine's buffers.
+    let resident = status_bytes("VmRSS:");
+    let peak_resident = if peak_counted {
+        status_bytes("VmHWM:")
+    } else {
+        None
+    };
     let file_bytes = std::fs::metadata(model.file().path()).map(|m| m.len()).ok();
     if a.json {
         let mut obj = serde_json::Map::new();
         obj.insert("resident_bytes".into(), resident.into());
+        obj.insert("peak_resident_bytes".into(), peak_resident.into());
         obj.insert("model_file_bytes".into(), file_bytes.into());
         for (test, speed) in &results {
             obj.insert(test.name(), serde_json::json!(speed.median()));
@@ -155,8 +163,11 @@ pub fn run(env: &Environment, a: BenchArgs) -> Result<(), CliError> {
         bytes_per_token as f64 / 1e6
     );
     if let (Some(resident), Some(file)) = (resident, file_bytes) {
+        let peak = peak_resident
+            .map(|p| format!("peak {:.0} MiB during the tests, ", p as f64 / MIB))
+            .unwrap_or_default();
         println!(
-            "resident memory after the tests: {:.0} MiB (model file: {:.0} MiB)",
+            "resident memory: {peak}{:.0} MiB after them (model file: {:.0} MiB)",
             resident as f64 / MIB,
             file as f64 / MIB
         );
@@ -195,17 +206,23 @@ pub fn run(env: &Environment, a: BenchArgs) -> Result<(), CliError> {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// This process's resident memory in bytes (`VmRSS` in `/proc/self/status`); `None`
-/// where there is no such file (not Linux).
-fn resident_bytes() -> Option<u64> {
+/// A size field of `/proc/self/status` (`VmRSS:` resident, `VmHWM:` peak resident) in
+/// bytes; `None` where there is no such file (not Linux).
+fn status_bytes(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line
-        .trim_start_matches("VmRSS:")
+        .trim_start_matches(field)
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
         .ok()?;
     Some(kib * 1024)
+}
+
+/// Starts this process's peak resident size (`VmHWM`) again from its resident size now
+/// (Linux: `5` written to `/proc/self/clear_refs`); false where that cannot be done.
+fn reset_peak_resident() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
