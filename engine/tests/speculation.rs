@@ -230,3 +230,92 @@ fn default_model_copies_a_file_into_an_edit_from_drafts() {
         out.tokens.len()
     );
 }
+
+/// The default model writing an `edit_file` call (forced by `tool_choice`, so decoded under
+/// the tool-call grammar) whose `old` text copies a function of a file read earlier in the
+/// conversation: the streamed blocks and deltas and the answer are the same with drafting
+/// on and off, and most of the call came from accepted drafts.
+#[test]
+#[ignore = "needs the default model (1.1 GB): run with --ignored after `hearth model pull`, or set HEARTH_TEST_MODEL"]
+fn default_model_streams_the_same_edit_call_with_drafts() {
+    use hearth_engine::api::{Event, Request};
+    use hearth_engine::engine::{Engine, EngineOptions};
+    use std::sync::Arc;
+
+    let model = Arc::new(Model::load(&common::default_model()).unwrap());
+    let file = "def tax_for(price, rate=0.2):\n    \"\"\"The tax owed on price.\"\"\"\n    return round(price * rate, 2)\n\n\ndef total_for(price, rate=0.2):\n    \"\"\"The price with its tax.\"\"\"\n    return price + tax_for(price, rate)\n";
+    let tax_old = "def tax_for(price, rate=0.2):\n    \"\"\"The tax owed on price.\"\"\"\n    return round(price * rate, 2)\n";
+    let tax_new = "def tax_for(price, rate=0.25):\n    \"\"\"The tax owed on price.\"\"\"\n    return round(price * rate, 2)\n";
+    let path = serde_json::json!({"type": "string"});
+    let req: Request = serde_json::from_value(serde_json::json!({
+        "max_tokens": 160,
+        "temperature": 0.0,
+        "tools": [
+            {"name": "read_file", "description": "Reads a file.",
+             "input_schema": {"type": "object", "properties": {"path": path},
+                              "required": ["path"]}},
+            {"name": "edit_file",
+             "description": "Replace the text `old`, copied exactly from the file, with `new`.",
+             "input_schema": {"type": "object", "properties": {"path": path,
+                "old": {"type": "string"}, "new": {"type": "string"}},
+                "required": ["path", "old", "new"]}},
+        ],
+        "tool_choice": {"type": "tool", "name": "edit_file"},
+        // One whole-function edit earlier in the conversation shows the form; the next
+        // one copies the next function the same way, as `hearth bench spec`'s edit case.
+        "messages": [
+            {"role": "user", "content": "In pricing.py, make tax_for default to a rate of \
+                0.25, then make total_for round its result to 2 places. Replace each whole \
+                function."},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1",
+                "name": "read_file", "input": {"path": "pricing.py"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                "content": file}]},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_2",
+                "name": "edit_file", "input": {"path": "pricing.py", "old": tax_old,
+                    "new": tax_new}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_2",
+                "content": "Edited pricing.py at line 1."}]},
+        ],
+    }))
+    .unwrap();
+    let serve = |speculation: Option<SpeculationOptions>| {
+        let mut options = EngineOptions::for_model(&model, "default");
+        options.speculation = speculation;
+        let engine = Engine::new(Arc::clone(&model), options);
+        let mut events = Vec::new();
+        let response = engine
+            .run(&req, &mut |event| {
+                // The content as streamed; the message's start and end carry usage, which
+                // counts drafts.
+                if matches!(
+                    event,
+                    Event::ContentBlockStart { .. }
+                        | Event::ContentBlockDelta { .. }
+                        | Event::ContentBlockStop { .. }
+                ) {
+                    events.push(event.clone());
+                }
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        (response, events)
+    };
+    let (plain, plain_events) = serve(None);
+    let (drafted, drafted_events) = serve(Some(SpeculationOptions::default()));
+    assert_eq!(drafted.content, plain.content);
+    assert_eq!(drafted_events, plain_events);
+    assert_eq!(drafted.usage.output_tokens, plain.usage.output_tokens);
+    let call = serde_json::to_string(&drafted.content).unwrap();
+    assert!(
+        call.contains("edit_file") && call.contains("pricing.py"),
+        "{call}"
+    );
+    eprintln!("{call}\n{:?}", drafted.usage);
+    // The call copies the function: most of its tokens came from accepted drafts.
+    assert!(
+        drafted.usage.accepted_tokens * 2 > drafted.usage.output_tokens,
+        "{:?}",
+        drafted.usage
+    );
+}
