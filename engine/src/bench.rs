@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::cpu::matmul::QMatrix;
 use crate::kv::KvCache;
 use crate::model::transformer::{ForwardError, LogitsFor, Transformer};
 use crate::rng::SplitMix64;
@@ -97,18 +98,7 @@ impl Speed {
 /// Bytes of weights one decoded token reads: every matrix of every layer and
 /// the output head (the embedding table is read one row per token).
 pub fn weight_bytes_per_token(model: &Transformer) -> usize {
-    let w = model.weights();
-    let layers: usize = w
-        .layers
-        .iter()
-        .map(|l| {
-            [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]
-                .iter()
-                .map(|lin| lin.weight.byte_len())
-                .sum::<usize>()
-        })
-        .sum();
-    layers + w.output.byte_len()
+    sum_over_token_matrices(model, QMatrix::byte_len)
 }
 
 /// Multiply-adds of the matrix products one token takes (every matrix of
@@ -116,18 +106,20 @@ pub fn weight_bytes_per_token(model: &Transformer) -> usize {
 /// this is the rate its kernels work at, to set against [`int8_peak`].
 /// Attention's products, which grow with the context, are not counted.
 pub fn matrix_macs_per_token(model: &Transformer) -> usize {
+    sum_over_token_matrices(model, |m| m.rows() * m.cols())
+}
+
+/// `of(m)` summed over the matrices every token goes through: each layer's
+/// projections and the output head.
+fn sum_over_token_matrices(model: &Transformer, of: impl Fn(&QMatrix) -> usize) -> usize {
     let w = model.weights();
     let layers: usize = w
         .layers
         .iter()
-        .map(|l| {
-            [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]
-                .iter()
-                .map(|lin| lin.weight.rows() * lin.weight.cols())
-                .sum::<usize>()
-        })
+        .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down])
+        .map(|lin| of(&lin.weight))
         .sum();
-    layers + w.output.rows() * w.output.cols()
+    layers + of(&w.output)
 }
 
 /// Int8 multiply-accumulate rates of this CPU, all worker threads together.

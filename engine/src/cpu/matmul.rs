@@ -239,9 +239,10 @@ impl QMatrix {
         tile_fn: impl Fn(usize, &mut TileOut) + Sync,
     ) {
         let tiles = OutputTiles::new(out, n, self.rows);
-        (0..self.rows.div_ceil(ROW_TILE))
-            .into_par_iter()
-            .for_each(|tile| tile_fn(tile, &mut tiles.tile(tile)));
+        (0..tiles.tiles()).into_par_iter().for_each(|tile| {
+            // SAFETY: each index of the loop comes once, so one view a tile.
+            tile_fn(tile, &mut unsafe { tiles.tile(tile) })
+        });
     }
 
     /// [`QMatrix::matmul`] of several matrices with the same input `x` (`n`
@@ -341,19 +342,27 @@ fn packed_products(
     per_row: usize,
     n: usize,
 ) {
-    let tasks: Vec<(usize, usize)> = outs
-        .iter()
-        .enumerate()
-        .flat_map(|(p, (_, out))| (0..out.tiles()).map(move |tile| (p, tile)))
-        .collect();
-    let run = |&(p, tile): &(usize, usize)| {
+    // Task `i` is tile `i - starts[p]` of the product `p` whose range holds it.
+    let mut starts = Vec::with_capacity(outs.len());
+    let mut total = 0;
+    for (_, out) in outs {
+        starts.push(total);
+        total += out.tiles();
+    }
+    let run = |i: usize| {
+        let p = starts.partition_point(|&s| s <= i) - 1;
         let (packed, out) = &outs[p];
-        packed_tile(packed, tile, blocks, per_row, n, &mut out.tile(tile));
+        let tile = i - starts[p];
+        // SAFETY: each task index comes once and maps to one (product, tile),
+        // so one view a tile.
+        packed_tile(packed, tile, blocks, per_row, n, &mut unsafe {
+            out.tile(tile)
+        });
     };
-    if tasks.len() == 1 {
-        tasks.iter().for_each(run);
+    if total == 1 {
+        run(0);
     } else {
-        tasks.par_iter().for_each(run);
+        (0..total).into_par_iter().for_each(run);
     }
 }
 

@@ -100,14 +100,7 @@ impl RopeAngles {
 /// `gate = silu(gate) * up`, element-wise (SwiGLU); in parallel pieces
 /// when long. An element's result does not depend on the pieces.
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
-    assert_eq!(gate.len(), up.len(), "swiglu: gate and up lengths");
-    if gate.len() >= PARALLEL_MIN {
-        gate.par_chunks_mut(PARALLEL_CHUNK)
-            .zip(up.par_chunks(PARALLEL_CHUNK))
-            .for_each(|(g, u)| swiglu_piece(g, u));
-    } else {
-        swiglu_piece(gate, up);
-    }
+    in_pieces(gate, up, "swiglu", swiglu_piece);
 }
 
 fn swiglu_piece(gate: &mut [f32], up: &[f32]) {
@@ -125,19 +118,23 @@ fn swiglu_piece(gate: &mut [f32], up: &[f32]) {
 
 /// `x += y`, element-wise; in parallel pieces when long.
 pub fn add_assign(x: &mut [f32], y: &[f32]) {
-    assert_eq!(x.len(), y.len(), "add_assign: lengths");
+    in_pieces(x, y, "add_assign", |x, y| {
+        for (a, b) in x.iter_mut().zip(y) {
+            *a += b;
+        }
+    });
+}
+
+/// `op(x, y)` over matching pieces of two equally long slices, in parallel
+/// when they are long (`what` names the operation in the length check).
+fn in_pieces(x: &mut [f32], y: &[f32], what: &str, op: impl Fn(&mut [f32], &[f32]) + Sync) {
+    assert_eq!(x.len(), y.len(), "{what}: the two inputs' lengths");
     if x.len() >= PARALLEL_MIN {
         x.par_chunks_mut(PARALLEL_CHUNK)
             .zip(y.par_chunks(PARALLEL_CHUNK))
-            .for_each(|(a, b)| add_piece(a, b));
+            .for_each(|(a, b)| op(a, b));
     } else {
-        add_piece(x, y);
-    }
-}
-
-fn add_piece(x: &mut [f32], y: &[f32]) {
-    for (a, b) in x.iter_mut().zip(y) {
-        *a += b;
+        op(x, y);
     }
 }
 

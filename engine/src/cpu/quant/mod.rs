@@ -151,6 +151,8 @@ pub fn dot_f32(ty: GgmlType, row: &[u8], x: &[f32]) -> f32 {
 /// where the type has one) replaced by finite, modest values, since random
 /// bits can be NaN or huge. `None` if `ty` is not `Q4_K` or `Q6_K`, or
 /// `cols` is not a whole number of blocks.
+// Outside tests only the x86 peak measurement uses it.
+#[cfg_attr(not(any(test, target_arch = "x86_64")), allow(dead_code))]
 pub(crate) fn random_k_quant_rows_of(
     ty: GgmlType,
     rows: usize,
