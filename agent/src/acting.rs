@@ -11,21 +11,27 @@ use hearth_engine::api::ToolDefinition;
 /// stands in `answer` as a word of its own and reads as a tool's name. A name with an
 /// underscore (`read_file`) always does; a plain word (`grep`, `shell`, `outline`) only in
 /// backticks or followed by `(` or the word tool or function, since "an outline of the
-/// code" or "in your shell" is no call.
-pub(crate) fn tool_named_in(answer: &str, tools: &[ToolDefinition]) -> Option<String> {
+/// code" or "in your shell" is no call. "`shell` function" where the `task` itself says so
+/// is a kind of code, not a tool: "which shell function prunes the backups?" is answered
+/// "the shell function that prunes them is …". Pass the task as `answer` to ask whether
+/// the user named a tool.
+pub(crate) fn tool_named_in(answer: &str, task: &str, tools: &[ToolDefinition]) -> Option<String> {
     tools
         .iter()
-        .filter_map(|tool| first_mention(answer, &tool.name).map(|at| (at, &tool.name)))
+        .filter_map(|tool| first_mention(answer, task, &tool.name).map(|at| (at, &tool.name)))
         .min()
         .map(|(_, name)| name.clone())
 }
 
 /// Where `name` is first mentioned in `text` as a tool (see [`tool_named_in`]).
-fn first_mention(text: &str, name: &str) -> Option<usize> {
+fn first_mention(text: &str, task: &str, name: &str) -> Option<usize> {
     if name.is_empty() {
         return None;
     }
     let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let described_in_task = task
+        .to_lowercase()
+        .contains(&format!("{} function", name.to_lowercase()));
     text.match_indices(name).map(|(at, _)| at).find(|&at| {
         let before = text[..at].chars().next_back();
         let rest = &text[at + name.len()..];
@@ -40,7 +46,8 @@ fn first_mention(text: &str, name: &str) -> Option<usize> {
         name.contains('_')
             || (before == Some('`') && after == Some('`'))
             || after == Some('(')
-            || matches!(next_word, Some("tool" | "function"))
+            || next_word == Some("tool")
+            || (next_word == Some("function") && !described_in_task)
     })
 }
 
@@ -66,12 +73,13 @@ mod tests {
         assert_eq!(
             tool_named_in(
                 "To find the commit, you can use the `git_log` function, then read_file.",
+                "",
                 &tools
             ),
             Some("git_log".to_string())
         );
         assert_eq!(
-            tool_named_in("Call read_file(path)", &tools).as_deref(),
+            tool_named_in("Call read_file(path)", "", &tools).as_deref(),
             Some("read_file")
         );
     }
@@ -80,27 +88,52 @@ mod tests {
     fn a_plain_word_is_a_tool_only_where_it_reads_as_one() {
         let tools = tools(&["shell", "outline"]);
         assert_eq!(
-            tool_named_in("Here is an outline of the code.", &tools),
+            tool_named_in("Here is an outline of the code.", "", &tools),
             None
         );
-        assert_eq!(tool_named_in("Run it in your shell.", &tools), None);
+        assert_eq!(tool_named_in("Run it in your shell.", "", &tools), None);
         for mention in [
             "use `shell`",
             "call shell(\"ls\")",
             "the shell tool",
             "the outline function",
         ] {
-            assert!(tool_named_in(mention, &tools).is_some(), "{mention}");
+            assert!(tool_named_in(mention, "", &tools).is_some(), "{mention}");
         }
     }
 
     #[test]
     fn a_name_inside_a_longer_identifier_or_absent_is_not_a_mention() {
         let tools = tools(&["grep", "read_file"]);
-        assert_eq!(tool_named_in("The answer is 42.", &tools), None);
+        assert_eq!(tool_named_in("The answer is 42.", "", &tools), None);
         assert_eq!(
-            tool_named_in("see my_read_file_helper and grepper", &tools),
+            tool_named_in("see my_read_file_helper and grepper", "", &tools),
             None
         );
+    }
+
+    #[test]
+    fn a_kind_of_function_the_task_names_is_no_tool() {
+        let tools = tools(&["shell", "grep"]);
+        let task = "Which shell function deletes old backup archives?";
+        // The task describes code, so it asks for no tool, and its answer may echo it.
+        assert_eq!(tool_named_in(task, task, &tools), None);
+        assert_eq!(
+            tool_named_in(
+                "The shell function that deletes them is `prune_old`.",
+                task,
+                &tools
+            ),
+            None
+        );
+        // Elsewhere the phrase still reads as a tool, and so does any other form.
+        assert!(tool_named_in(
+            "Use the shell function to list them.",
+            "Which file?",
+            &tools
+        )
+        .is_some());
+        assert!(tool_named_in("Run `shell` to list them.", task, &tools).is_some());
+        assert!(tool_named_in("Use the grep function.", task, &tools).is_some());
     }
 }

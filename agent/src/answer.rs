@@ -14,6 +14,13 @@ use serde_json::{json, Value};
 /// The name of the tool that delivers the answer.
 pub const ANSWER_TOOL: &str = "answer";
 
+/// The most answer tokens of a request the agent makes to get the answer (the answer from
+/// the code shown, the closing answer after a change or a loop): a brief reply needs far
+/// fewer, and a small model given the whole budget after a change fills it with invented
+/// commits and pushes ("The commit hash is 'abc123' …", 1,024 tokens, 30 s on two cores).
+/// A cut answer ends at its last whole sentence.
+pub(crate) const BRIEF_ANSWER_TOKENS: u32 = 256;
+
 /// The `answer` tool's definition, as the model sees it beside the repository's tools.
 pub fn answer_tool() -> ToolDefinition {
     ToolDefinition {

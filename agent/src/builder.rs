@@ -103,6 +103,12 @@ impl RequestBudget {
         self.thinking_tokens = budget_tokens.filter(|&n| n > 0);
     }
 
+    /// This budget with the answer's share at most `answer_tokens`; thinking's stays.
+    pub fn answer_at_most(mut self, answer_tokens: u32) -> RequestBudget {
+        self.answer_tokens = self.answer_tokens.min(answer_tokens);
+        self
+    }
+
     /// The most tokens of the answer, after any thinking.
     pub fn answer_tokens(&self) -> u32 {
         self.answer_tokens
@@ -392,6 +398,11 @@ mod tests {
             })
         );
         assert_eq!(budget.with_thinking(Some(0)).max_tokens(), 1024);
+        // A brief answer shortens the answer's share only.
+        let brief = budget.with_thinking(Some(4096)).answer_at_most(256);
+        assert_eq!(brief.max_tokens(), 256 + 4096 + THINKING_DELIMITER_TOKENS);
+        let unthinking = budget.with_thinking(None);
+        assert_eq!(unthinking.answer_at_most(4096).max_tokens(), 1024);
     }
 
     #[test]

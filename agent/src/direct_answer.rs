@@ -16,7 +16,7 @@ use hearth_engine::api::{self, ContentBlock, Message, Role, ToolChoice, ToolDefi
 use hearth_tools::missing_citations;
 
 use crate::acting::tool_named_in;
-use crate::answer::{take_answer, ANSWER_TOOL};
+use crate::answer::{take_answer, ANSWER_TOOL, BRIEF_ANSWER_TOKENS};
 use crate::error::AgentError;
 use crate::grounding::ANSWER_CHECKED;
 use crate::history::text_of;
@@ -29,9 +29,6 @@ this message, briefly, quoting the exact names (functions, files, values) in bac
 
 /// Answers asked for at most: the first, and one more told what its citations lack.
 const MAX_ATTEMPTS: u32 = 2;
-
-/// The most tokens such an answer takes: a direct answer is short.
-const MAX_ANSWER_TOKENS: u32 = 256;
 
 /// Words of a task that say its answer is in the history, which no file shows.
 const HISTORY_WORDS: [&str; 9] = [
@@ -85,7 +82,7 @@ impl Session {
             .cloned()
             .collect();
         // "Use read_file to read calc.py, then tell me …": the user asked for the tool.
-        if tool_named_in(task, &tools).is_some() {
+        if tool_named_in(task, task, &tools).is_some() {
             return Ok(None);
         }
         let mut history = self.history.clone();
@@ -99,7 +96,7 @@ impl Session {
             if io.interrupted() || answer.is_empty() {
                 return Ok(None);
             }
-            if let Some(tool) = tool_named_in(&answer, &tools) {
+            if let Some(tool) = tool_named_in(&answer, task, &tools) {
                 io.log(&format!(
                     "the answer from the code shown talks about `{tool}`: asking with the tools \
                      (it began: {:?})",
@@ -160,7 +157,7 @@ impl Session {
             name: ANSWER_TOOL.to_string(),
         });
         request.thinking = None;
-        request.max_tokens = request.max_tokens.min(MAX_ANSWER_TOKENS);
+        request.max_tokens = request.max_tokens.min(BRIEF_ANSWER_TOKENS);
         let mut on_event = |_: &api::Event| {
             if io.interrupted() {
                 ControlFlow::Break(())

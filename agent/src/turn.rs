@@ -8,7 +8,7 @@ use hearth_engine::api::{self, ContentBlock, Message, Role, StopReason, ToolResu
 use serde_json::Value;
 
 use crate::acting::tool_named_in;
-use crate::answer::{take_answer, ANSWER_TOOL};
+use crate::answer::{take_answer, ANSWER_TOOL, BRIEF_ANSWER_TOKENS};
 use crate::error::AgentError;
 use crate::history::{starts_user_turn, text_of};
 use crate::permissions::{EDIT_TOOL, RENAME_TOOL, SHELL_TOOL};
@@ -148,6 +148,12 @@ impl Session {
                 request.tool_choice = Some(api::ToolChoice::Tool {
                     name: ANSWER_TOOL.to_string(),
                 });
+                request.max_tokens = self
+                    .config
+                    .request
+                    .budget
+                    .answer_at_most(BRIEF_ANSWER_TOKENS)
+                    .max_tokens();
             }
             let response = self.stream_reply(&request, io)?;
             self.count_usage(response.usage, turn_usage, io)?;
@@ -160,6 +166,9 @@ impl Session {
             }
             // The answer call (answer.rs) ends the turn as text.
             let delivered = take_answer(content);
+            // An answer delivered through its tool is an act, whatever words it uses ("the
+            // shell function that …" names the `shell` tool by accident).
+            let answered_by_call = delivered.answer.is_some();
             let content = delivered.content;
             if let Some(answer) = delivered.answer.filter(|a| !a.is_empty()) {
                 io.emit(Event::TextDelta(TextDelta { text: answer }));
@@ -178,8 +187,13 @@ impl Session {
                 content,
             };
             let answer = text_of(&message);
-            if !cancelled && calls.is_empty() && !made_to_act && request_number < max {
-                if let Some(tool) = tool_named_in(&answer, &request.tools) {
+            if !cancelled
+                && calls.is_empty()
+                && !answered_by_call
+                && !made_to_act
+                && request_number < max
+            {
+                if let Some(tool) = tool_named_in(&answer, &check.task, &request.tools) {
                     // Prose about acting is not an answer: the same request again, where
                     // the engine lets the model write nothing but a call.
                     io.log(&format!(
@@ -190,6 +204,25 @@ impl Session {
                     must_call = true;
                     continue;
                 }
+            }
+            let repeats = !calls.is_empty()
+                && calls.iter().all(|(_, name, input)| {
+                    made_calls.iter().any(|(n, i)| n == name && i == input)
+                });
+            if repeats {
+                // The repeated calls would return what the history already holds: they run
+                // nothing and the reply is dropped, so the same request, with its next step
+                // fixed, reads its whole prompt from the cache.
+                if asks_for_a_change(&check.task) && !edited && !made_to_edit {
+                    // Looking again will not make the change: the next step is an edit.
+                    io.log("the model repeated its last calls on a change task: its next step must be an edit");
+                    made_to_edit = true;
+                    must_edit = true;
+                } else {
+                    io.log("the model repeated its last calls: its next step must be the answer");
+                    must_answer = true;
+                }
+                continue;
             }
             self.append_message(message)?;
             self.measured = Some((
@@ -236,17 +269,6 @@ impl Session {
                 .iter()
                 .map(|(_, name, input)| (name.clone(), input.clone()))
                 .collect();
-            if these_calls.iter().all(|call| made_calls.contains(call)) {
-                if asks_for_a_change(&check.task) && !edited && !made_to_edit {
-                    // Looking again will not make the change: the next step is an edit.
-                    io.log("the model repeated its last calls on a change task: its next step must be an edit");
-                    made_to_edit = true;
-                    must_edit = true;
-                } else {
-                    io.log("the model repeated its last calls: its next step must be the answer");
-                    must_answer = true;
-                }
-            }
             check.note_calls(&self.tools, calls.iter().map(|(_, name, _)| name.as_str()));
             let mut results = Vec::with_capacity(calls.len());
             let change_task = asks_for_a_change(&check.task);

@@ -141,6 +141,38 @@ fn a_model_that_repeats_its_calls_is_made_to_answer() {
         ]
     );
     assert!(io.log.iter().any(|l| l.contains("repeated its last calls")));
+    // The repeat ran nothing and left no trace: the answer is asked for on the same prompt
+    // (all of it in the cache), and briefly.
+    let requests = backend.requests();
+    assert_eq!(requests[2].messages, requests[1].messages);
+    assert!(requests[1].max_tokens > 256);
+    assert_eq!(requests[2].max_tokens, 256);
+    let ran = io
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::ToolOutput(_)))
+        .count();
+    assert_eq!(ran, 1, "the repeated call ran");
+}
+
+/// An answer delivered through the answer tool ends the turn even when its words name a
+/// tool: in a shell repository, "the shell function that …" is the answer, not prose about
+/// the `shell` tool (before, the agent asked again with a call required, two requests more).
+#[test]
+fn an_answer_call_that_names_a_tool_ends_the_turn() {
+    let text = "The shell function that adds two numbers is `add` in `hello.py`.";
+    let (_dir, mut session, backend) =
+        session(vec![call("c1", ANSWER_TOOL, json!({ "text": text }))]);
+    let mut io = Recorder::default();
+    let finished = session
+        .run_turn("Which shell function adds two numbers?", &mut io)
+        .unwrap();
+    assert_eq!(finished.answer, text);
+    assert_eq!(backend.requests().len(), 1);
+    assert!(!io
+        .log
+        .iter()
+        .any(|l| l.contains("instead of calling a tool")));
 }
 
 /// Two calls in turn (an edit that fails, then a read of the file) are a loop as much as

@@ -196,6 +196,67 @@ fn the_cache_after_rejected_drafts_equals_a_cold_computation() {
     );
 }
 
+/// What a named tool's call grammar forces (the tool's name, `"arguments": {"verbose": `,
+/// the closing tag) is checked as a draft and kept: on the tiny model with lookups that can
+/// never match (64-token n-grams), every accepted token is a forced one, and the call is
+/// the same, token for token, as one decoded a token per pass.
+#[test]
+fn a_named_call_takes_its_forced_tokens_from_drafts() {
+    use hearth_engine::api::{Message, Request, ToolChoice, ToolDefinition};
+    use hearth_engine::engine::{Engine, EngineOptions};
+    use std::sync::Arc;
+
+    let model = Arc::new(tiny());
+    let req = Request {
+        messages: vec![Message::user("the three little pigs")],
+        tools: vec![ToolDefinition {
+            name: "run_tests".into(),
+            description: "Run the tests.".into(),
+            input_schema: serde_json::json!({
+                "type": "object",
+                "properties": {"verbose": {"type": "boolean"}},
+                "required": ["verbose"],
+                "additionalProperties": false,
+            }),
+        }],
+        tool_choice: Some(ToolChoice::Tool {
+            name: "run_tests".into(),
+        }),
+        max_tokens: 64,
+        temperature: Some(1.0),
+        seed: Some(3),
+        ..Request::default()
+    };
+    let serve = |speculation: Option<SpeculationOptions>| {
+        let mut options = EngineOptions::for_model(&model, "tiny");
+        options.context_tokens = 2048;
+        options.speculation = speculation;
+        Engine::new(Arc::clone(&model), options)
+            .run(&req, &mut |_| ControlFlow::Continue(()))
+            .unwrap()
+    };
+    let plain = serve(None);
+    let no_lookups = SpeculationOptions {
+        max_draft: 15,
+        max_ngram: 64,
+        min_ngram: 64,
+    };
+    let forced = serve(Some(no_lookups));
+    assert_eq!(forced.content, plain.content);
+    assert_eq!(forced.usage.output_tokens, plain.usage.output_tokens);
+    assert_eq!(plain.usage.accepted_tokens, 0);
+    let call = serde_json::to_string(&forced.content).unwrap();
+    assert!(call.contains("run_tests"), "{call}");
+    // The call is some 20 tokens, all forced but the opening tag and the boolean; free
+    // text after it runs to the token limit.
+    assert!(
+        forced.usage.accepted_tokens >= 8,
+        "{:?} for {call}",
+        forced.usage
+    );
+    assert!(forced.usage.accepted_tokens <= forced.usage.drafted_tokens);
+}
+
 #[test]
 #[ignore = "needs the default model (1.1 GB): run with --ignored after `hearth model pull`, or set HEARTH_TEST_MODEL"]
 fn default_model_copies_a_file_into_an_edit_from_drafts() {

@@ -370,8 +370,22 @@ pub fn generate_constrained<'a>(
         .min()
         .unwrap_or(0);
         // Beside other sequences an extra row costs them time too; drafts pay only alone.
+        // What a call's grammar forces is drafted first: the model all but always takes it.
+        let mut from_grammar = false;
         let draft = match drafter.as_mut() {
-            Some(d) if !passes.shared() => d.draft(&history, drafts_also_from, room),
+            Some(d) if !passes.shared() => {
+                let answering = budget.as_ref().is_none_or(ThinkingBudget::is_closed);
+                let forced = match constraint.as_deref_mut() {
+                    Some(c) if answering => c.forced_tokens(room),
+                    _ => Vec::new(),
+                };
+                from_grammar = !forced.is_empty();
+                if from_grammar {
+                    forced
+                } else {
+                    d.draft(&history, drafts_also_from, room)
+                }
+            }
             _ => Vec::new(),
         };
         let mut batch = Vec::with_capacity(1 + draft.len());
@@ -396,6 +410,7 @@ pub fn generate_constrained<'a>(
                 draft,
                 rows,
                 accepted: 0,
+                from_grammar,
             });
         }
     };
@@ -439,12 +454,14 @@ pub fn generate_constrained<'a>(
 }
 
 /// Ends the check of a draft: the cache forgets its tokens the model did not pick, and the
-/// drafter learns how many it did.
+/// drafter learns how many of its own it did.
 fn finish_check(check: Option<Checking>, kv: &mut KvCache, drafter: Option<&mut Drafter>) {
     let Some(check) = check else { return };
     kv.truncate(kv.len() - check.unconfirmed());
-    if let Some(d) = drafter {
-        d.settle(check.draft.len(), check.accepted);
+    match drafter {
+        Some(d) if check.from_grammar => d.settle_forced(check.draft.len(), check.accepted),
+        Some(d) => d.settle(check.draft.len(), check.accepted),
+        None => {}
     }
 }
 
@@ -457,6 +474,8 @@ struct Checking {
     rows: Vec<f32>,
     /// Drafted tokens the model picked so far.
     accepted: usize,
+    /// Whether the draft is what a call's grammar forced, not the drafter's guess.
+    from_grammar: bool,
 }
 
 impl Checking {

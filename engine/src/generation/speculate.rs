@@ -43,6 +43,9 @@ pub struct SpeculationStats {
     pub accepted: usize,
     /// Batched passes that checked a draft.
     pub passes: usize,
+    /// Of the drafted and accepted tokens, those a tool call's grammar forced (jump-forward:
+    /// the rest of a named tool's name, the closing tag), not guessed from the context.
+    pub forced: usize,
 }
 
 /// Drafts from the context and adapts the draft length to how many are accepted: long
@@ -145,6 +148,15 @@ impl Drafter {
                 self.paused = 4 << (self.misses - MISSES_BEFORE_PAUSE).min(3);
             }
         }
+    }
+
+    /// Records the check of a draft a call's grammar forced: counted, but it says nothing
+    /// of how well the context predicts the output, so the draft length stays.
+    pub fn settle_forced(&mut self, drafted: usize, accepted: usize) {
+        self.stats.drafted += drafted;
+        self.stats.accepted += accepted;
+        self.stats.forced += accepted;
+        self.stats.passes += 1;
     }
 
     /// What drafting did so far.

@@ -76,9 +76,7 @@ impl TypedTool for RenameSymbolTool {
             // reported (and checkpointed, so they can be undone), and the rest named.
             match plan.apply() {
                 Ok(change) => {
-                    for line in change.diff.lines() {
-                        shown.push_line(line);
-                    }
+                    shown.push_line(&format!("{}: {}", change.path, changed_lines(&change)));
                     changes.push(change);
                 }
                 Err(error) => {
@@ -93,6 +91,25 @@ impl TypedTool for RenameSymbolTool {
             truncated,
             changes,
         })
+    }
+}
+
+/// Where a rename changed a file, as `line 3` or `lines 1, 4`: the model is told where, not
+/// shown the diff (the user sees that in the call's preview), since each file's diff costs
+/// a small model hundreds of prompt tokens it only copies the summary from. A rename keeps
+/// every line where it was, so the changed lines are those that differ.
+fn changed_lines(change: &FileChange) -> String {
+    let before = change.before.as_deref().unwrap_or_default();
+    let lines: Vec<String> = before
+        .lines()
+        .zip(change.after.lines())
+        .enumerate()
+        .filter(|(_, (was, is))| was != is)
+        .map(|(at, _)| (at + 1).to_string())
+        .collect();
+    match lines.as_slice() {
+        [one] => format!("line {one}"),
+        _ => format!("lines {}", lines.join(", ")),
     }
 }
 

@@ -340,12 +340,12 @@ fn rename_symbol_changes_every_file_that_uses_the_name() {
 
     let output = repo.call("rename_symbol", args).unwrap();
     assert_eq!(output.changes, planned);
-    assert!(
-        output
-            .text
-            .starts_with("Renamed `fmt_money` to `format_money`: 3 occurrence(s) in 2 file(s).\n"),
-        "{}",
-        output.text
+    // Where each file changed, not its diff (that is the call's preview).
+    assert_eq!(
+        output.text,
+        "Renamed `fmt_money` to `format_money`: 3 occurrence(s) in 2 file(s).\n\
+         inventory/pricing.py: line 1\n\
+         inventory/report.py: lines 1, 4\n"
     );
     assert_eq!(
         repo.read("inventory/pricing.py"),
